@@ -1,0 +1,39 @@
+"""Dependencies, as `Annotated` aliases that keep route signatures short."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.db import Database
+from models.settings import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the route returns, rolled back if it raises.
+
+    Writes start as writers (SQLite: `BEGIN IMMEDIATE`) so concurrent changes queue up.
+    """
+    database = get_database(request)
+    factory = database.reader if request.method in READ_METHODS else database.writer
+    async with factory() as session, session.begin():
+        yield session
+
+
+# scope="function": commit before the response is sent, so a 200 means it is stored.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]

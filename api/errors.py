@@ -1,0 +1,110 @@
+"""The one error envelope, `{"error": {"code", "message", "details"}}`, for every failure.
+
+Domain errors map to their status here; request validation is 422 `validation_error` with
+`details.errors` naming each offending field; unknown routes and methods are 404/405; anything
+unexpected is a logged 500 `internal_error` whose body reveals nothing.
+"""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from models.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
+
+log = logging.getLogger("intervene.api")
+
+DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    InvalidTransition: (400, "bad_request"),
+    Conflict: (409, "conflict"),
+    RateLimited: (429, "rate_limited"),
+}
+
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+    504: "timeout",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status, code = next(
+        (pair for cls, pair in DOMAIN_ERRORS.items() if isinstance(exc, cls)),
+        (400, "bad_request"),
+    )
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error_response(status, code, exc.message, exc.details, headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        if error.get("type") == "json_invalid":
+            message = "Request body is not valid JSON"
+            loc = loc[:1]
+        elif error.get("type") == "model_attributes_type" and loc == ["body"]:
+            message = "Request body must be a JSON object sent with Content-Type: application/json"
+        else:
+            message = str(error.get("msg", "invalid value"))
+        errors.append({"field": ".".join(loc), "message": message, "type": error.get("type")})
+    return errors
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    fields = ", ".join(e["field"] for e in errors)
+    return error_response(422, "validation_error", f"Invalid request: {fields}", {"errors": errors})
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 404 and exc.detail == HTTPStatus.NOT_FOUND.phrase:
+        message = f"No route for {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    details = {"method": request.method, "path": request.url.path}
+    return error_response(exc.status_code, code, message, details, dict(exc.headers or {}))
+
+
+async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "Internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled_error)

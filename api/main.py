@@ -1,0 +1,49 @@
+"""The FastAPI app factory: settings in, app out. Migrations run at start-up (idempotent)."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import health, incidents
+from api.version import VERSION
+from models import migrate
+from models.db import connect
+from models.settings import Settings, get_settings
+
+log = logging.getLogger("intervene.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        database = connect(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+        app.state.db = database
+        log.info("database ready (%s)", database.dialect)
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="Intervene",
+        version=VERSION,
+        summary="Incidents and remediation playbooks for data and ML platforms.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(incidents.router, prefix="/api")
+    app.include_router(health.router, prefix="/api")
+    return app

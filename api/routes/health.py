@@ -1,0 +1,37 @@
+"""Liveness and database reachability."""
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import DatabaseDep
+from api.errors import error_response
+from api.version import VERSION
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", responses={503: {"description": "The database cannot be reached"}})
+async def get_health(database: DatabaseDep) -> JSONResponse:
+    """200 when the API can reach its database, 503 (in the error envelope) when it cannot."""
+    started = time.perf_counter()
+    try:
+        async with database.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "unreachable", reported, not raised
+        return error_response(
+            503,
+            "unavailable",
+            "Database unreachable",
+            {"database": {"status": "error", "dialect": database.dialect, "error": type(exc).__name__}},
+        )
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": VERSION,
+            "database": {"status": "ok", "dialect": database.dialect, "latency_ms": latency_ms},
+        }
+    )

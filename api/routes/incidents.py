@@ -1,0 +1,164 @@
+"""Incidents: list, read, open (external alerts), and walk the lifecycle."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Response, status
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas.incidents import (
+    AcknowledgeRequest,
+    AcknowledgeResponse,
+    AssignRequest,
+    IncidentCreate,
+    IncidentList,
+    IncidentRead,
+    NotesRequest,
+    Timeline,
+    TimelineEntryRead,
+)
+from models.enums import IncidentKind, IncidentStatus, Severity, Verb
+from models.services import incidents as service
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Incident ID")]
+OptionalNotes = Annotated[NotesRequest | None, Body()]
+
+
+@router.get("")
+async def list_incidents(
+    session: SessionDep,
+    status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    severity: Severity | None = None,
+    kind: IncidentKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> IncidentList:
+    """List incidents, newest first, filtered by status, severity and kind."""
+    rows, total = await service.list_incidents(
+        session, status=status_, severity=severity, kind=kind, limit=limit, offset=offset
+    )
+    return IncidentList(
+        incidents=[IncidentRead.model_validate(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={200: {"model": IncidentRead}})
+async def create_incident(
+    body: IncidentCreate, session: SessionDep, settings: SettingsDep, response: Response
+) -> IncidentRead:
+    """Open an incident (201), or count a repeat on the active one with the same kind and key (200)."""
+    incident, created = await service.create_incident(
+        session,
+        new=service.NewIncident(
+            kind=body.kind,
+            key=body.key,
+            severity=body.severity,
+            summary=body.summary,
+            details=body.details,
+            playbooks=body.playbooks,
+            issue_url=str(body.issue_url) if body.issue_url else None,
+            metadata=body.metadata,
+        ),
+        actor=body.reported_by,
+        cap=service.IncidentCap(
+            limit=settings.incident_cap_per_key,
+            window=settings.incident_cap_window,
+        ),
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return IncidentRead.model_validate(incident)
+
+
+@router.get("/{incident_id}")
+async def get_incident(incident_id: IncidentId, session: SessionDep) -> IncidentRead:
+    """Read one incident."""
+    return IncidentRead.model_validate(await service.get_incident(session, incident_id))
+
+
+@router.get("/{incident_id}/timeline")
+async def get_timeline(incident_id: IncidentId, session: SessionDep) -> Timeline:
+    """Every change to the incident, oldest first."""
+    entries = await service.list_timeline(session, incident_id)
+    return Timeline(
+        incident_id=incident_id,
+        entries=[TimelineEntryRead.model_validate(entry) for entry in entries],
+    )
+
+
+@router.post("/{incident_id}/acknowledge")
+async def acknowledge_incident(
+    incident_id: IncidentId, body: AcknowledgeRequest, session: SessionDep
+) -> AcknowledgeResponse:
+    """Acknowledge an open incident: someone is on it."""
+    incident = await service.transition_incident(
+        session,
+        incident_id=incident_id,
+        verb=Verb.ACKNOWLEDGE,
+        actor=body.acknowledged_by,
+        notes=body.notes,
+        changes={"acknowledged_by": body.acknowledged_by},
+    )
+    return AcknowledgeResponse.model_validate(incident)
+
+
+async def _transition(
+    session: SessionDep, incident_id: int, verb: Verb, body: NotesRequest | None
+) -> IncidentRead:
+    body = body or NotesRequest()
+    incident = await service.transition_incident(
+        session, incident_id=incident_id, verb=verb, actor=body.actor, notes=body.notes
+    )
+    return IncidentRead.model_validate(incident)
+
+
+@router.post("/{incident_id}/mitigate")
+async def mitigate_incident(
+    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+) -> IncidentRead:
+    """Mark the impact as mitigated (from open or acknowledged)."""
+    return await _transition(session, incident_id, Verb.MITIGATE, body)
+
+
+@router.post("/{incident_id}/resolve")
+async def resolve_incident(
+    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+) -> IncidentRead:
+    """Resolve: the cause is fixed (from open, acknowledged or mitigated)."""
+    return await _transition(session, incident_id, Verb.RESOLVE, body)
+
+
+@router.post("/{incident_id}/close")
+async def close_incident(
+    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+) -> IncidentRead:
+    """Close a resolved incident after its verification period."""
+    return await _transition(session, incident_id, Verb.CLOSE, body)
+
+
+@router.post("/{incident_id}/reopen")
+async def reopen_incident(
+    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+) -> IncidentRead:
+    """Reopen a resolved incident whose problem came back."""
+    return await _transition(session, incident_id, Verb.REOPEN, body)
+
+
+@router.post("/{incident_id}/assign")
+async def assign_incident(
+    incident_id: IncidentId, body: AssignRequest, session: SessionDep
+) -> IncidentRead:
+    """Assign (or, with null, unassign) an incident that is not closed."""
+    incident = await service.transition_incident(
+        session,
+        incident_id=incident_id,
+        verb=Verb.ASSIGN,
+        actor=body.actor,
+        notes=body.notes,
+        changes={"assigned_to": body.assigned_to},
+    )
+    return IncidentRead.model_validate(incident)

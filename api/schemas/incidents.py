@@ -1,0 +1,114 @@
+"""Request and response bodies of the Incidents API, field for field as the contract shows."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+
+from models.enums import IncidentKind, IncidentStatus, Severity
+
+Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+Notes = Annotated[str, StringConstraints(max_length=10_000)]
+Key = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$"),
+]
+Playbook = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\w+$")
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncidentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: IncidentKind
+    key: str
+    severity: Severity
+    status: IncidentStatus
+    summary: str
+    details: dict[str, Any]
+    playbooks: list[str]
+    issue_url: str | None
+    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    assigned_to: str | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    occurrence_count: int
+    reopen_count: int
+    last_seen_at: datetime
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class IncidentCreate(Body):
+    """An external alert. A repeat while the same (kind, key) is active counts an occurrence."""
+
+    kind: IncidentKind
+    key: Key
+    severity: Severity
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    details: dict[str, Any] = Field(default_factory=dict)
+    playbooks: list[Playbook] = Field(default_factory=list, max_length=20)
+    issue_url: AnyHttpUrl | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    reported_by: Person = "api"
+
+
+class AcknowledgeRequest(Body):
+    acknowledged_by: Person
+    notes: Notes | None = None
+
+
+class AcknowledgeResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: IncidentStatus
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    updated_at: datetime
+
+
+class NotesRequest(Body):
+    """Body of mitigate, resolve, close and reopen; `actor` names who did it (default "api")."""
+
+    notes: Notes | None = None
+    actor: Person = "api"
+
+
+class AssignRequest(Body):
+    assigned_to: Person | None
+    notes: Notes | None = None
+    actor: Person = "api"
+
+
+class TimelineEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    actor: str
+    verb: str
+    from_status: str | None
+    to_status: str | None
+    notes: str | None
+    at: datetime
+
+
+class Timeline(BaseModel):
+    incident_id: int
+    entries: list[TimelineEntryRead]

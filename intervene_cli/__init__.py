@@ -1,0 +1,1 @@
+"""The `intervene` command line."""

@@ -1,0 +1,3 @@
+from intervene_cli.main import app
+
+app()

@@ -1,0 +1,107 @@
+"""Engines and sessions for the app database (SQLite file or PostgreSQL through psycopg 3).
+
+Writers serialize per incident: PostgreSQL through `SELECT ... FOR UPDATE`, SQLite (which
+ignores row locks) by starting write transactions with `BEGIN IMMEDIATE`, so a second writer
+waits for the first instead of failing half-way. Reads use plain deferred transactions.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_WRITE_OPTION = "intervene_write"
+
+
+def async_url(url: str) -> URL:
+    """The URL with the async driver of its dialect (aiosqlite, psycopg)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def sync_url(url: str) -> URL:
+    """The URL with the sync driver of its dialect (pysqlite, psycopg); used by Alembic."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def ensure_sqlite_directory(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def configure_sqlite(engine: Any, *, foreign_keys: bool = True) -> None:
+    """WAL, foreign keys, a busy timeout, and transactions that SQLAlchemy begins itself.
+
+    pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; the documented
+    recipe turns it off and emits BEGIN (IMMEDIATE for writers) from the `begin` event.
+    `engine` is a sync Engine (for an AsyncEngine pass `.sync_engine`). Migrations turn
+    `foreign_keys` off: batch mode recreates tables, and a DROP with foreign keys on would
+    cascade into the rows that reference them.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: AsyncEngine
+    reader: async_sessionmaker[AsyncSession]
+    writer: async_sessionmaker[AsyncSession]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def connect(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Database:
+    """Create the engine and the two session factories (reads, writes) for `url`."""
+    target = async_url(url)
+    ensure_sqlite_directory(target)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if target.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+    else:
+        options.update(pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_async_engine(target, **options)
+    if target.get_backend_name() == "sqlite":
+        configure_sqlite(engine.sync_engine)
+    write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+    return Database(
+        engine=engine,
+        reader=async_sessionmaker(engine, expire_on_commit=False),
+        writer=async_sessionmaker(write_engine, expire_on_commit=False),
+    )
+
+
+@asynccontextmanager
+async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose work commits on success and rolls back on any error."""
+    async with factory() as session, session.begin():
+        yield session

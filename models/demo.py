@@ -1,0 +1,67 @@
+"""Demo incidents for a first run, so the board is not empty. Added only to an empty database."""
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from models.base import utcnow
+from models.db import connect, transaction
+from models.enums import IncidentKind, Severity, Verb
+from models.incident import Incident
+from models.services.incidents import NewIncident, create_incident, transition_incident
+
+DEMO_INCIDENTS = [
+    NewIncident(
+        kind=IncidentKind.INVARIANT,
+        key="INV_data_freshness_inbox",
+        severity=Severity.SEV1,
+        summary="Data freshness violation for inbox.triage",
+        details={"invariant": {"id": "data_freshness_inbox", "threshold": 300, "actual": 1800}},
+        playbooks=["rerun_eval", "rerun_dbt"],
+        metadata={"agent": "inbox.triage", "auto_created": True},
+    ),
+    NewIncident(
+        kind=IncidentKind.BUDGET,
+        key="BUDGET_inbox.triage_latency",
+        severity=Severity.SEV2,
+        summary="p95 latency budget blown for inbox.triage (1840 ms > 1000 ms)",
+        details={"budget": {"type": "latency_p95_ms", "threshold": 1000, "actual": 1840}},
+        playbooks=["clear_cache", "rerun_eval"],
+        metadata={"agent": "inbox.triage", "auto_created": True},
+    ),
+    NewIncident(
+        kind=IncidentKind.PLANNER,
+        key="PLANNER_v1.2.3",
+        severity=Severity.SEV2,
+        summary="Canary planner v1.2.3 regressed: accuracy -6.1 points against stable v1.2.2",
+        details={"planner": {"canary": "v1.2.3", "stable": "v1.2.2", "accuracy_drop": 6.1}},
+        playbooks=["rollback_planner", "reduce_traffic"],
+        metadata={"agent": "planner", "auto_created": True},
+    ),
+]
+
+
+async def seed_demo(database_url: str) -> int:
+    """Insert the demo incidents if there are none; returns how many were added."""
+    database = connect(database_url)
+    try:
+        async with transaction(database.writer) as session:
+            if await session.scalar(select(func.count()).select_from(Incident)):
+                return 0
+            start = utcnow() - timedelta(minutes=len(DEMO_INCIDENTS) * 7)
+            for n, new in enumerate(DEMO_INCIDENTS):
+                at = start + timedelta(minutes=n * 7)
+                incident, _ = await create_incident(session, new=new, actor="demo", at=at)
+                if new.kind is IncidentKind.BUDGET:
+                    await transition_incident(
+                        session,
+                        incident_id=incident.id,
+                        verb=Verb.ACKNOWLEDGE,
+                        actor="oncall@example.com",
+                        notes="Looking at the search cluster",
+                        changes={"acknowledged_by": "oncall@example.com"},
+                        at=at + timedelta(minutes=2),
+                    )
+            return len(DEMO_INCIDENTS)
+    finally:
+        await database.dispose()

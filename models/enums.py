@@ -1,0 +1,49 @@
+"""Closed vocabularies shared by the tables, the API schemas and the flows."""
+
+from enum import StrEnum
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+ACTIVE_STATUSES = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED)
+
+
+class Severity(StrEnum):
+    SEV1 = "sev1"
+    SEV2 = "sev2"
+    SEV3 = "sev3"
+    SEV4 = "sev4"
+
+    @property
+    def rank(self) -> int:
+        """1 is the most severe."""
+        return int(self.value[-1])
+
+
+class IncidentKind(StrEnum):
+    INVARIANT = "invariant"
+    BUDGET = "budget"
+    PLANNER = "planner"
+
+
+class Verb(StrEnum):
+    """What can be done to an incident; each is one row of the transition table."""
+
+    ACKNOWLEDGE = "acknowledge"
+    MITIGATE = "mitigate"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    ASSIGN = "assign"
+
+
+class EventType(StrEnum):
+    INCIDENT_CREATED = "incident_created"
+    INCIDENT_UPDATED = "incident_updated"
+    ACTION_EXECUTED = "action_executed"

@@ -1,0 +1,1 @@
+"""Business logic: `async verb_noun(session, *, ...)`. Services flush; the caller commits."""

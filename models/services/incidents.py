@@ -1,0 +1,192 @@
+"""Listing, opening, deduplicating and transitioning incidents."""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.enums import ACTIVE_STATUSES, IncidentKind, IncidentStatus, Severity, Verb
+from models.errors import Conflict, NotFound, RateLimited
+from models.incident import Incident, TimelineEntry
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    kind: IncidentKind
+    key: str
+    severity: Severity
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    playbooks: list[str] = field(default_factory=list)
+    issue_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IncidentCap:
+    """At most `limit` new incidents per (kind, key) within `window`."""
+
+    limit: int = 3
+    window: timedelta = timedelta(hours=1)
+
+
+async def list_incidents(
+    session: AsyncSession,
+    *,
+    status: IncidentStatus | None = None,
+    severity: Severity | None = None,
+    kind: IncidentKind | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Incident], int]:
+    """One page of incidents, newest first, and the total matching the filters."""
+    query: Select[tuple[Incident]] = select(Incident)
+    if status is not None:
+        query = query.where(Incident.status == status)
+    if severity is not None:
+        query = query.where(Incident.severity == severity)
+    if kind is not None:
+        query = query.where(Incident.kind == kind)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    page = await session.scalars(
+        query.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+    )
+    return list(page), total or 0
+
+
+async def get_incident(
+    session: AsyncSession, incident_id: int, *, for_update: bool = False
+) -> Incident:
+    query = select(Incident).where(Incident.id == incident_id)
+    if for_update:
+        query = query.with_for_update()
+    incident = await session.scalar(query)
+    if incident is None:
+        raise NotFound(f"Incident {incident_id} not found", details={"incident_id": incident_id})
+    return incident
+
+
+async def list_timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:
+    incident = await get_incident(session, incident_id)
+    return list(await session.scalars(incident.timeline.select()))
+
+
+async def transition_incident(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    verb: Verb,
+    actor: str,
+    notes: str | None = None,
+    changes: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Incident:
+    """Lock the incident, then let its state machine apply `verb` (or refuse it)."""
+    incident = await get_incident(session, incident_id, for_update=True)
+    incident.apply(verb, actor=actor, at=at or utcnow(), notes=notes, changes=changes)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a reopen while another incident holds the key
+        raise Conflict(
+            f"Cannot {verb.value} incident {incident_id}: another incident with key "
+            f"{incident.key!r} is active",
+            details={"incident_id": incident_id, "kind": incident.kind.value, "key": incident.key},
+        ) from exc
+    return incident
+
+
+async def create_incident(
+    session: AsyncSession,
+    *,
+    new: NewIncident,
+    actor: str,
+    cap: IncidentCap | None = None,
+    at: datetime | None = None,
+) -> tuple[Incident, bool]:
+    """Open an incident, or count a repeat on the active one with the same (kind, key).
+
+    Returns the incident and whether it is new. The partial unique index on active
+    (kind, key) decides races: the loser of a concurrent insert falls back to the repeat.
+    """
+    at = at or utcnow()
+    cap = cap or IncidentCap()
+    active = await _active_incident(session, new.kind, new.key)
+    if active is not None:
+        active.record_recurrence(actor=actor, at=at, severity=new.severity)
+        await session.flush()
+        return active, False
+
+    await _enforce_cap(session, new, cap, at)
+    incident = Incident(
+        kind=new.kind,
+        key=new.key,
+        severity=new.severity,
+        status=IncidentStatus.OPEN,
+        summary=new.summary,
+        details=new.details,
+        playbooks=new.playbooks,
+        issue_url=new.issue_url,
+        metadata_=new.metadata,
+        last_seen_at=at,
+        created_at=at,
+        updated_at=at,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(incident)
+            await session.flush()
+    except IntegrityError:
+        active = await _active_incident(session, new.kind, new.key)
+        if active is None:
+            raise
+        active.record_recurrence(actor=actor, at=at, severity=new.severity)
+        await session.flush()
+        return active, False
+    incident.record_created(actor=actor, at=at)
+    await session.flush()
+    return incident, True
+
+
+async def _active_incident(
+    session: AsyncSession, kind: IncidentKind, key: str
+) -> Incident | None:
+    query = (
+        select(Incident)
+        .where(Incident.kind == kind, Incident.key == key, Incident.status.in_(ACTIVE_STATUSES))
+        .with_for_update()
+    )
+    return await session.scalar(query)
+
+
+async def _enforce_cap(
+    session: AsyncSession, new: NewIncident, cap: IncidentCap, at: datetime
+) -> None:
+    since = at - cap.window
+    recent = list(
+        await session.scalars(
+            select(Incident.created_at)
+            .where(Incident.kind == new.kind, Incident.key == new.key, Incident.created_at > since)
+            .order_by(Incident.created_at)
+        )
+    )
+    if len(recent) < cap.limit:
+        return
+    frees_at = recent[len(recent) - cap.limit] + cap.window
+    retry_after = max(1, math.ceil((frees_at - at).total_seconds()))
+    raise RateLimited(
+        f"Too many incidents for key {new.key!r}: {len(recent)} opened in the last "
+        f"{int(cap.window.total_seconds())} s (limit {cap.limit})",
+        retry_after=retry_after,
+        details={
+            "kind": new.kind.value,
+            "key": new.key,
+            "limit": cap.limit,
+            "window_seconds": int(cap.window.total_seconds()),
+            "retry_after": retry_after,
+        },
+    )

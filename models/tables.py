@@ -1,0 +1,7 @@
+"""Every table, imported once so `Base.metadata` is complete (Alembic and tests use this)."""
+
+from models.base import Base
+from models.event import Event
+from models.incident import Incident, TimelineEntry
+
+__all__ = ["Base", "Event", "Incident", "TimelineEntry"]
