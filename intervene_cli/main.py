@@ -29,7 +29,11 @@ def _configure_logging() -> None:
 
 def _serve(host: str, port: int, workers: int = 1) -> None:
     uvicorn.run(
-        "api.main:create_app", factory=True, host=host, port=port, workers=workers,
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         proxy_headers=True,
     )
 
@@ -47,7 +51,7 @@ def api(
 
 @app.command()
 def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Everything for a first look: migrate, add demo incidents to an empty database, run the API."""
+    """A first look: migrate, add demo incidents to an empty database, run the API."""
     from models.demo import seed_demo
 
     _configure_logging()

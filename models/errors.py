@@ -1,10 +1,10 @@
 """Domain errors. Services raise these; `api/errors.py` turns them into the contract's envelope.
 
-    DomainError
-     +-- NotFound              a referenced row does not exist
-     +-- InvalidTransition     the state machine refuses the verb in the current status
-     +-- Conflict              the change would break a uniqueness rule (e.g. two active incidents per key)
-     +-- RateLimited           a cap was reached; carries the seconds until it frees up
+DomainError
+ +-- NotFound              a referenced row does not exist
+ +-- InvalidTransition     the state machine refuses the verb in the current status
+ +-- Conflict              the change would break a uniqueness rule (two active per key)
+ +-- RateLimited           a cap was reached; carries the seconds until it frees up
 """
 
 from typing import Any

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import BigId, Base, utcnow
+from models.base import Base, BigId, utcnow
 from models.enums import EventType
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Enum, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
-from models.base import BigId, Base, JsonDoc, isoformat, utcnow
+from models.base import Base, BigId, JsonDoc, isoformat, utcnow
 from models.enums import (
     ACTIVE_STATUSES,
     EventType,
@@ -137,6 +137,21 @@ class Incident(Base):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def check(self, verb: Verb) -> IncidentStatus | None:
+        """Raise InvalidTransition unless `verb` is allowed now; return the status it leads to."""
+        allowed, target = TRANSITIONS[verb]
+        if self.status not in allowed:
+            raise InvalidTransition(
+                f"Cannot {verb.value} incident {self.id}: it is {self.status.value}",
+                details={
+                    "incident_id": self.id,
+                    "verb": verb.value,
+                    "current_status": self.status.value,
+                    "allowed_from": sorted(s.value for s in allowed),
+                },
+            )
+        return target
+
     def apply(
         self,
         verb: Verb,
@@ -151,17 +166,7 @@ class Incident(Base):
         `changes` are the other fields the verb sets (for example `acknowledged_by`); they are
         applied only when the transition is allowed and are echoed in the event.
         """
-        allowed, target = TRANSITIONS[verb]
-        if self.status not in allowed:
-            raise InvalidTransition(
-                f"Cannot {verb.value} incident {self.id}: it is {self.status.value}",
-                details={
-                    "incident_id": self.id,
-                    "verb": verb.value,
-                    "current_status": self.status.value,
-                    "allowed_from": sorted(s.value for s in allowed),
-                },
-            )
+        target = self.check(verb)
         before = self.status
         changed: dict[str, Any] = dict(changes or {})
         if target is not None:
@@ -191,8 +196,12 @@ class Incident(Base):
         """Timeline and `incident_created` event for a new incident (call after its flush)."""
         self.timeline.add(
             TimelineEntry(
-                actor=actor, verb="create", from_status=None, to_status=self.status.value,
-                notes=notes, at=at,
+                actor=actor,
+                verb="create",
+                from_status=None,
+                to_status=self.status.value,
+                notes=notes,
+                at=at,
             )
         )
         self.events.add(
@@ -237,7 +246,7 @@ class Incident(Base):
         self._emit_updated("recurred", changed, at)
 
     def _emit_updated(self, change: str, changed: dict[str, Any], at: datetime) -> None:
-        payload = {"id": self.id, "status": self.status.value, "change": change}
+        payload: dict[str, Any] = {"id": self.id, "status": self.status.value, "change": change}
         payload.update({field: _json_value(value) for field, value in changed.items()})
         payload["updated_at"] = isoformat(at)
         self.events.add(Event.of(EventType.INCIDENT_UPDATED, payload))

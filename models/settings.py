@@ -17,8 +17,12 @@ class Settings(BaseSettings):
         default=f"sqlite:///{DEFAULT_DATA_DIR}/intervene.db",
         description="App database: a SQLite file (default) or postgresql+psycopg://user@host/db.",
     )
-    database_pool_size: int = Field(default=10, ge=1, description="Connections kept per API process.")
-    database_max_overflow: int = Field(default=20, ge=0, description="Extra connections under load.")
+    database_pool_size: int = Field(
+        default=10, ge=1, description="Connections kept per API process."
+    )
+    database_max_overflow: int = Field(
+        default=20, ge=0, description="Extra connections under load."
+    )
     auto_migrate: bool = Field(default=True, description="Apply migrations when the API starts.")
     incident_cap_per_key: int = Field(
         default=3, ge=1, description="New incidents allowed per (kind, key) within the cap window."
@@ -35,7 +39,9 @@ class Settings(BaseSettings):
     @classmethod
     def _known_dialect(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("INTERVENE_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+            raise ValueError(
+                "INTERVENE_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL"
+            )
         return value
 
 

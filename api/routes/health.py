@@ -25,7 +25,13 @@ async def get_health(database: DatabaseDep) -> JSONResponse:
             503,
             "unavailable",
             "Database unreachable",
-            {"database": {"status": "error", "dialect": database.dialect, "error": type(exc).__name__}},
+            {
+                "database": {
+                    "status": "error",
+                    "dialect": database.dialect,
+                    "error": type(exc).__name__,
+                }
+            },
         )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return JSONResponse(

@@ -50,7 +50,7 @@ async def list_incidents(
 async def create_incident(
     body: IncidentCreate, session: SessionDep, settings: SettingsDep, response: Response
 ) -> IncidentRead:
-    """Open an incident (201), or count a repeat on the active one with the same kind and key (200)."""
+    """Open an incident (201), or count a repeat on the active one of that kind and key (200)."""
     incident, created = await service.create_incident(
         session,
         new=service.NewIncident(

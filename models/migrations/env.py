@@ -50,7 +50,9 @@ def run_online() -> None:
                 context.run_migrations()
         finally:
             if not is_sqlite:
-                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
+                )
                 connection.commit()
     engine.dispose()
 

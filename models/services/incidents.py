@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ScalarResult, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +53,7 @@ async def list_incidents(
     if kind is not None:
         query = query.where(Incident.kind == kind)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    page = await session.scalars(
+    page: ScalarResult[Incident] = await session.scalars(
         query.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
     )
     return list(page), total or 0
@@ -88,16 +88,34 @@ async def transition_incident(
 ) -> Incident:
     """Lock the incident, then let its state machine apply `verb` (or refuse it)."""
     incident = await get_incident(session, incident_id, for_update=True)
+    kind, key = incident.kind, incident.key
+    if verb is Verb.REOPEN:
+        incident.check(verb)
+        holder = await _active_incident(session, kind, key)
+        if holder is not None:
+            raise _key_taken(verb, incident_id, holder.id, kind, key)
     incident.apply(verb, actor=actor, at=at or utcnow(), notes=notes, changes=changes)
     try:
-        await session.flush()
-    except IntegrityError as exc:  # a reopen while another incident holds the key
-        raise Conflict(
-            f"Cannot {verb.value} incident {incident_id}: another incident with key "
-            f"{incident.key!r} is active",
-            details={"incident_id": incident_id, "kind": incident.kind.value, "key": incident.key},
-        ) from exc
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # lost a race for the key; the savepoint undid the change
+        raise _key_taken(verb, incident_id, None, kind, key) from exc
     return incident
+
+
+def _key_taken(
+    verb: Verb, incident_id: int, holder_id: int | None, kind: IncidentKind, key: str
+) -> Conflict:
+    return Conflict(
+        f"Cannot {verb.value} incident {incident_id}: another {kind.value} incident with key "
+        f"{key!r} is active",
+        details={
+            "incident_id": incident_id,
+            "active_incident_id": holder_id,
+            "kind": kind.value,
+            "key": key,
+        },
+    )
 
 
 async def create_incident(
@@ -152,9 +170,7 @@ async def create_incident(
     return incident, True
 
 
-async def _active_incident(
-    session: AsyncSession, kind: IncidentKind, key: str
-) -> Incident | None:
+async def _active_incident(session: AsyncSession, kind: IncidentKind, key: str) -> Incident | None:
     query = (
         select(Incident)
         .where(Incident.kind == kind, Incident.key == key, Incident.status.in_(ACTIVE_STATUSES))

@@ -1,0 +1,36 @@
+# Two commands for a fresh machine: `make run` (the service, embedded defaults, demo data)
+# and `make test` (the test suite). Both create the virtualenv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Intervene needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## the service on http://127.0.0.1:8000 (SQLite under ./.intervene, demo incidents)
+	$(BIN)/intervene dev
+
+test: $(STAMP)  ## the tests, on SQLite and (when reachable) PostgreSQL
+	$(BIN)/pytest
+
+check: lint typecheck  ## what CI checks besides the tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## the API benchmark against PostgreSQL (see bench/README.md)
+	$(BIN)/python bench/incidents_api.py
+
+clean:
+	rm -rf $(VENV) .intervene .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Playbook actions and scheduled checks, each a Prefect 3 flow."""

@@ -1,0 +1,108 @@
+"""Fixtures: every app test runs once on SQLite and once on PostgreSQL, through the real app.
+
+The schema is built by running the migrations. Tests commit for real (the races need it), and
+each test starts from empty tables.
+"""
+
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import delete
+
+from api.main import create_app
+from models.db import Database, transaction
+from models.settings import Settings
+from models.tables import Base
+from tests.databases import ADMIN_URL, REQUIRED, drop_database, new_database
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = new_database(backend, tmp_path_factory.mktemp(backend))
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """A factory of new, empty databases on the current backend (dropped after the test)."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(new_database(backend, tmp_path))
+        return made[-1]
+
+    yield make
+    for url in made:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    database: Database = app.state.db
+    return database
+
+
+@pytest.fixture
+async def client(app: FastAPI, db: Database) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+    async with transaction(db.writer) as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            await session.execute(delete(table))
+
+
+# -- Say plainly whether PostgreSQL was exercised; in CI, fail when it was not. ----------------
+_postgres_outcomes: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "[postgresql" not in report.nodeid:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _postgres_outcomes[report.outcome] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    ran = _postgres_outcomes["passed"] + _postgres_outcomes["failed"]
+    if ran:
+        line = f"PostgreSQL: exercised ({ran} tests ran against {ADMIN_URL})"
+    else:
+        line = (
+            f"PostgreSQL: NOT exercised, its {_postgres_outcomes['skipped']} tests were skipped"
+            f" ({ADMIN_URL} unreachable; set INTERVENE_TEST_POSTGRES_URL to point at a server)"
+        )
+    terminalreporter.write_sep("-", line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if REQUIRED and not _postgres_outcomes["passed"] and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
