@@ -2,7 +2,8 @@
 
 Writers serialize per incident: PostgreSQL through `SELECT ... FOR UPDATE`, SQLite (which
 ignores row locks) by starting write transactions with `BEGIN IMMEDIATE`, so a second writer
-waits for the first instead of failing half-way. Reads use plain deferred transactions.
+waits for the first instead of failing half-way. Reads use deferred transactions on SQLite and
+autocommit on PostgreSQL.
 """
 
 from collections.abc import AsyncIterator
@@ -98,9 +99,16 @@ def connect(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Databas
     if target.get_backend_name() == "sqlite":
         configure_sqlite(engine.sync_engine)
     write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+    # PostgreSQL reads run in autocommit: READ COMMITTED takes a snapshot per statement anyway,
+    # and this saves the BEGIN and COMMIT round trips of every GET.
+    read_engine = (
+        engine
+        if target.get_backend_name() == "sqlite"
+        else engine.execution_options(isolation_level="AUTOCOMMIT")
+    )
     return Database(
         engine=engine,
-        reader=async_sessionmaker(engine, expire_on_commit=False),
+        reader=async_sessionmaker(read_engine, expire_on_commit=False),
         writer=async_sessionmaker(write_engine, expire_on_commit=False),
     )
 

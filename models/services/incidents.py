@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ScalarResult, Select, func, select
+from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,16 +45,22 @@ async def list_incidents(
     offset: int = 0,
 ) -> tuple[list[Incident], int]:
     """One page of incidents, newest first, and the total matching the filters."""
-    query: Select[tuple[Incident]] = select(Incident)
-    if status is not None:
-        query = query.where(Incident.status == status)
-    if severity is not None:
-        query = query.where(Incident.severity == severity)
-    if kind is not None:
-        query = query.where(Incident.kind == kind)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    filters = [
+        column == value
+        for column, value in (
+            (Incident.status, status),
+            (Incident.severity, severity),
+            (Incident.kind, kind),
+        )
+        if value is not None
+    ]
+    total = await session.scalar(select(func.count()).select_from(Incident).where(*filters))
     page: ScalarResult[Incident] = await session.scalars(
-        query.order_by(Incident.created_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+        select(Incident)
+        .where(*filters)
+        .order_by(Incident.created_at.desc(), Incident.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return list(page), total or 0
 
