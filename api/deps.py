@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.playbooks import Playbooks
 from models.db import Database
 from models.settings import Settings
 
@@ -33,7 +34,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_playbooks(request: Request) -> Playbooks:
+    playbooks: Playbooks = request.app.state.playbooks
+    return playbooks
+
+
 # scope="function": commit before the response is sent, so a 200 means it is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+PlaybooksDep = Annotated[Playbooks, Depends(get_playbooks)]

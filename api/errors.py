@@ -14,15 +14,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from models.errors import Conflict, DomainError, InvalidTransition, NotFound, RateLimited
+from models.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unavailable,
+)
 
 log = logging.getLogger("intervene.api")
 
 DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
-    InvalidTransition: (400, "bad_request"),
+    BadRequest: (400, "bad_request"),
+    Forbidden: (403, "forbidden"),
     Conflict: (409, "conflict"),
     RateLimited: (429, "rate_limited"),
+    Unavailable: (503, "unavailable"),
 }
 
 HTTP_CODES: dict[int, str] = {
@@ -42,6 +52,15 @@ HTTP_CODES: dict[int, str] = {
 }
 
 
+def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
+    headers = {"Retry-After": str(exc.retry_after)}
+    if "limit" in exc.details and "reset_at" in exc.details:
+        headers["X-RateLimit-Limit"] = str(exc.details["limit"])
+        headers["X-RateLimit-Remaining"] = "0"
+        headers["X-RateLimit-Reset"] = str(exc.details["reset_at"])
+    return headers
+
+
 def error_response(
     status: int,
     code: str,
@@ -59,7 +78,7 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         (pair for cls, pair in DOMAIN_ERRORS.items() if isinstance(exc, cls)),
         (400, "bad_request"),
     )
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = rate_limit_headers(exc) if isinstance(exc, RateLimited) else None
     return error_response(status, code, exc.message, exc.details, headers)
 
 

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import health, incidents
+from api.launcher import Launcher, PrefectLauncher
+from api.playbooks import Playbooks
+from api.routes import health, incidents, playbooks
 from api.version import VERSION
 from models import migrate
 from models.db import connect
@@ -17,7 +19,8 @@ from models.settings import Settings, get_settings
 log = logging.getLogger("intervene.api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, launcher: Launcher | None = None) -> FastAPI:
+    """The app; `launcher` starts flow runs (default: Prefect at PREFECT_API_URL)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -30,6 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_overflow=settings.database_max_overflow,
         )
         app.state.db = database
+        app.state.playbooks = Playbooks(
+            database, settings, launcher or PrefectLauncher(settings.prefect_ui_url)
+        )
         log.info("database ready (%s)", database.dialect)
         try:
             yield
@@ -45,5 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(incidents.router, prefix="/api")
+    app.include_router(playbooks.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
     return app

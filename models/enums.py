@@ -47,3 +47,42 @@ class EventType(StrEnum):
     INCIDENT_CREATED = "incident_created"
     INCIDENT_UPDATED = "incident_updated"
     ACTION_EXECUTED = "action_executed"
+
+
+class ActionStatus(StrEnum):
+    """An action's status; it only moves forward (see `ActionStatus.rank`)."""
+
+    DRY_RUN_SUCCESS = "dry_run_success"
+    PENDING = "pending"  # recorded, flow run not created yet
+    SCHEDULED = "scheduled"  # flow run created, waiting for a worker
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CRASHED = "crashed"
+    CANCELLED = "cancelled"
+
+    @property
+    def rank(self) -> int:
+        return _ACTION_RANK[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.rank == _TERMINAL_RANK
+
+
+_TERMINAL_RANK = 3
+_ACTION_RANK = {
+    ActionStatus.PENDING: 0,
+    ActionStatus.SCHEDULED: 1,
+    ActionStatus.RUNNING: 2,
+    **{
+        s: _TERMINAL_RANK
+        for s in (
+            ActionStatus.DRY_RUN_SUCCESS,
+            ActionStatus.SUCCESS,
+            ActionStatus.FAILED,
+            ActionStatus.CRASHED,
+            ActionStatus.CANCELLED,
+        )
+    },
+}

@@ -2,9 +2,12 @@
 
 DomainError
  +-- NotFound              a referenced row does not exist
- +-- InvalidTransition     the state machine refuses the verb in the current status
+ +-- BadRequest            the request names something that cannot be done (unknown action type)
+ |    +-- InvalidTransition   the state machine refuses the verb in the current status
+ +-- Forbidden             an approval is required and missing
  +-- Conflict              the change would break a uniqueness rule (two active per key)
  +-- RateLimited           a cap was reached; carries the seconds until it frees up
+ +-- Unavailable           something the request needs is not reachable (Prefect, the dbt manifest)
 """
 
 from typing import Any
@@ -23,7 +26,19 @@ class NotFound(DomainError):
     pass
 
 
-class InvalidTransition(DomainError):
+class BadRequest(DomainError):
+    pass
+
+
+class InvalidTransition(BadRequest):
+    pass
+
+
+class Forbidden(DomainError):
+    pass
+
+
+class Unavailable(DomainError):
     pass
 
 

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".intervene")
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,40 @@ class Settings(BaseSettings):
     )
     incident_cap_window_seconds: int = Field(
         default=3600, ge=1, description="Window of the per-key incident cap, in seconds."
+    )
+
+    warehouse_url: str = Field(
+        default=f"duckdb:///{DEFAULT_DATA_DIR}/warehouse.duckdb",
+        description="Warehouse that checks read and dbt builds: duckdb:///file or postgresql://...",
+    )
+    dbt_project_dir: Path = Field(
+        default=SOURCE_ROOT / "warehouse", description="The dbt project `rerun_dbt` runs."
+    )
+    dbt_target_dir: Path = Field(
+        default=DEFAULT_DATA_DIR / "dbt" / "target",
+        description="dbt's target path (manifest.json, run results); the API reads the manifest.",
+    )
+    action_executions_per_hour: int = Field(
+        default=10, ge=1, description="Executions (and rollbacks) allowed per incident per hour."
+    )
+    action_dry_runs_per_hour: int = Field(
+        default=100, ge=1, description="Dry-runs allowed per incident per hour."
+    )
+    action_wait_max_seconds: int = Field(
+        default=300, ge=0, description="Longest `?wait=` an execute may ask for."
+    )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Prefect UI base URL for flow run links (default: PREFECT_API_URL less /api).",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the reconciler compares actions with flow runs."
+    )
+    heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a running action proves it is alive."
+    )
+    stale_heartbeat_seconds: float = Field(
+        default=30.0, gt=0, description="A running action silent this long is crashed."
     )
 
     @property

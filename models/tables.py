@@ -1,7 +1,8 @@
 """Every table, imported once so `Base.metadata` is complete (Alembic and tests use this)."""
 
+from models.action import Action
 from models.base import Base
 from models.event import Event
 from models.incident import Incident, TimelineEntry
 
-__all__ = ["Base", "Event", "Incident", "TimelineEntry"]
+__all__ = ["Action", "Base", "Event", "Incident", "TimelineEntry"]

@@ -15,10 +15,12 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete
 
 from api.main import create_app
+from flows.warehouse import DbtProject, prepare_warehouse
 from models.db import Database, transaction
 from models.settings import Settings
 from models.tables import Base
 from tests.databases import ADMIN_URL, REQUIRED, drop_database, new_database
+from tests.fakes import RecordingLauncher
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -53,13 +55,44 @@ def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[Callable[[], st
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The shipped dbt project parsed once (manifest only) for plans and dry-runs."""
+    base = tmp_path_factory.mktemp("dbt")
+    dirs = {"target": base / "target", "warehouse": base / "warehouse.duckdb"}
+    project = DbtProject(
+        project_dir=Settings().dbt_project_dir,
+        target_dir=dirs["target"],
+        warehouse_url=f"duckdb:///{dirs['warehouse']}",
+    )
+    prepare_warehouse(project, build=False)
+    return dirs
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
+    return Settings(
+        database_url=database_url,
+        warehouse_url=f"duckdb:///{dbt_dirs['warehouse']}",
+        dbt_target_dir=dbt_dirs["target"],
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+def recording_launcher() -> RecordingLauncher:
+    return RecordingLauncher()
+
+
+@pytest.fixture
+def launcher(recording_launcher: RecordingLauncher) -> Iterator[RecordingLauncher]:
+    recording_launcher.reset()
+    yield recording_launcher
+    recording_launcher.reset()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, recording_launcher: RecordingLauncher) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, launcher=recording_launcher)
     async with application.router.lifespan_context(application):
         yield application
 

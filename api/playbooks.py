@@ -1,0 +1,302 @@
+"""Dry-run, execute and roll back playbook actions: validate, gate, record, then trigger.
+
+The order is the design's: validate params (422), approval (403), per-incident limits (429),
+insert the action and commit, and only then ask Prefect for a flow run, passing ids and
+parameters. If Prefect cannot be reached the action is kept, marked failed to start (503).
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from api.launcher import Launcher, LaunchError
+from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
+from flows.plan import ParamsError, Plan
+from flows.registry import ACTIONS, ActionSpec, PlanContext, actions_for, get_action_spec
+from flows.warehouse import ManifestMissing
+from models.action import Action
+from models.base import utcnow
+from models.db import Database, transaction
+from models.enums import ActionStatus
+from models.errors import BadRequest, Forbidden, NotFound, Unavailable
+from models.incident import Incident
+from models.services import actions as service
+from models.services.incidents import get_incident
+from models.settings import Settings
+
+WAIT_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Recorded:
+    action: Action
+    quota: service.Quota | None = None
+    plan: Plan | None = None
+
+
+def _params_error(exc: ValidationError | ParamsError) -> RequestValidationError:
+    errors: list[dict[str, Any]]
+    if isinstance(exc, ParamsError):
+        loc = ("body", *exc.field.split("."))
+        errors = [{"loc": loc, "msg": exc.message, "type": "value_error"}]
+    else:
+        errors = [
+            {"loc": ("body", "params", *e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+    return RequestValidationError(errors)
+
+
+def applies(spec: ActionSpec, incident: Incident) -> bool:
+    return incident.kind in spec.applies_to or spec.action_type in incident.playbooks
+
+
+class Playbooks:
+    def __init__(self, database: Database, settings: Settings, launcher: Launcher) -> None:
+        self.database = database
+        self.settings = settings
+        self.launcher = launcher
+        self.context = PlanContext(settings)
+
+    async def available(self, incident_id: int) -> list[ActionSpec]:
+        async with transaction(self.database.reader) as session:
+            incident = await get_incident(session, incident_id)
+            return actions_for(incident.kind, incident.playbooks)
+
+    def _prepare(
+        self, incident: Incident, action_type: str, raw: dict[str, Any]
+    ) -> tuple[ActionSpec, BaseModel, Plan]:
+        spec = get_action_spec(action_type)
+        if spec is None:
+            raise BadRequest(
+                f"Unknown action type {action_type!r}",
+                details={"action_type": action_type, "known": sorted(ACTIONS)},
+            )
+        if not applies(spec, incident):
+            raise BadRequest(
+                f"{action_type} does not apply to {incident.kind.value} incidents",
+                details={"action_type": action_type, "kind": incident.kind.value},
+            )
+        try:
+            params = spec.params_model.model_validate(raw)
+            return spec, params, spec.plan(params, self.context)
+        except (ValidationError, ParamsError) as exc:
+            raise _params_error(exc) from exc
+        except ManifestMissing as exc:
+            raise Unavailable(str(exc)) from exc
+
+    def _limit(self, *, dry_run: bool) -> service.ActionLimit:
+        per_hour = (
+            self.settings.action_dry_runs_per_hour
+            if dry_run
+            else self.settings.action_executions_per_hour
+        )
+        return service.ActionLimit(limit=per_hour)
+
+    async def dry_run(self, incident_id: int, body: DryRunRequest) -> Recorded:
+        at = utcnow()
+        async with transaction(self.database.writer) as session:
+            incident = await get_incident(session, incident_id)
+            spec, params, plan = self._prepare(incident, body.action_type, body.params)
+            quota = await service.claim_quota(
+                session, incident_id=incident_id, dry_run=True, limit=self._limit(dry_run=True),
+                at=at,
+            )  # fmt: skip
+            action = await service.record_action(
+                session,
+                new=self._new_action(
+                    incident_id, spec, params, plan, body.requested_by, dry_run=True
+                ),
+                status=ActionStatus.DRY_RUN_SUCCESS,
+                at=at,
+            )
+        return Recorded(action=action, quota=quota, plan=plan)
+
+    async def execute(
+        self, incident_id: int, body: ExecuteRequest, *, idempotency_key: str | None, wait: float
+    ) -> Recorded:
+        at = utcnow()
+        try:
+            async with transaction(self.database.writer) as session:
+                incident = await get_incident(session, incident_id)
+                spec, params, plan = self._prepare(incident, body.action_type, body.params)
+                if plan.requires_approval and not body.approved_by:
+                    raise Forbidden(
+                        f"{spec.action_type} with these params requires approval: set approved_by",
+                        details={"action_type": spec.action_type, "requires_approval": True},
+                    )
+                if idempotency_key:
+                    earlier = await service.find_by_idempotency_key(
+                        session, incident_id=incident_id, key=idempotency_key
+                    )
+                    if earlier is not None:
+                        return Recorded(action=earlier)
+                quota = await service.claim_quota(
+                    session, incident_id=incident_id, dry_run=False,
+                    limit=self._limit(dry_run=False), at=at,
+                )  # fmt: skip
+                new = self._new_action(
+                    incident_id, spec, params, plan, body.requested_by, dry_run=False,
+                    approved_by=body.approved_by, idempotency_key=idempotency_key,
+                )  # fmt: skip
+                action = await service.record_action(
+                    session, new=new, status=ActionStatus.PENDING, at=at
+                )
+        except IntegrityError as exc:
+            if not (idempotency_key and service.is_duplicate_key(exc)):
+                raise
+            async with transaction(self.database.reader) as session:  # lost a same-key race
+                earlier = await service.find_by_idempotency_key(
+                    session, incident_id=incident_id, key=idempotency_key
+                )
+            assert earlier is not None
+            return Recorded(action=earlier)
+        action = await self._launch(spec, action, rollback=False)
+        return Recorded(action=await self._wait(action, wait), quota=quota, plan=plan)
+
+    async def rollback(
+        self, incident_id: int, action_id: int, body: RollbackRequest, *, wait: float
+    ) -> Action:
+        at = utcnow()
+        async with transaction(self.database.writer) as session:
+            await get_incident(session, incident_id)
+            original = await service.get_action(
+                session, incident_id=incident_id, action_id=action_id
+            )
+            spec = get_action_spec(original.action_type)
+            self._check_rollback(original, spec)
+            assert spec is not None
+            if await service.has_rollback(session, action_id=action_id):
+                raise BadRequest(
+                    f"Action {action_id} has already been rolled back",
+                    details={"action_id": action_id},
+                )
+            if original.requires_approval and not body.approved_by:
+                raise Forbidden(
+                    f"Rolling back {original.action_type} requires approval: set approved_by",
+                    details={"action_id": action_id, "requires_approval": True},
+                )
+            await service.claim_quota(
+                session, incident_id=incident_id, dry_run=False,
+                limit=self._limit(dry_run=False), at=at,
+            )  # fmt: skip
+            rollback = await service.record_action(
+                session,
+                new=service.NewAction(
+                    incident_id=incident_id,
+                    action_type=original.action_type,
+                    params=original.params,
+                    dry_run=False,
+                    requested_by=body.requested_by,
+                    message=f"Rolling back action {action_id}",
+                    details={"rollback_of": action_id},
+                    changes=[f"Restore the state captured before action {action_id}"],
+                    estimated_duration=original.estimated_duration,
+                    estimated_cost=original.estimated_cost,
+                    requires_approval=original.requires_approval,
+                    approved_by=body.approved_by,
+                    rollback_of=action_id,
+                    prior_state=original.prior_state,
+                ),
+                status=ActionStatus.PENDING,
+                at=at,
+            )
+        rollback = await self._launch(spec, rollback, rollback=True)
+        return await self._wait(rollback, wait)
+
+    @staticmethod
+    def _check_rollback(original: Action, spec: ActionSpec | None) -> None:
+        reason = None
+        if original.dry_run:
+            reason = "it was a dry-run"
+        elif original.rollback_of is not None:
+            reason = "it is itself a rollback"
+        elif spec is None or not spec.rollback_supported:
+            reason = f"{original.action_type} has no rollback"
+        elif original.status != ActionStatus.SUCCESS.value:
+            reason = f"it did not succeed (status {original.status})"
+        if reason:
+            raise BadRequest(
+                f"Rollback not available for action {original.id}: {reason}",
+                details={"action_id": original.id, "status": original.status},
+            )
+
+    async def history(self, incident_id: int) -> list[Action]:
+        async with transaction(self.database.reader) as session:
+            return await service.list_actions(session, incident_id=incident_id)
+
+    def _new_action(
+        self,
+        incident_id: int,
+        spec: ActionSpec,
+        params: BaseModel,
+        plan: Plan,
+        requested_by: str,
+        *,
+        dry_run: bool,
+        approved_by: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> service.NewAction:
+        return service.NewAction(
+            incident_id=incident_id,
+            action_type=spec.action_type,
+            params=params.model_dump(mode="json"),
+            dry_run=dry_run,
+            requested_by=requested_by,
+            message=plan.message,
+            details=plan.details,
+            changes=plan.changes,
+            estimated_duration=plan.estimated_duration,
+            estimated_cost=plan.estimated_cost,
+            requires_approval=plan.requires_approval,
+            rollback_available=plan.rollback_available,
+            approved_by=approved_by,
+            idempotency_key=idempotency_key,
+        )
+
+    async def _launch(self, spec: ActionSpec, action: Action, *, rollback: bool) -> Action:
+        parameters = {
+            "action_id": action.id,
+            "params": action.params,
+            "dry_run": False,
+            "rollback": rollback,
+            "prior_state": action.prior_state,
+        }
+        tags = ["intervene", f"action:{action.id}", f"incident:{action.incident_id}"]
+        try:
+            launched = await self.launcher.launch(
+                spec.deployment, parameters, key=f"intervene-action-{action.id}", tags=tags
+            )
+        except LaunchError as exc:
+            async with transaction(self.database.writer) as session:
+                await service.advance_action(
+                    session, action_id=action.id, status=ActionStatus.FAILED, at=utcnow(),
+                    message=f"Failed to start: {exc}",
+                )  # fmt: skip
+            raise Unavailable(
+                f"Action {action.id} was recorded but could not be started: {exc}",
+                details={"action_id": action.id, "status": ActionStatus.FAILED.value},
+            ) from exc
+        async with transaction(self.database.writer) as session:
+            updated = await service.advance_action(
+                session, action_id=action.id, status=ActionStatus.SCHEDULED, at=utcnow(),
+                flow_run_id=launched.flow_run_id, flow_run_url=launched.url,
+            )  # fmt: skip
+        if updated is None:
+            raise NotFound(f"Action {action.id} disappeared", details={"action_id": action.id})
+        return updated
+
+    async def _wait(self, action: Action, seconds: float) -> Action:
+        deadline = time.monotonic() + seconds
+        while not action.action_status.is_terminal and time.monotonic() < deadline:
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            async with transaction(self.database.reader) as session:
+                fresh = await session.get(Action, action.id, populate_existing=True)
+            if fresh is not None:
+                action = fresh
+        return action

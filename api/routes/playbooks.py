@@ -1,0 +1,157 @@
+"""Playbooks: list the actions for an incident, dry-run, execute, roll back, history."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from api.deps import PlaybooksDep
+from api.schemas.playbooks import (
+    ActionHistory,
+    ActionRead,
+    AvailableAction,
+    AvailableActions,
+    DryRunRequest,
+    DryRunResponse,
+    ExecuteRequest,
+    ExecuteResponse,
+    RollbackRequest,
+    RollbackResponse,
+)
+from models.action import Action
+from models.services.actions import Quota
+
+router = APIRouter(prefix="/playbooks/incidents/{incident_id}/actions", tags=["playbooks"])
+
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Incident ID")]
+ActionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Action ID")]
+Wait = Annotated[
+    float, Query(ge=0, le=300, description="Seconds to wait for a terminal status (max 300).")
+]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
+
+
+def _quota_headers(response: Response, quota: Quota | None) -> None:
+    if quota is not None:
+        response.headers["X-RateLimit-Limit"] = str(quota.limit)
+        response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
+        response.headers["X-RateLimit-Reset"] = str(int(quota.reset_at.timestamp()))
+
+
+def _execute_response(action: Action) -> ExecuteResponse:
+    return ExecuteResponse(
+        action_id=action.id,
+        action_type=action.action_type,
+        status=action.status,
+        message=action.message,
+        details=action.details,
+        estimated_duration=action.estimated_duration,
+        actual_duration=action.actual_duration,
+        estimated_cost=action.estimated_cost,
+        logs_url=action.flow_run_url,
+        rollback_available=action.rollback_available,
+        created_at=action.created_at,
+        completed_at=action.completed_at,
+        approved_by=action.approved_by,
+        result=action.result,
+        flow_run_id=action.flow_run_id,
+        flow_run_url=action.flow_run_url,
+    )
+
+
+@router.get("")
+async def list_available_actions(
+    incident_id: IncidentId, playbooks: PlaybooksDep
+) -> AvailableActions:
+    """Actions for this incident: its suggested playbooks first, then the rest for its kind."""
+    specs = await playbooks.available(incident_id)
+    return AvailableActions(
+        incident_id=incident_id,
+        available_actions=[
+            AvailableAction(
+                action_type=spec.action_type,
+                display_name=spec.display_name,
+                description=spec.description,
+                params=spec.params_doc,
+                requires_approval=spec.approval_by_default,
+                estimated_duration=spec.estimated_duration,
+                estimated_cost=spec.estimated_cost,
+                rollback_supported=spec.rollback_supported,
+            )
+            for spec in specs
+        ],
+    )
+
+
+@router.post("/dry-run")
+async def dry_run_action(
+    incident_id: IncidentId, body: DryRunRequest, playbooks: PlaybooksDep, response: Response
+) -> DryRunResponse:
+    """Preview an action: what it will change, how long, how much, whether approval is needed."""
+    recorded = await playbooks.dry_run(incident_id, body)
+    _quota_headers(response, recorded.quota)
+    action, plan = recorded.action, recorded.plan
+    assert plan is not None
+    return DryRunResponse(
+        action_type=action.action_type,
+        status=action.status,
+        message=plan.message,
+        details=plan.details,
+        estimated_duration=plan.estimated_duration,
+        estimated_cost=plan.estimated_cost,
+        changes=plan.changes,
+        requires_approval=plan.requires_approval,
+        action_id=action.id,
+        rollback_available=plan.rollback_available,
+    )
+
+
+@router.post("/execute")
+async def execute_action(
+    incident_id: IncidentId,
+    body: ExecuteRequest,
+    playbooks: PlaybooksDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    wait: Wait = 0,
+) -> ExecuteResponse:
+    """Run an action as a Prefect flow; `?wait=` answers once it has finished (or timed out)."""
+    recorded = await playbooks.execute(
+        incident_id, body, idempotency_key=idempotency_key, wait=wait
+    )
+    _quota_headers(response, recorded.quota)
+    return _execute_response(recorded.action)
+
+
+@router.post("/{action_id}/rollback")
+async def rollback_action(
+    incident_id: IncidentId,
+    action_id: ActionId,
+    playbooks: PlaybooksDep,
+    body: RollbackRequest | None = None,
+    wait: Wait = 0,
+) -> RollbackResponse:
+    """Undo a successful action by running its flow with rollback=True and the captured state."""
+    action = await playbooks.rollback(incident_id, action_id, body or RollbackRequest(), wait=wait)
+    assert action.rollback_of is not None
+    return RollbackResponse(
+        action_id=action.id,
+        action_type=action.action_type,
+        status=action.status,
+        message=action.message,
+        rollback_of=action.rollback_of,
+        flow_run_id=action.flow_run_id,
+        flow_run_url=action.flow_run_url,
+        created_at=action.created_at,
+        completed_at=action.completed_at,
+    )
+
+
+@router.get("/history")
+async def get_action_history(incident_id: IncidentId, playbooks: PlaybooksDep) -> ActionHistory:
+    """Every dry-run, execution and rollback of this incident, oldest first."""
+    actions = await playbooks.history(incident_id)
+    return ActionHistory(
+        incident_id=incident_id, actions=[ActionRead.model_validate(a) for a in actions]
+    )

@@ -1,0 +1,115 @@
+"""Request and response bodies of the Playbooks API, as the contract shows them."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from api.schemas.incidents import Body, Person
+
+ActionType = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class AvailableAction(BaseModel):
+    action_type: str
+    display_name: str
+    description: str
+    params: dict[str, str]
+    requires_approval: bool
+    estimated_duration: str
+    estimated_cost: str
+    rollback_supported: bool
+
+
+class AvailableActions(BaseModel):
+    incident_id: int
+    available_actions: list[AvailableAction]
+
+
+class DryRunRequest(Body):
+    action_type: ActionType
+    params: dict[str, Any] = Field(default_factory=dict)
+    requested_by: Person = "api"
+
+
+class ExecuteRequest(DryRunRequest):
+    approved_by: Person | None = None
+
+
+class RollbackRequest(Body):
+    approved_by: Person | None = None
+    requested_by: Person = "api"
+
+
+class DryRunResponse(BaseModel):
+    action_type: str
+    status: str
+    message: str
+    details: dict[str, Any]
+    estimated_duration: int
+    estimated_cost: float
+    changes: list[str]
+    requires_approval: bool
+    action_id: int
+    rollback_available: bool
+
+
+class ExecuteResponse(BaseModel):
+    action_id: int
+    action_type: str
+    status: str
+    message: str | None
+    details: dict[str, Any]
+    estimated_duration: int
+    actual_duration: float | None
+    estimated_cost: float
+    logs_url: str | None
+    rollback_available: bool
+    created_at: datetime
+    completed_at: datetime | None
+    approved_by: str | None
+    result: dict[str, Any] | None
+    flow_run_id: str | None
+    flow_run_url: str | None
+
+
+class RollbackResponse(BaseModel):
+    action_id: int
+    action_type: str
+    status: str
+    message: str | None
+    rollback_of: int
+    flow_run_id: str | None
+    flow_run_url: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class ActionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    action_type: str
+    params: dict[str, Any]
+    dry_run: bool
+    status: str
+    approved_by: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    message: str | None
+    requested_by: str
+    requires_approval: bool
+    rollback_of: int | None
+    rollback_available: bool
+    estimated_duration: int
+    estimated_cost: float
+    actual_duration: float | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    flow_run_id: str | None
+    flow_run_url: str | None
+
+
+class ActionHistory(BaseModel):
+    incident_id: int
+    actions: list[ActionRead]

@@ -1,0 +1,94 @@
+"""Prefect state hooks: a flow run's state changes become the action's status and events.
+
+Hooks run client side and are best effort (in the flow's process, or for crashes and
+cancellations in the runner's), so every write here is idempotent and only moves an action
+forward; the reconciler repairs what no hook reported. A running action also beats a heartbeat
+so that the reconciler can tell a live run from one whose process died.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prefect import Flow
+from prefect.client.schemas.objects import FlowRun, State
+
+from models.base import utcnow
+from models.db import Database, connect, transaction
+from models.enums import ActionStatus
+from models.services import actions as service
+from models.settings import get_settings
+
+Hook = Callable[[Flow[Any, Any], FlowRun, State[Any]], Coroutine[Any, Any, None]]
+
+
+@asynccontextmanager
+async def _database() -> AsyncIterator[Database]:
+    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def record_state(
+    action_id: int,
+    status: ActionStatus,
+    *,
+    message: str | None = None,
+    flow_run_id: str | None = None,
+) -> None:
+    async with _database() as database, transaction(database.writer) as session:
+        await service.advance_action(
+            session, action_id=action_id, status=status, at=utcnow(), message=message,
+            flow_run_id=flow_run_id,
+        )  # fmt: skip
+
+
+async def store_result(action_id: int, result: dict[str, Any]) -> None:
+    async with _database() as database, transaction(database.writer) as session:
+        await service.store_result(session, action_id=action_id, result=result, at=utcnow())
+
+
+@asynccontextmanager
+async def heartbeat(action_id: int) -> AsyncIterator[None]:
+    """Beat every INTERVENE_HEARTBEAT_SECONDS while the body runs."""
+    interval = get_settings().heartbeat_seconds
+
+    async def beat_forever() -> None:
+        async with _database() as database:
+            while True:
+                await asyncio.sleep(interval)
+                async with transaction(database.writer) as session:
+                    await service.beat(session, action_id=action_id, at=utcnow())
+
+    task = asyncio.create_task(beat_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _hook(status: ActionStatus) -> Hook:
+    async def hook(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+        action_id = flow_run.parameters.get("action_id")
+        if action_id is None:
+            return
+        # success keeps the message the flow stored with its result
+        failed = status in (ActionStatus.FAILED, ActionStatus.CRASHED, ActionStatus.CANCELLED)
+        message = state.message if failed else None
+        await record_state(int(action_id), status, message=message, flow_run_id=str(flow_run.id))
+
+    hook.__name__ = f"record_{status.value}"
+    return hook
+
+
+ACTION_HOOKS: dict[str, Any] = {
+    "on_running": [_hook(ActionStatus.RUNNING)],
+    "on_completion": [_hook(ActionStatus.SUCCESS)],
+    "on_failure": [_hook(ActionStatus.FAILED)],
+    "on_crashed": [_hook(ActionStatus.CRASHED)],
+    "on_cancellation": [_hook(ActionStatus.CANCELLED)],
+}

@@ -1,0 +1,162 @@
+"""The dbt project and the warehouse it builds: settings to dbt arguments, and the manifest.
+
+The API resolves model selections from `manifest.json` (no dbt import, no subprocess); only the
+worker imports dbt, and only inside a flow run.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from flows.plan import ParamsError
+from models.settings import Settings
+
+
+class ManifestMissing(RuntimeError):
+    """The dbt project has not been parsed yet (`intervene warehouse prepare` does it)."""
+
+
+def dbt_environment(warehouse_url: str) -> dict[str, str]:
+    """The INTERVENE_DBT_* variables `warehouse/profiles.yml` reads, from the warehouse URL."""
+    url = make_url(warehouse_url.replace("duckdb:///", "duckdb+file:///", 1))
+    if url.get_backend_name().startswith("duckdb"):
+        return {"INTERVENE_DBT_TARGET": "duckdb", "INTERVENE_DBT_DUCKDB_PATH": url.database or ""}
+    return {
+        "INTERVENE_DBT_TARGET": "postgres",
+        "INTERVENE_DBT_PG_HOST": url.host or "127.0.0.1",
+        "INTERVENE_DBT_PG_PORT": str(url.port or 5432),
+        "INTERVENE_DBT_PG_USER": url.username or os.environ.get("USER", "postgres"),
+        "INTERVENE_DBT_PG_PASSWORD": url.password or "",
+        "INTERVENE_DBT_PG_DBNAME": url.database or "postgres",
+        "INTERVENE_DBT_PG_SCHEMA": str(url.query.get("schema", "intervene")),
+    }
+
+
+@dataclass(frozen=True)
+class DbtProject:
+    project_dir: Path
+    target_dir: Path
+    warehouse_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DbtProject":
+        return cls(
+            project_dir=settings.dbt_project_dir.resolve(),
+            target_dir=settings.dbt_target_dir.resolve(),
+            warehouse_url=settings.warehouse_url,
+        )
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.target_dir / "manifest.json"
+
+    def common_args(self) -> list[str]:
+        return [
+            "--project-dir", str(self.project_dir),
+            "--profiles-dir", str(self.project_dir),
+            "--target-path", str(self.target_dir),
+            "--log-path", str(self.target_dir.parent / "logs"),
+        ]  # fmt: skip
+
+    def manifest(self) -> "Manifest":
+        try:
+            stat = self.manifest_path.stat()
+        except FileNotFoundError as exc:
+            raise ManifestMissing(
+                f"dbt manifest not found at {self.manifest_path}: run `intervene warehouse prepare`"
+            ) from exc
+        return _load_manifest(str(self.manifest_path), stat.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The models of a dbt project and what each depends on."""
+
+    parents: dict[str, tuple[str, ...]]  # model name -> model names it selects from
+    materialized: dict[str, str]
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.parents)
+
+    def select(self, names: list[str], *, upstream: bool) -> list[str]:
+        """The models a run selects, in build order; unknown names are a ParamsError."""
+        unknown = [name for name in names if name not in self.parents]
+        if unknown:
+            raise ParamsError(
+                "params.models",
+                f"Unknown dbt model(s): {', '.join(unknown)}. Known: {', '.join(self.models)}",
+            )
+        chosen: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name in chosen:
+                continue
+            chosen.add(name)
+            if upstream:
+                stack.extend(self.parents[name])
+        return [name for name in self._build_order() if name in chosen]
+
+    def _build_order(self) -> list[str]:
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            for parent in self.parents[name]:
+                visit(parent)
+            order.append(name)
+
+        for name in self.models:
+            visit(name)
+        return order
+
+
+@lru_cache(maxsize=4)
+def _load_manifest(path: str, _mtime_ns: int) -> Manifest:
+    with open(path, encoding="utf-8") as handle:
+        raw: dict[str, Any] = json.load(handle)
+    nodes = {
+        node_id: node
+        for node_id, node in raw.get("nodes", {}).items()
+        if node.get("resource_type") == "model"
+    }
+    names = {node_id: node["name"] for node_id, node in nodes.items()}
+    return Manifest(
+        parents={
+            node["name"]: tuple(
+                names[parent] for parent in node["depends_on"]["nodes"] if parent in names
+            )
+            for node in nodes.values()
+        },
+        materialized={node["name"]: node["config"]["materialized"] for node in nodes.values()},
+    )
+
+
+def invoke_dbt(project: DbtProject, *args: str) -> Any:
+    """Run one dbt command in this process (imports dbt: worker and CLI only, never the API)."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_environment(project.warehouse_url))
+    return dbtRunner().invoke([*args, *project.common_args()])
+
+
+def prepare_warehouse(project: DbtProject, *, build: bool = True) -> None:
+    """Parse the project (writes the manifest the API reads); with `build`, seed and run it."""
+    project.target_dir.mkdir(parents=True, exist_ok=True)
+    url = project.warehouse_url
+    if url.startswith("duckdb:///"):
+        Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
+    steps = [("parse",), ("seed",), ("run",)] if build else [("parse",)]
+    for step in steps:
+        outcome = invoke_dbt(project, *step)
+        if not outcome.success:
+            raise RuntimeError(f"dbt {step[0]} failed: {outcome.exception or outcome.result}")

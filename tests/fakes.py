@@ -1,0 +1,35 @@
+"""A launcher that records what would have been started, for API tests where Prefect is not
+the point. The end-to-end tests use the real PrefectLauncher against a real server."""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.launcher import Launched, LaunchError
+
+
+@dataclass
+class Launch:
+    deployment: str
+    parameters: dict[str, Any]
+    key: str
+    tags: list[str]
+
+
+@dataclass
+class RecordingLauncher:
+    launches: list[Launch] = field(default_factory=list)
+    fail_with: str | None = None
+
+    async def launch(
+        self, deployment: str, parameters: dict[str, Any], *, key: str, tags: list[str]
+    ) -> Launched:
+        if self.fail_with:
+            raise LaunchError(self.fail_with)
+        self.launches.append(Launch(deployment, parameters, key, tags))
+        run_id = str(uuid.uuid4())
+        return Launched(flow_run_id=run_id, url=f"http://prefect.test/runs/flow-run/{run_id}")
+
+    def reset(self) -> None:
+        self.launches.clear()
+        self.fail_with = None
