@@ -216,10 +216,10 @@ class Playbooks:
             reason = "it was a dry-run"
         elif original.rollback_of is not None:
             reason = "it is itself a rollback"
-        elif spec is None or not spec.rollback_supported:
-            reason = f"{original.action_type} has no rollback"
         elif original.status != ActionStatus.SUCCESS.value:
             reason = f"it did not succeed (status {original.status})"
+        elif spec is None or not spec.rollback_supported:
+            reason = f"{original.action_type} has no rollback"
         if reason:
             raise BadRequest(
                 f"Rollback not available for action {original.id}: {reason}",

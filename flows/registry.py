@@ -45,6 +45,7 @@ class ActionSpec:
     flow: Flow[..., Any]
     make_plan: Callable[[Any, PlanContext], Plan]
     approval_by_default: bool = False
+    concurrency_limit: int | None = None  # runs of this action at once, across all workers
 
     @property
     def deployment(self) -> str:
@@ -71,6 +72,7 @@ ACTIONS: dict[str, ActionSpec] = {
             rollback_supported=False,
             flow=rerun_dbt.rerun_dbt,
             make_plan=lambda params, ctx: rerun_dbt.plan(params, ctx.dbt.manifest()),
+            concurrency_limit=1,  # one dbt at a time: dbt-core #9603, one DuckDB writer
         ),
     ]
 }

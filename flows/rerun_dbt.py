@@ -9,7 +9,6 @@ process and DuckDB allows one writer).
 """
 
 import asyncio
-import os
 import time
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from flows import hooks
 from flows.plan import Plan
-from flows.warehouse import DbtProject, Manifest, dbt_environment
+from flows.warehouse import DbtProject, Manifest, invoke_dbt
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_dbt"
@@ -98,15 +97,11 @@ def plan(params: Params, manifest: Manifest) -> Plan:
 
 
 def _invoke_dbt(params: Params, expected: list[str], project: DbtProject) -> dict[str, Any]:
-    from dbt.cli.main import dbtRunner  # only here: the API process never imports dbt
-
-    os.environ.update(dbt_environment(project.warehouse_url))
     args = ["run", "--select", *selectors(params), "--threads", str(params.threads)]
-    args += project.common_args()
     if params.full_refresh:
         args.append("--full-refresh")
     started = time.perf_counter()
-    outcome = dbtRunner().invoke(args)
+    outcome = invoke_dbt(project, *args)
     elapsed = round(time.perf_counter() - started, 3)
     models = [
         {

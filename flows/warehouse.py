@@ -142,11 +142,29 @@ def _load_manifest(path: str, _mtime_ns: int) -> Manifest:
 
 
 def invoke_dbt(project: DbtProject, *args: str) -> Any:
-    """Run one dbt command in this process (imports dbt: worker and CLI only, never the API)."""
+    """Run one dbt command in this process (imports dbt: worker and CLI only, never the API).
+
+    dbt-duckdb keeps its DuckDB connection open for the life of the process; closing it when
+    the command ends frees the warehouse for its other readers and writers at once.
+    """
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(project.warehouse_url))
-    return dbtRunner().invoke([*args, *project.common_args()])
+    try:
+        return dbtRunner().invoke([*args, *project.common_args()])
+    finally:
+        _release_duckdb()
+
+
+def _release_duckdb() -> None:
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing to release
+        return
+    environment = DuckDBConnectionManager._ENV
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
+    if environment is not None:
+        environment.close()
 
 
 def prepare_warehouse(project: DbtProject, *, build: bool = True) -> None:

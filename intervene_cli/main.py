@@ -2,13 +2,13 @@
 
 import asyncio
 import logging
+import os
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from models import migrate
-from models.db import sync_url
 from models.settings import get_settings
 
 app = typer.Typer(
@@ -17,7 +17,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+warehouse_app = typer.Typer(help="The dbt project and its warehouse.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(warehouse_app, name="warehouse")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
@@ -43,31 +45,51 @@ def api(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.", min=1)] = 1,
+    seed_demo: Annotated[
+        bool, typer.Option(help="Add demo incidents to an empty database.")
+    ] = False,
 ) -> None:
     """Run the HTTP API (migrates the database first unless INTERVENE_AUTO_MIGRATE=false)."""
     _configure_logging()
+    if seed_demo:
+        from models.demo import seed_demo as seed
+
+        url = get_settings().database_url
+        migrate.upgrade(url)
+        added = asyncio.run(seed(url))
+        if added:
+            typer.echo(f"{added} demo incidents added")
     _serve(host, port, workers)
 
 
 @app.command()
 def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """A first look: migrate, add demo incidents to an empty database, run the API."""
-    from models.demo import seed_demo
+    """Everything for a first look: Prefect server and UI, demo warehouse, worker, API."""
+    from deployments.stack import run_stack
+
+    run_stack(host, port)
+
+
+@app.command()
+def worker() -> None:
+    """Serve the playbook action flows (Prefect deployments) and reconcile their actions."""
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")  # before Prefect reads it
+    from deployments.worker import run_worker
 
     _configure_logging()
-    url = get_settings().database_url
-    migrate.upgrade(url)
-    added = asyncio.run(seed_demo(url))
-    base = f"http://{host}:{port}"
-    typer.echo(
-        f"\nIntervene is starting on {base}\n"
-        f"  database   {sync_url(url).render_as_string(hide_password=True)}"
-        f"{f' ({added} demo incidents added)' if added else ''}\n"
-        f"  API docs   {base}/docs\n"
-        f"  try        curl {base}/api/incidents\n"
-        "Stop with Ctrl-C.\n"
-    )
-    _serve(host, port)
+    run_worker()
+
+
+@warehouse_app.command("prepare")
+def warehouse_prepare(
+    build: Annotated[bool, typer.Option(help="Also seed and build the models.")] = True,
+) -> None:
+    """Parse the dbt project (the manifest the API reads) and build the demo warehouse."""
+    from flows.warehouse import DbtProject, prepare_warehouse
+
+    settings = get_settings()
+    prepare_warehouse(DbtProject.from_settings(settings), build=build)
+    typer.echo(f"warehouse ready: {settings.warehouse_url}")
 
 
 @db_app.command("upgrade")

@@ -128,6 +128,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     ran = _postgres_outcomes["passed"] + _postgres_outcomes["failed"]
     if ran:
         line = f"PostgreSQL: exercised ({ran} tests ran against {ADMIN_URL})"
+    elif not _postgres_outcomes["skipped"]:
+        line = "PostgreSQL: no PostgreSQL test was selected"
     else:
         line = (
             f"PostgreSQL: NOT exercised, its {_postgres_outcomes['skipped']} tests were skipped"

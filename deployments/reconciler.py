@@ -1,0 +1,108 @@
+"""The reconciler: repairs actions whose state hooks never reported.
+
+Hooks are best effort. Every few seconds the worker compares unfinished actions with their
+flow runs: a run Prefect knows to be finished gives the action its terminal status; a running
+action whose heartbeat stopped (its process was killed) is marked crashed, in Prefect too; an
+action the API recorded but never triggered is marked failed.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Crashed
+
+from models.action import Action
+from models.base import utcnow
+from models.db import Database, connect, transaction
+from models.enums import ActionStatus
+from models.services.actions import advance_action, unfinished_actions
+from models.settings import Settings
+
+log = logging.getLogger("intervene.reconciler")
+
+GRACE = timedelta(seconds=10)  # leave fresh actions to their hooks
+NEVER_TRIGGERED = timedelta(seconds=60)
+
+FROM_PREFECT: dict[StateType, ActionStatus] = {
+    StateType.COMPLETED: ActionStatus.SUCCESS,
+    StateType.FAILED: ActionStatus.FAILED,
+    StateType.CRASHED: ActionStatus.CRASHED,
+    StateType.CANCELLED: ActionStatus.CANCELLED,
+    StateType.RUNNING: ActionStatus.RUNNING,
+    StateType.CANCELLING: ActionStatus.RUNNING,
+}
+
+
+@dataclass(frozen=True)
+class Repair:
+    action_id: int
+    status: ActionStatus
+    reason: str
+
+
+async def _decide(action: Action, client: PrefectClient, settings: Settings) -> Repair | None:
+    now = utcnow()
+    if action.flow_run_id is None:
+        if now - action.created_at > NEVER_TRIGGERED:
+            reason = "Never started: its flow run was not created (the API stopped before)"
+            return Repair(action.id, ActionStatus.FAILED, reason)
+        return None
+    try:
+        run = await client.read_flow_run(UUID(action.flow_run_id))
+    except ObjectNotFound:
+        return Repair(action.id, ActionStatus.FAILED, "Its flow run no longer exists in Prefect")
+    status = FROM_PREFECT.get(run.state.type) if run.state else None
+    if status is not None and status.is_terminal:
+        message = (run.state.message if run.state else None) or f"Flow run ended {status.value}"
+        return Repair(action.id, status, message)
+    last_sign = action.heartbeat_at or action.updated_at
+    silent = (now - last_sign).total_seconds()
+    if status is ActionStatus.RUNNING and silent > settings.stale_heartbeat_seconds:
+        reason = f"No heartbeat for {silent:.0f} s: the process running it died"
+        await client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
+        return Repair(action.id, ActionStatus.CRASHED, reason)
+    if status is ActionStatus.RUNNING and action.status == ActionStatus.SCHEDULED.value:
+        return Repair(action.id, ActionStatus.RUNNING, "Running (reported by the reconciler)")
+    return None
+
+
+async def reconcile_once(
+    database: Database, client: PrefectClient, settings: Settings
+) -> list[Repair]:
+    async with transaction(database.reader) as session:
+        candidates = await unfinished_actions(session, older_than=utcnow() - GRACE)
+    repairs = []
+    for action in candidates:
+        repair = await _decide(action, client, settings)
+        if repair is None:
+            continue
+        async with transaction(database.writer) as session:
+            message = None if repair.status is ActionStatus.RUNNING else repair.reason
+            await advance_action(
+                session, action_id=repair.action_id, status=repair.status, at=utcnow(),
+                message=message,
+            )  # fmt: skip
+        log.warning("action %s repaired to %s: %s", repair.action_id, repair.status, repair.reason)
+        repairs.append(repair)
+    return repairs
+
+
+async def reconcile_forever(settings: Settings) -> None:
+    database = connect(settings.database_url, pool_size=2, max_overflow=2)
+    try:
+        async with get_client() as client:
+            while True:
+                try:
+                    await reconcile_once(database, client, settings)
+                except Exception:  # keep going: the next pass may succeed
+                    log.exception("reconcile pass failed")
+                await asyncio.sleep(settings.reconcile_interval_seconds)
+    finally:
+        await database.dispose()

@@ -1,0 +1,115 @@
+"""`intervene dev`: the whole stack for a first look, stopped cleanly with Ctrl-C.
+
+A Prefect server (SQLite under .intervene/prefect, UI on :4200), the demo warehouse, the worker
+and the API, each its own process in its own session: Prefect turns SIGTERM into SIGINT and a
+background child of a script ignores SIGINT, so children are started here and stopped by pid.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from models.settings import DEFAULT_DATA_DIR
+
+PREFECT_PORT = 4200
+
+
+def stack_environment(prefect_port: int = PREFECT_PORT) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PREFECT_HOME", str((DEFAULT_DATA_DIR / "prefect").resolve()))
+    env.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{prefect_port}/api")
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    return env
+
+
+def start(
+    command: Sequence[str], env: dict[str, str], log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `command` in its own session, its output appended to `log` (or inherited)."""
+    if log is None:
+        return subprocess.Popen(list(command), env=env, start_new_session=True)
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            list(command), env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not healthy after {seconds:.0f} s")
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    for process in reversed(processes):
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in reversed(processes):
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_stack(host: str, port: int) -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the children on SIGTERM as on Ctrl-C
+    env = stack_environment()
+    logs = DEFAULT_DATA_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    intervene = [sys.executable, "-m", "intervene_cli"]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        print("starting the Prefect server (first start takes about 15 s) ...", flush=True)
+        server = start(
+            [str(Path(sys.executable).with_name("prefect")), "server", "start",
+             "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
+            env, logs / "prefect-server.log",
+        )  # fmt: skip
+        processes.append(server)
+        print("preparing the demo warehouse (dbt seed + run) ...", flush=True)
+        subprocess.run([*intervene, "warehouse", "prepare"], env=env, check=True)
+        wait_healthy(f"{env['PREFECT_API_URL']}/health", server)
+        processes.append(start([*intervene, "worker"], env, logs / "worker.log"))
+        api = start([*intervene, "api", "--host", host, "--port", str(port), "--seed-demo"], env)
+        processes.append(api)
+        wait_healthy(f"http://{host}:{port}/api/health", api)
+        ui = env["PREFECT_API_URL"].removesuffix("/api")
+        print(
+            f"\nIntervene is running\n"
+            f"  API        http://{host}:{port}/api   (docs: http://{host}:{port}/docs)\n"
+            f"  Prefect UI {ui}\n"
+            f"  logs       {logs}/\n"
+            f"  try        curl http://{host}:{port}/api/incidents\n"
+            "Stop with Ctrl-C.\n",
+            flush=True,
+        )
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        failed = next(p for p in processes if p.poll() is not None)
+        print(f"{failed.args!r} stopped (exit {failed.returncode}); stopping the rest", flush=True)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        stop(processes)

@@ -1,0 +1,59 @@
+"""`intervene worker`: serve every action flow as a deployment, and run the reconciler.
+
+The deployments are `<action_type>/intervene`, served by one Prefect runner that polls about
+every second (PREFECT_RUNNER_POLL_FREQUENCY, set by the CLI), so an execute starts in about
+2 s. Each flow run gets its own subprocess; a concurrency limit per deployment keeps dbt to
+one run at a time across workers.
+"""
+
+import asyncio
+import logging
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from prefect import serve
+from prefect.deployments.runner import EntrypointType
+
+from deployments.reconciler import reconcile_forever
+from flows.registry import ACTIONS, DEPLOYMENT_NAME
+from models.settings import Settings, get_settings
+
+log = logging.getLogger("intervene.worker")
+
+
+def action_deployments() -> list[Any]:
+    return [
+        spec.flow.to_deployment(
+            name=DEPLOYMENT_NAME,
+            description=spec.description,
+            concurrency_limit=spec.concurrency_limit,
+            entrypoint_type=EntrypointType.MODULE_PATH,
+            tags=["intervene", "playbook"],
+        )
+        for spec in ACTIONS.values()
+    ]
+
+
+def start_reconciler(settings: Settings) -> threading.Thread:
+    thread = threading.Thread(
+        target=asyncio.run, args=(reconcile_forever(settings),), name="reconciler", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def parse_project() -> None:
+    """A fresh manifest for the API, parsed in a child: the runner itself never loads dbt,
+    whose DuckDB adapter would keep the warehouse file locked for as long as it lives."""
+    subprocess.run([sys.executable, "-m", "intervene_cli", "warehouse", "prepare", "--no-build"],
+                   check=True)  # fmt: skip
+
+
+def run_worker() -> None:
+    settings = get_settings()
+    parse_project()
+    start_reconciler(settings)
+    log.info("serving %s", ", ".join(f"{name}/{DEPLOYMENT_NAME}" for name in ACTIONS))
+    serve(*action_deployments(), pause_on_shutdown=False)

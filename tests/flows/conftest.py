@@ -1,0 +1,119 @@
+"""A real stack for end-to-end tests: a Prefect server, the demo warehouse, an Intervene worker.
+
+Started once per session (about 20 s): `prefect server start` on a free port with its own
+PREFECT_HOME, `intervene warehouse prepare` on a DuckDB file, and `intervene worker`.
+The API runs in the test process with the real PrefectLauncher.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from api.launcher import PrefectLauncher
+from api.main import create_app
+from deployments.stack import start, stop, wait_healthy
+from models.settings import Settings
+
+CLI = [sys.executable, "-m", "intervene_cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    settings: Settings
+    logs: Path
+    worker: subprocess.Popen[bytes]
+
+    def start_worker(self) -> None:
+        self.worker = start([*CLI, "worker"], self.env, self.logs / "worker.log")
+
+    def kill_worker(self) -> None:
+        os.killpg(self.worker.pid, 9)
+        self.worker.wait()
+
+
+def wait_for_deployment(api_url: str, name: str, seconds: float = 60) -> None:
+    flow, deployment = name.split("/")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{api_url}/deployments/name/{flow}/{deployment}", timeout=5)
+        if response.status_code == 200:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"deployment {name} not served after {seconds:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(base / "prefect"),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
+        "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
+        "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
+        "INTERVENE_HEARTBEAT_SECONDS": "1",
+        "INTERVENE_STALE_HEARTBEAT_SECONDS": "4",
+        "INTERVENE_RECONCILE_INTERVAL_SECONDS": "1",
+    }
+    logs = base / "logs"
+    logs.mkdir()
+    server = start(
+        [str(Path(sys.executable).with_name("prefect")), "server", "start",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env, logs / "prefect-server.log",
+    )  # fmt: skip
+    the_stack: Stack | None = None
+    try:
+        subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([*CLI, "warehouse", "prepare"], env=env, check=True, capture_output=True)
+        wait_healthy(f"{api_url}/health", server, seconds=120)
+        settings = Settings(
+            database_url=env["INTERVENE_DATABASE_URL"],
+            warehouse_url=env["INTERVENE_WAREHOUSE_URL"],
+            dbt_target_dir=Path(env["INTERVENE_DBT_TARGET_DIR"]),
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        the_stack = Stack(env=env, settings=settings, logs=logs, worker=server)
+        the_stack.start_worker()
+        wait_for_deployment(api_url, "rerun_dbt/intervene")
+        yield the_stack
+    finally:
+        stop([server] + ([the_stack.worker] if the_stack else []))
+
+
+@pytest.fixture(scope="session")
+async def stack_app(stack: Stack) -> AsyncIterator[FastAPI]:
+    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+        app = create_app(stack.settings, launcher=PrefectLauncher())
+        async with app.router.lifespan_context(app):
+            yield app
+
+
+@pytest.fixture
+async def stack_client(stack_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=stack_app)
+    async with AsyncClient(transport=transport, base_url="http://test", timeout=180) as http:
+        yield http

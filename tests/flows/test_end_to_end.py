@@ -1,0 +1,103 @@
+"""Execute rerun_dbt through the API on a real Prefect server, worker, dbt and DuckDB."""
+
+import asyncio
+import time
+from typing import Any
+
+import duckdb
+import pytest
+from httpx import AsyncClient
+from prefect import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from tests.flows.conftest import Stack
+
+# Prefect's client leaves sockets to its server for the garbage collector; not ours to fix.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+BODY = {
+    "action_type": "rerun_dbt",
+    "params": {"task_id": "e2e", "models": ["triage_results"], "upstream": True},
+}
+
+
+async def open_incident(client: AsyncClient, key: str) -> int:
+    response = await client.post(
+        "/api/incidents",
+        json={"kind": "invariant", "key": key, "severity": "sev2", "summary": "stale triage",
+              "playbooks": ["rerun_dbt"]},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def triage_rows(stack: Stack) -> tuple[int, Any]:
+    path = stack.settings.warehouse_url.removeprefix("duckdb:///")
+    with duckdb.connect(path, read_only=True) as conn:
+        row = conn.execute("select count(*), max(triaged_at) from triage_results").fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+async def test_execute_runs_dbt_on_the_worker_and_reports_success(
+    stack: Stack, stack_client: AsyncClient
+) -> None:
+    incident_id = await open_incident(stack_client, "INV_e2e_success")
+    _, built_before = triage_rows(stack)
+
+    response = await stack_client.post(
+        f"/api/playbooks/incidents/{incident_id}/actions/execute?wait=120", json=BODY
+    )
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "success", body
+    assert body["message"] == "Successfully ran 2 model(s)"
+    assert [m["name"] for m in body["result"]["models"]] == ["inbox_emails", "triage_results"]
+    assert all(m["status"] == "success" for m in body["result"]["models"])
+    assert body["actual_duration"] > 0
+    assert body["logs_url"].endswith(f"/runs/flow-run/{body['flow_run_id']}")
+    count, built_after = triage_rows(stack)
+    assert count == 200
+    assert built_after > built_before  # the model was rebuilt by this run
+    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+        async with get_client() as prefect:
+            run = await prefect.read_flow_run(body["flow_run_id"])
+    assert run.state is not None
+    assert run.state.is_completed()
+    assert f"action:{body['action_id']}" in run.tags
+
+
+async def test_a_worker_killed_mid_run_ends_crashed_not_running(
+    stack: Stack, stack_client: AsyncClient
+) -> None:
+    incident_id = await open_incident(stack_client, "INV_e2e_crash")
+    started = await stack_client.post(
+        f"/api/playbooks/incidents/{incident_id}/actions/execute", json=BODY
+    )
+    action_id = started.json()["action_id"]
+    history_url = f"/api/playbooks/incidents/{incident_id}/actions/history"
+
+    async def status() -> str:
+        actions = (await stack_client.get(history_url)).json()["actions"]
+        return str(next(a["status"] for a in actions if a["id"] == action_id))
+
+    deadline = time.monotonic() + 60
+    while await status() != "running":
+        assert time.monotonic() < deadline, "the action never started running"
+        await asyncio.sleep(0.05)
+    stack.kill_worker()  # SIGKILL the runner and the flow's subprocess: no hook can run
+    assert await status() == "running"
+
+    stack.start_worker()  # its reconciler finds the silent action
+    deadline = time.monotonic() + 60
+    while (current := await status()) == "running":
+        assert time.monotonic() < deadline, "the reconciler never repaired the action"
+        await asyncio.sleep(0.5)
+
+    assert current == "crashed"
+    actions = (await stack_client.get(history_url)).json()["actions"]
+    assert "No heartbeat" in next(a["message"] for a in actions if a["id"] == action_id)
