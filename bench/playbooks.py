@@ -1,0 +1,187 @@
+"""Playbook benchmark on a warm stack: dry-run latency, and execute latency against its floors.
+
+    python bench/playbooks.py [--runs 5] [--dry-runs 200]
+
+Starts a Prefect server, prepares the DuckDB demo warehouse, starts one runner serving the
+action deployments plus an empty flow (bench/bench_worker.py), and the API (uvicorn), all in a
+temporary directory. Then measures, for `rerun_dbt --select +triage_results`:
+  - dry-run latency over HTTP (p50, p99);
+  - execute -> running and execute -> success (the action's own started/completed stamps);
+  - floor 1: run_deployment of the empty flow to the same runner -> running (trigger path);
+  - floor 2: `dbt run --select +triage_results` from the command line (the whole job).
+Targets: dry-run p50 <= 150 ms; execute -> running at most 20% over floor 1;
+execute -> success no slower than floor 2. Exits 1 when one is missed.
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deployments.stack import start, stop, wait_healthy  # noqa: E402
+
+SELECTION = {"task_id": "bench", "models": ["triage_results"], "upstream": True}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def wait_deployment(api: str, name: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if httpx.get(f"{api}/deployments/name/{name}", timeout=5).status_code == 200:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"deployment {name} never appeared")
+
+
+async def empty_flow_floor(runs: int) -> list[float]:
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    floors = []
+    async with get_client() as client:
+        for _ in range(runs):
+            t0 = time.time()
+            run = await run_deployment("bench_noop/bench", timeout=0)  # type: ignore[misc]
+            while True:
+                fresh = await client.read_flow_run(run.id)
+                if fresh.state and fresh.state.is_final():
+                    break
+                await asyncio.sleep(0.05)
+            assert fresh.start_time is not None
+            floors.append(fresh.start_time.timestamp() - t0)
+    return floors
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dry-runs", type=int, default=200)
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="intervene-bench-"))
+    prefect_port, api_port = free_port(), free_port()
+    prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(base / "prefect"),
+        "PREFECT_API_URL": prefect_api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
+        "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
+        "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
+        "INTERVENE_ACTION_DRY_RUNS_PER_HOUR": "100000",
+        "INTERVENE_ACTION_EXECUTIONS_PER_HOUR": "100000",
+    }
+    os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
+    cli = [sys.executable, "-m", "intervene_cli"]
+    processes = []
+    try:
+        processes.append(start([str(Path(sys.executable).with_name("prefect")), "server", "start",
+                                "--host", "127.0.0.1", "--port", str(prefect_port)],
+                               env, base / "prefect.log"))  # fmt: skip
+        subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([*cli, "warehouse", "prepare"], env=env, check=True, capture_output=True)
+        wait_healthy(f"{prefect_api}/health", processes[0], 120)
+        processes.append(start([sys.executable, str(ROOT / "bench" / "bench_worker.py")], env,
+                               base / "worker.log"))  # fmt: skip
+        processes.append(start([*cli, "api", "--port", str(api_port)], env, base / "api.log"))
+        api = f"http://127.0.0.1:{api_port}/api"
+        wait_healthy(f"{api}/health", processes[-1])
+        wait_deployment(prefect_api, "rerun_dbt/intervene")
+        wait_deployment(prefect_api, "bench_noop/bench")
+
+        http = httpx.Client(base_url=api, timeout=180)
+        incident = http.post("/incidents", json={
+            "kind": "invariant", "key": "INV_bench", "severity": "sev3",
+            "summary": "bench", "playbooks": ["rerun_dbt"]}).json()  # fmt: skip
+        actions = f"/playbooks/incidents/{incident['id']}/actions"
+        body = {"action_type": "rerun_dbt", "params": SELECTION}
+
+        # warm-up: one of each, so imports, caches and connections are hot
+        http.post(f"{actions}/dry-run", json=body).raise_for_status()
+        http.post(f"{actions}/execute?wait=120", json=body).raise_for_status()
+        asyncio.run(empty_flow_floor(1))
+
+        dry = []
+        for _ in range(args.dry_runs):
+            t0 = time.perf_counter()
+            http.post(f"{actions}/dry-run", json=body).raise_for_status()
+            dry.append((time.perf_counter() - t0) * 1000)
+
+        to_running, to_success = [], []
+        for _ in range(args.runs):
+            t0 = time.time()
+            result = http.post(f"{actions}/execute?wait=120", json=body).json()
+            assert result["status"] == "success", result
+            history = http.get(f"{actions}/history").json()["actions"]
+            action = next(a for a in history if a["id"] == result["action_id"])
+            to_running.append(ts(action["started_at"]) - t0)
+            to_success.append(ts(action["completed_at"]) - t0)
+
+        floor_trigger = asyncio.run(empty_flow_floor(args.runs))
+
+        dbt_env = {**env, "INTERVENE_DBT_TARGET": "duckdb",
+                   "INTERVENE_DBT_DUCKDB_PATH": str(base / "warehouse.duckdb")}  # fmt: skip
+        dbt = str(Path(sys.executable).with_name("dbt"))
+        floor_dbt = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [dbt, "run", "--select", "+triage_results", "--threads", "4",
+                 "--project-dir", str(ROOT / "warehouse"), "--profiles-dir", str(ROOT / "warehouse"),
+                 "--target-path", str(base / "dbt-cli" / "target"),
+                 "--log-path", str(base / "dbt-cli" / "logs")],
+                env=dbt_env, check=True, capture_output=True,
+            )  # fmt: skip
+            floor_dbt.append(time.perf_counter() - t0)
+    finally:
+        stop(processes)
+
+    med = statistics.median
+    q = statistics.quantiles(dry, n=100, method="inclusive")
+    print(f"\nrerun_dbt --select +triage_results on DuckDB; {args.runs} runs each, medians; "
+          f"{os.cpu_count()} cores; logs in {base}\n")  # fmt: skip
+    print(f"dry-run over HTTP          p50 {med(dry):7.1f} ms   p99 {q[98]:7.1f} ms  (n={len(dry)})")
+    print(f"execute -> running         {med(to_running):7.2f} s")
+    print(f"  floor: empty flow        {med(floor_trigger):7.2f} s   "
+          f"overhead {med(to_running) / med(floor_trigger) - 1:+.0%}")  # fmt: skip
+    print(f"execute -> success         {med(to_success):7.2f} s")
+    print(f"  floor: dbt command line  {med(floor_dbt):7.2f} s   "
+          f"ratio {med(to_success) / med(floor_dbt):.2f}")  # fmt: skip
+    missed = []
+    if med(dry) > 150:
+        missed.append("dry-run p50 above 150 ms")
+    if med(to_running) > 1.2 * med(floor_trigger):
+        missed.append("trigger overhead above 20% of the empty-flow floor")
+    if med(to_success) > med(floor_dbt):
+        missed.append("execute -> success slower than the dbt command line")
+    print("\ntargets: dry-run p50 <= 150 ms; trigger overhead <= 20%; success <= dbt CLI")
+    print("result: " + ("all targets met" if not missed else "MISSED: " + "; ".join(missed)))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
