@@ -74,7 +74,9 @@ async def empty_flow_floor(runs: int) -> list[float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dry-runs", type=int, default=200)
     args = parser.parse_args()
@@ -92,6 +94,7 @@ def main() -> int:
         "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
         "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
         "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
+        "INTERVENE_DBT_SOCKET": str(base / "dbt" / "warm.sock"),
         "INTERVENE_ACTION_DRY_RUNS_PER_HOUR": "100000",
         "INTERVENE_ACTION_EXECUTIONS_PER_HOUR": "100000",
     }
@@ -147,11 +150,12 @@ def main() -> int:
                    "INTERVENE_DBT_DUCKDB_PATH": str(base / "warehouse.duckdb")}  # fmt: skip
         dbt = str(Path(sys.executable).with_name("dbt"))
         floor_dbt = []
+        project = ROOT / "warehouse"
         for _ in range(args.runs):
             t0 = time.perf_counter()
             subprocess.run(
                 [dbt, "run", "--select", "+triage_results", "--threads", "4",
-                 "--project-dir", str(ROOT / "warehouse"), "--profiles-dir", str(ROOT / "warehouse"),
+                 "--project-dir", str(project), "--profiles-dir", str(project),
                  "--target-path", str(base / "dbt-cli" / "target"),
                  "--log-path", str(base / "dbt-cli" / "logs")],
                 env=dbt_env, check=True, capture_output=True,
@@ -164,7 +168,9 @@ def main() -> int:
     q = statistics.quantiles(dry, n=100, method="inclusive")
     print(f"\nrerun_dbt --select +triage_results on DuckDB; {args.runs} runs each, medians; "
           f"{os.cpu_count()} cores; logs in {base}\n")  # fmt: skip
-    print(f"dry-run over HTTP          p50 {med(dry):7.1f} ms   p99 {q[98]:7.1f} ms  (n={len(dry)})")
+    print(
+        f"dry-run over HTTP          p50 {med(dry):7.1f} ms   p99 {q[98]:7.1f} ms  (n={len(dry)})"
+    )
     print(f"execute -> running         {med(to_running):7.2f} s")
     print(f"  floor: empty flow        {med(floor_trigger):7.2f} s   "
           f"overhead {med(to_running) / med(floor_trigger) - 1:+.0%}")  # fmt: skip

@@ -7,10 +7,13 @@ one run at a time across workers.
 """
 
 import asyncio
+import atexit
 import logging
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from prefect import serve
@@ -51,9 +54,28 @@ def parse_project() -> None:
                    check=True)  # fmt: skip
 
 
+def start_warm_dbt(socket_path: Path, timeout: float = 90) -> subprocess.Popen[bytes]:
+    """The worker's warm dbt executor (flows/warm_dbt.py); it parses the project first."""
+    socket_path = socket_path.resolve()
+    socket_path.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, "-m", "flows.warm_dbt", str(socket_path)])
+    atexit.register(process.terminate)
+    deadline = time.monotonic() + timeout
+    while not socket_path.exists():
+        if process.poll() is not None:
+            raise RuntimeError(f"the warm dbt executor exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the warm dbt executor was not ready after {timeout:.0f} s")
+        time.sleep(0.1)
+    return process
+
+
 def run_worker() -> None:
     settings = get_settings()
-    parse_project()
+    if settings.dbt_socket is not None:
+        start_warm_dbt(settings.dbt_socket)
+    else:
+        parse_project()
     start_reconciler(settings)
     log.info("serving %s", ", ".join(f"{name}/{DEPLOYMENT_NAME}" for name in ACTIONS))
     serve(*action_deployments(), pause_on_shutdown=False)

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from flows import hooks
+from flows import hooks, warm_dbt
 from flows.plan import Plan
-from flows.warehouse import DbtProject, Manifest, invoke_dbt
+from flows.warehouse import DbtProject, Manifest
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_dbt"
@@ -101,25 +101,16 @@ def _invoke_dbt(params: Params, expected: list[str], project: DbtProject) -> dic
     if params.full_refresh:
         args.append("--full-refresh")
     started = time.perf_counter()
-    outcome = invoke_dbt(project, *args)
+    outcome = warm_dbt.run(project, args, get_settings().dbt_socket)
     elapsed = round(time.perf_counter() - started, 3)
-    models = [
-        {
-            "name": result.node.name,
-            "status": str(result.status),
-            "rows_affected": (result.adapter_response or {}).get("rows_affected"),
-            "execution_time": round(result.execution_time, 3),
-            "message": result.message,
-        }
-        for result in (getattr(outcome.result, "results", None) or [])
-    ]
+    models = outcome["results"]
     ran = [m["name"] for m in models if m["status"] == "success"]
     missing = [name for name in expected if name not in ran]
-    success = bool(outcome.success) and not missing
+    success = bool(outcome["success"]) and not missing
     if success:
         message = f"Successfully ran {len(ran)} model(s)"
-    elif outcome.exception is not None:
-        message = f"dbt failed: {outcome.exception}"
+    elif outcome["exception"]:
+        message = f"dbt failed: {outcome['exception']}"
     else:
         failed = [m["name"] for m in models if m["status"] != "success"] or missing
         message = f"dbt run failed for: {', '.join(failed)}"

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         default=DEFAULT_DATA_DIR / "dbt" / "target",
         description="dbt's target path (manifest.json, run results); the API reads the manifest.",
     )
+    dbt_socket: Path | None = Field(
+        default=DEFAULT_DATA_DIR / "dbt" / "warm.sock",
+        description="Unix socket of the worker's warm dbt executor (empty: run dbt in each flow).",
+    )
     action_executions_per_hour: int = Field(
         default=10, ge=1, description="Executions (and rollbacks) allowed per incident per hour."
     )

@@ -74,6 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
         "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
         "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
+        "INTERVENE_DBT_SOCKET": str(base / "dbt" / "warm.sock"),
         "INTERVENE_HEARTBEAT_SECONDS": "1",
         "INTERVENE_STALE_HEARTBEAT_SECONDS": "4",
         "INTERVENE_RECONCILE_INTERVAL_SECONDS": "1",

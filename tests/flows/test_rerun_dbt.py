@@ -93,9 +93,7 @@ def test_dbt_environment_from_warehouse_urls() -> None:
     assert (pg["INTERVENE_DBT_PG_DBNAME"], pg["INTERVENE_DBT_PG_SCHEMA"]) == ("analytics", "marts")
 
 
-@pytest.fixture(
-    params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-)
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
     if request.param == "duckdb":
         url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
