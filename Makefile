@@ -29,8 +29,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## the API benchmark against PostgreSQL (see bench/README.md)
+bench: $(STAMP)  ## the benchmarks (see bench/README.md); the first needs PostgreSQL
 	$(BIN)/python bench/incidents_api.py
+	$(BIN)/python bench/playbooks.py
 
 clean:
 	rm -rf $(VENV) .intervene .pytest_cache .mypy_cache .ruff_cache .hypothesis
