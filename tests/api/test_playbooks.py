@@ -3,14 +3,17 @@ tests/flows/test_end_to_end.py runs the real thing)."""
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
+from flows.registry import ACTIONS
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus
+from models.services import actions as service
 from models.services.actions import advance_action
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
@@ -404,3 +407,53 @@ async def test_history_is_oldest_first_with_results(
 async def test_history_of_unknown_incident_is_404(client: AsyncClient) -> None:
     response = await client.get(actions_url(4242424, "/history"))
     assert response.status_code == 404
+
+
+async def test_rollback_runs_the_flow_with_rollback_and_the_captured_state(
+    client: AsyncClient,
+    launcher: RecordingLauncher,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rerun_dbt itself has no rollback; the engine path is the same for every action that does.
+    spec = ACTIONS["rerun_dbt"]
+    monkeypatch.setitem(ACTIONS, "rerun_dbt", replace(spec, rollback_supported=True))
+    incident = await create_incident(client)
+    original = (
+        await execute(
+            client, incident["id"], params=RERUN | {"full_refresh": True}, approved_by="lead@x.io"
+        )
+    ).json()
+    async with transaction(db.writer) as session:
+        await service.store_result(
+            session, action_id=original["action_id"],
+            result={"prior_state": {"version": "v1.2.2"}}, at=utcnow(),
+        )  # fmt: skip
+        for status in (ActionStatus.RUNNING, ActionStatus.SUCCESS):
+            await advance_action(
+                session, action_id=original["action_id"], status=status, at=utcnow()
+            )
+    url = actions_url(incident["id"], f"/{original['action_id']}/rollback")
+
+    unapproved = await client.post(url, json={})
+    response = await client.post(url, json={"approved_by": "lead@x.io"})
+    again = await client.post(url, json={"approved_by": "lead@x.io"})
+
+    assert unapproved.status_code == 403  # the original needed approval, so does its rollback
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rollback_of"] == original["action_id"]
+    assert body["action_id"] != original["action_id"]
+    assert body["status"] == "scheduled"
+    assert body["action_type"] == "rerun_dbt"
+    launch = launcher.launches[-1]
+    assert launch.parameters["rollback"] is True
+    assert launch.parameters["action_id"] == body["action_id"]
+    assert launch.parameters["prior_state"] == {"version": "v1.2.2"}
+    assert again.status_code == 400
+    assert "already been rolled back" in again.json()["error"]["message"]
+    history = (await client.get(actions_url(incident["id"], "/history"))).json()["actions"]
+    assert [(a["id"], a["rollback_of"]) for a in history][-1] == (
+        body["action_id"],
+        original["action_id"],
+    )
