@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deployments.stack import free_port  # noqa: E402
 from models import migrate  # noqa: E402
 from models.db import sync_url  # noqa: E402
 from models.incident import Incident  # noqa: E402
@@ -107,12 +107,6 @@ def fill(url: str, count: int) -> tuple[list[int], list[dict[str, object]]]:
         for kind, key, severity in active
     ]
     return ids, alerts
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:

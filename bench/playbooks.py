@@ -16,7 +16,6 @@ execute -> success no slower than floor 2. Exits 1 when one is missed.
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,15 +29,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deployments.stack import start, stop, wait_healthy  # noqa: E402
+from deployments.stack import (  # noqa: E402
+    free_port,
+    isolated_environment,
+    start,
+    start_prefect_server,
+    stop,
+    wait_healthy,
+)
 
 SELECTION = {"task_id": "bench", "models": ["triage_results"], "upstream": True}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ts(value: str) -> float:
@@ -84,17 +84,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="intervene-bench-"))
     prefect_port, api_port = free_port(), free_port()
     prefect_api = f"http://127.0.0.1:{prefect_port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(base / "prefect"),
-        "PREFECT_API_URL": prefect_api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
-        "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
-        "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
-        "INTERVENE_DBT_SOCKET": str(base / "dbt" / "warm.sock"),
+    env = isolated_environment(base, prefect_port) | {
         "INTERVENE_ACTION_DRY_RUNS_PER_HOUR": "100000",
         "INTERVENE_ACTION_EXECUTIONS_PER_HOUR": "100000",
     }
@@ -102,9 +92,7 @@ def main() -> int:
     cli = [sys.executable, "-m", "intervene_cli"]
     processes = []
     try:
-        processes.append(start([str(Path(sys.executable).with_name("prefect")), "server", "start",
-                                "--host", "127.0.0.1", "--port", str(prefect_port)],
-                               env, base / "prefect.log"))  # fmt: skip
+        processes.append(start_prefect_server(env, prefect_port, base / "prefect.log"))
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([*cli, "warehouse", "prepare"], env=env, check=True, capture_output=True)
         wait_healthy(f"{prefect_api}/health", processes[0], 120)

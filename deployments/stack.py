@@ -7,6 +7,7 @@ background child of a script ignores SIGINT, so children are started here and st
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,34 @@ def stack_environment(prefect_port: int = PREFECT_PORT) -> dict[str, str]:
     env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolated_environment(base: Path, prefect_port: int) -> dict[str, str]:
+    """A whole stack's settings under `base` (Prefect home, app database, warehouse, dbt):
+    the tests and the benchmarks run one beside anything else on the machine."""
+    return {
+        **os.environ,
+        "PREFECT_HOME": str(base / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
+        "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
+        "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
+        "INTERVENE_DBT_SOCKET": str(base / "dbt" / "warm.sock"),
+    }
+
+
+def start_prefect_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    return start([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)
 
 
 def start(
@@ -82,11 +111,7 @@ def run_stack(host: str, port: int) -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         print("starting the Prefect server (first start takes about 15 s) ...", flush=True)
-        server = start(
-            [str(Path(sys.executable).with_name("prefect")), "server", "start",
-             "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
-            env, logs / "prefect-server.log",
-        )  # fmt: skip
+        server = start_prefect_server(env, PREFECT_PORT, logs / "prefect-server.log")
         processes.append(server)
         print("preparing the demo warehouse (dbt seed + run) ...", flush=True)
         subprocess.run([*intervene, "warehouse", "prepare"], env=env, check=True)

@@ -6,7 +6,6 @@ The API runs in the test process with the real PrefectLauncher.
 """
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,17 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from api.launcher import PrefectLauncher
 from api.main import create_app
-from deployments.stack import start, stop, wait_healthy
+from deployments.stack import (
+    free_port,
+    isolated_environment,
+    start,
+    start_prefect_server,
+    stop,
+    wait_healthy,
+)
 from models.settings import Settings
 
 CLI = [sys.executable, "-m", "intervene_cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -64,28 +64,15 @@ def wait_for_deployment(api_url: str, name: str, seconds: float = 60) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(base / "prefect"),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-        "INTERVENE_DATABASE_URL": f"sqlite:///{base / 'intervene.db'}",
-        "INTERVENE_WAREHOUSE_URL": f"duckdb:///{base / 'warehouse.duckdb'}",
-        "INTERVENE_DBT_TARGET_DIR": str(base / "dbt" / "target"),
-        "INTERVENE_DBT_SOCKET": str(base / "dbt" / "warm.sock"),
+    env = isolated_environment(base, port) | {
         "INTERVENE_HEARTBEAT_SECONDS": "1",
         "INTERVENE_STALE_HEARTBEAT_SECONDS": "4",
         "INTERVENE_RECONCILE_INTERVAL_SECONDS": "1",
     }
     logs = base / "logs"
     logs.mkdir()
-    server = start(
-        [str(Path(sys.executable).with_name("prefect")), "server", "start",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env, logs / "prefect-server.log",
-    )  # fmt: skip
+    server = start_prefect_server(env, port, logs / "prefect-server.log")
+    api_url = env["PREFECT_API_URL"]
     the_stack: Stack | None = None
     try:
         subprocess.run([*CLI, "db", "upgrade"], env=env, check=True, capture_output=True)
