@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
 from api.playbooks import Playbooks
-from api.routes import health, incidents, playbooks
+from api.routes import events, health, incidents, playbooks
+from api.sse import Broadcaster
 from api.version import VERSION
 from models import migrate
 from models.db import connect
@@ -36,10 +37,14 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         app.state.playbooks = Playbooks(
             database, settings, launcher or PrefectLauncher(settings.prefect_ui_url)
         )
+        broadcaster = Broadcaster(database, settings)
+        await broadcaster.start()
+        app.state.broadcaster = broadcaster
         log.info("database ready (%s)", database.dialect)
         try:
             yield
         finally:
+            await broadcaster.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -52,5 +57,6 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     install_error_handlers(app)
     app.include_router(incidents.router, prefix="/api")
     app.include_router(playbooks.router, prefix="/api")
+    app.include_router(events.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
     return app

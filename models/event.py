@@ -7,8 +7,8 @@ always has its event and a rolled-back one never does.
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, event, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, BigId, utcnow
 from models.enums import EventType
@@ -16,6 +16,8 @@ from models.enums import EventType
 
 class Event(Base):
     __tablename__ = "events"
+    # Never reuse an id (SQLite would after the newest rows were deleted): ids are positions.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
@@ -28,3 +30,40 @@ class Event(Base):
     @classmethod
     def of(cls, type_: EventType, payload: dict[str, Any]) -> "Event":
         return cls(type=type_.value, payload=payload)
+
+
+class EventRetention(Base):
+    """One row: the highest event id pruned so far. A client whose Last-Event-ID is older than
+    that missed events that no longer exist, and gets a `reset` event first."""
+
+    __tablename__ = "event_retention"
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    pruned_through: Mapped[int] = mapped_column(BigId, default=0)
+    pruned_at: Mapped[datetime | None]
+
+
+NOTIFY_CHANNEL = "intervene_events"
+_ORDER_LOCK = 0x1A7E_E7E7  # one constant for every Intervene process
+
+
+def order_new_events(session: Session, _context: object, _instances: object) -> None:
+    """Make event ids follow commit order on PostgreSQL, and wake the SSE readers.
+
+    A sequence hands out ids at insert time, so two transactions can commit out of id order
+    and a reader of `id > last` would skip the late one forever. Taking a transaction-level
+    advisory lock before inserting events makes event-writing transactions take turns from
+    their first event to their commit; NOTIFY is delivered on commit. Events are therefore
+    written last in a transaction (after its row locks), which keeps the lock short and the
+    lock order fixed. SQLite needs neither: its writers already take turns (BEGIN IMMEDIATE).
+    """
+    if not any(isinstance(obj, Event) for obj in session.new):
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ORDER_LOCK})
+    connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+event.listen(Session, "before_flush", order_new_events)

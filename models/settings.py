@@ -70,6 +70,26 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="A running action silent this long is crashed."
     )
 
+    sse_heartbeat_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds between `heartbeat` events on the SSE stream."
+    )
+    sse_retention_days: float = Field(
+        default=7.0, gt=0, description="Events kept for replay; older ones are pruned."
+    )
+    sse_queue_size: int = Field(
+        default=1000, ge=1, description="Events buffered per SSE client before it is dropped."
+    )
+    sse_poll_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How often the SSE reader polls for new events (default: 0.2 s on SQLite;"
+        " 2 s on PostgreSQL, where LISTEN/NOTIFY wakes it at once).",
+    )
+    sse_retry_ms: int = Field(default=3000, ge=0, description="The `retry:` hint sent to clients.")
+    sse_send_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A client that takes no data this long is disconnected."
+    )
+
     @property
     def incident_cap_window(self) -> timedelta:
         return timedelta(seconds=self.incident_cap_window_seconds)

@@ -2,7 +2,7 @@
 
 from models.action import Action
 from models.base import Base
-from models.event import Event
+from models.event import Event, EventRetention
 from models.incident import Incident, TimelineEntry
 
-__all__ = ["Action", "Base", "Event", "Incident", "TimelineEntry"]
+__all__ = ["Action", "Base", "Event", "EventRetention", "Incident", "TimelineEntry"]

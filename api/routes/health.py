@@ -2,7 +2,7 @@
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", responses={503: {"description": "The database cannot be reached"}})
-async def get_health(database: DatabaseDep) -> JSONResponse:
+async def get_health(database: DatabaseDep, request: Request) -> JSONResponse:
     """200 when the API can reach its database, 503 (in the error envelope) when it cannot."""
     started = time.perf_counter()
     try:
@@ -39,5 +39,9 @@ async def get_health(database: DatabaseDep) -> JSONResponse:
             "status": "ok",
             "version": VERSION,
             "database": {"status": "ok", "dialect": database.dialect, "latency_ms": latency_ms},
+            "sse": {
+                "subscribers": len(request.app.state.broadcaster.subscribers),
+                "position": request.app.state.broadcaster.position,
+            },
         }
     )

@@ -72,24 +72,18 @@ def upgrade() -> None:
         sa.Column("summary", sa.String(length=500), nullable=False),
         sa.Column(
             "details",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column(
             "playbooks",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("issue_url", sa.String(length=2000), nullable=True),
         sa.Column(
             "metadata",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("assigned_to", sa.String(length=320), nullable=True),
@@ -106,19 +100,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_incidents_created_at"), ["created_at"], unique=False
-        )
-        batch_op.create_index(
-            "ix_incidents_key_created_at", ["key", "created_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_incidents_created_at"), ["created_at"], unique=False)
+        batch_op.create_index("ix_incidents_key_created_at", ["key", "created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_incidents_kind"), ["kind"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_incidents_severity"), ["severity"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_incidents_status"), ["status"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_incidents_severity"), ["severity"], unique=False)
+        batch_op.create_index(batch_op.f("ix_incidents_status"), ["status"], unique=False)
         batch_op.create_index(
             "uq_incidents_active_kind_key",
             ["kind", "key"],
@@ -143,9 +129,7 @@ def upgrade() -> None:
         ),
         sa.Column(
             "payload",
-            sa.JSON().with_variant(
-                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
-            ),
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -156,11 +140,10 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_events_incident_id"), ["incident_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_events_incident_id"), ["incident_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_type"), ["type"], unique=False)
 
     op.create_table(

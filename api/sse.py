@@ -1,0 +1,304 @@
+"""Live events: one reader of the `events` table per API process, fanned out to every client.
+
+    events table --(LISTEN/NOTIFY wake-up, or polling)--> Broadcaster --> Subscriber queues
+                                                                           --> SSE responses
+
+Event ids follow commit order (see `models.event.order_new_events`), so the reader's position
+is a single id: everything after it is new. A client subscribes at the reader's current
+position P (atomically: no await in between), reads `last_event_id < id <= P` from the
+database, then takes live events, all > P: no gap, no duplicate. Each client has a bounded
+queue; the reader never waits for a client. One whose queue fills up is behind: it catches up
+from the database the same way, so a slow client costs neither memory nor the others' time,
+and one that stops reading altogether is disconnected by the send timeout.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import psycopg
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import make_url
+from sse_starlette import ServerSentEvent
+
+from models.base import isoformat, utcnow
+from models.db import Database, transaction
+from models.event import NOTIFY_CHANNEL, Event, EventRetention
+from models.settings import Settings
+
+log = logging.getLogger("intervene.sse")
+
+BATCH = 500
+PRUNE_EVERY_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One event, encoded once for every subscriber."""
+
+    id: int
+    type: str
+    incident_id: int | None
+    data: bytes
+
+
+CLOSE = Frame(id=-1, type="close", incident_id=None, data=b"")
+
+
+def encode(row: Event) -> Frame:
+    message = ServerSentEvent(id=str(row.id), event=row.type, data=json.dumps(row.payload))
+    return Frame(id=row.id, type=row.type, incident_id=row.incident_id, data=message.encode())
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One client: a bounded queue of live frames, and a position to catch up from.
+
+    When the queue is full the client is behind: it stops taking live frames and, once it has
+    sent what it holds, reads what it missed from the database, then takes live frames again.
+    Memory stays bounded and nothing is lost or repeated; a client that stops reading is
+    disconnected by the send timeout, and nobody waits for it.
+    """
+
+    queue: asyncio.Queue[Frame]
+    last_queued: int  # newest event id handed to this client (queued, or caught up to)
+    behind: bool = False
+    types: frozenset[str] | None = None
+    incident_id: int | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def wants(self, frame: Frame) -> bool:
+        if self.types is not None and frame.type not in self.types:
+            return False
+        return self.incident_id is None or frame.incident_id == self.incident_id
+
+    def offer(self, frame: Frame) -> None:
+        if self.behind or not self.wants(frame):
+            return
+        try:
+            self.queue.put_nowait(frame)
+            self.last_queued = frame.id
+        except asyncio.QueueFull:
+            self.behind = True
+
+    def close(self) -> None:
+        while not self.queue.empty():  # make room for the sentinel
+            self.queue.get_nowait()
+        self.queue.put_nowait(CLOSE)
+
+
+class Broadcaster:
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self.position = 0
+        self._ready = False  # position read from the database
+        self.subscribers: set[Subscriber] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        is_sqlite = database.dialect == "sqlite"
+        self.poll_seconds = settings.sse_poll_seconds or (0.2 if is_sqlite else 2.0)
+
+    async def start(self) -> None:
+        try:
+            await self._init_position()
+        except Exception:  # the API still starts; the reader retries
+            log.exception("events table unreadable at start-up; retrying in the background")
+        self._tasks = [asyncio.create_task(self._read_forever(), name="sse-reader")]
+        if self.database.dialect == "postgresql":
+            self._tasks.append(asyncio.create_task(self._listen_forever(), name="sse-listen"))
+        self._tasks.append(asyncio.create_task(self._prune_forever(), name="sse-prune"))
+
+    async def stop(self) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def subscribe(
+        self, types: frozenset[str] | None, incident_id: int | None, resume_after: int | None
+    ) -> Subscriber:
+        """Live frames from the current position on; with `resume_after`, the missed ones
+        first (from the database, as for a client that fell behind)."""
+        subscriber = Subscriber(
+            queue=asyncio.Queue(maxsize=self.settings.sse_queue_size + 1),  # +1: the sentinel
+            last_queued=self.position if resume_after is None else resume_after,
+            behind=resume_after is not None and resume_after < self.position,
+            types=types,
+            incident_id=incident_id,
+        )
+        self.subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    async def catch_up(self, subscriber: Subscriber) -> AsyncIterator[bytes]:
+        """The frames a client missed while behind, read from the database."""
+        after, target = subscriber.last_queued, self.position
+        subscriber.last_queued, subscriber.behind = target, False  # new frames queue again
+        while after < target:
+            rows = await self.fetch(
+                after=after,
+                up_to=target,
+                types=subscriber.types,
+                incident_id=subscriber.incident_id,
+            )
+            for row in rows:
+                yield encode(row).data
+            if len(rows) < BATCH:
+                return
+            after = rows[-1].id
+
+    async def _read_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+            try:
+                await self._read_new()
+            except Exception:  # the database may be back on the next pass
+                log.exception("reading new events failed")
+                await asyncio.sleep(1)
+
+    async def _init_position(self) -> None:
+        async with transaction(self.database.reader) as session:
+            self.position = await session.scalar(select(func.max(Event.id))) or 0
+        self._ready = True
+
+    async def _read_new(self) -> None:
+        if not self._ready:
+            await self._init_position()
+            return
+        while True:
+            rows = await self.fetch(after=self.position, up_to=None)
+            for row in rows:
+                frame = encode(row)
+                self.position = row.id
+                for subscriber in tuple(self.subscribers):
+                    subscriber.offer(frame)
+            if len(rows) < BATCH:
+                return
+
+    async def fetch(
+        self,
+        *,
+        after: int,
+        up_to: int | None,
+        types: frozenset[str] | None = None,
+        incident_id: int | None = None,
+    ) -> list[Event]:
+        query = select(Event).where(Event.id > after).order_by(Event.id).limit(BATCH)
+        if up_to is not None:
+            query = query.where(Event.id <= up_to)
+        if types is not None:
+            query = query.where(Event.type.in_(types))
+        if incident_id is not None:
+            query = query.where(Event.incident_id == incident_id)
+        async with transaction(self.database.reader) as session:
+            return list(await session.scalars(query))
+
+    async def _listen_forever(self) -> None:
+        """LISTEN on PostgreSQL: every commit that wrote events wakes the reader at once."""
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._wake.set()  # catch up on anything written while not listening
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except (psycopg.Error, OSError):
+                log.warning("LISTEN connection lost; polling until it is back", exc_info=True)
+                await asyncio.sleep(2)
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("pruning old events failed")
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    async def prune(self) -> int:
+        """Delete events older than the retention window; remember how far that reached."""
+        cutoff = utcnow() - timedelta(days=self.settings.sse_retention_days)
+        async with transaction(self.database.writer) as session:
+            through = await session.scalar(
+                select(func.max(Event.id)).where(Event.created_at < cutoff)
+            )
+            if through is None:
+                return 0
+            result = await session.execute(delete(Event).where(Event.id <= through))
+            retention = await session.get(EventRetention, 1, with_for_update=True)
+            if retention is None:
+                session.add(EventRetention(id=1, pruned_through=through, pruned_at=utcnow()))
+            elif through > retention.pruned_through:
+                retention.pruned_through, retention.pruned_at = through, utcnow()
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def pruned_through(self) -> int:
+        async with transaction(self.database.reader) as session:
+            return await session.scalar(select(EventRetention.pruned_through)) or 0
+
+
+def heartbeat() -> ServerSentEvent:
+    return ServerSentEvent(event="heartbeat", data=json.dumps({"timestamp": isoformat(utcnow())}))
+
+
+async def stream(
+    broadcaster: Broadcaster,
+    *,
+    last_event_id: int | None,
+    types: frozenset[str] | None,
+    incident_id: int | None,
+) -> AsyncIterator[ServerSentEvent | bytes]:
+    """`connected`, then (on a resume) the missed events, then live ones."""
+    reset = None
+    if last_event_id is not None:
+        reset, last_event_id = await _check_position(broadcaster, last_event_id)
+    subscriber = broadcaster.subscribe(types, incident_id, last_event_id)
+    try:
+        yield ServerSentEvent(
+            event="connected",
+            data=json.dumps({"subscriber_id": subscriber.id, "timestamp": isoformat(utcnow())}),
+            retry=broadcaster.settings.sse_retry_ms,
+        )
+        if reset is not None:
+            yield reset
+        while True:
+            if subscriber.behind and subscriber.queue.empty():
+                async for data in broadcaster.catch_up(subscriber):
+                    yield data
+                continue
+            frame = await subscriber.queue.get()
+            if frame is CLOSE:
+                return
+            yield frame.data
+    finally:
+        broadcaster.unsubscribe(subscriber)
+
+
+async def _check_position(
+    broadcaster: Broadcaster, last_event_id: int
+) -> tuple[ServerSentEvent | None, int | None]:
+    """A `reset` event when the client's position is gone (pruned) or unknown (ahead of the
+    log, e.g. another database), and where to resume from then."""
+    pruned = await broadcaster.pruned_through()
+    if pruned <= last_event_id <= broadcaster.position:
+        return None, last_event_id
+    reason = "pruned" if last_event_id < pruned else "unknown_position"
+    reset = ServerSentEvent(
+        event="reset",
+        data=json.dumps(
+            {"reason": reason, "last_event_id": last_event_id, "oldest_available_after": pruned}
+        ),
+    )
+    return reset, (pruned if reason == "pruned" else None)

@@ -1,0 +1,62 @@
+"""Real uvicorn processes for the streaming tests (the ASGI transport does not stream)."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deployments.stack import free_port, start, stop, wait_healthy
+from tests.databases import drop_database, new_database
+
+LIVE_SETTINGS = {
+    "INTERVENE_SSE_HEARTBEAT_SECONDS": "1",
+    "INTERVENE_SSE_QUEUE_SIZE": "50",
+    "INTERVENE_SSE_SEND_TIMEOUT_SECONDS": "5",
+}
+
+
+@dataclass
+class LiveServer:
+    url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def sse_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = new_database(backend, tmp_path_factory.mktemp("sse"))
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., LiveServer]]:
+    servers: list[LiveServer] = []
+    logs = tmp_path_factory.mktemp("live-logs")
+
+    def launch(database_url: str, **settings: str) -> LiveServer:
+        port = free_port()
+        env = os.environ | LIVE_SETTINGS | settings | {"INTERVENE_DATABASE_URL": database_url}
+        command = [
+            sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        ]  # fmt: skip
+        process = start(command, env, Path(logs) / f"uvicorn-{port}.log")
+        server = LiveServer(f"http://127.0.0.1:{port}", database_url, process)
+        servers.append(server)
+        wait_healthy(f"{server.url}/api/health", process, seconds=60)
+        return server
+
+    yield launch
+    stop([s.process for s in servers])
+
+
+@pytest.fixture(scope="module")
+def live(sse_database: str, start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server(sse_database)
