@@ -1,0 +1,1 @@
+"""Scheduled checks: declared in YAML, evaluated against the warehouse, turned into incidents."""
