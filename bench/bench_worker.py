@@ -9,7 +9,7 @@ os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
 
 from noop_flow import bench_noop
 from prefect import serve
-from prefect.deployments.runner import EntrypointType
+from prefect.types.entrypoint import EntrypointType
 
 from deployments.worker import action_deployments, start_warm_dbt
 from models.settings import get_settings

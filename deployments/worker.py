@@ -1,4 +1,4 @@
-"""`intervene worker`: serve every action flow as a deployment, and run the reconciler.
+"""`intervene worker`: serve every action flow and every check as deployments; reconcile.
 
 The deployments are `<action_type>/intervene`, served by one Prefect runner that polls about
 every second (PREFECT_RUNNER_POLL_FREQUENCY, set by the CLI), so an execute starts in about
@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import serve
-from prefect.deployments.runner import EntrypointType
+from prefect.types.entrypoint import EntrypointType
 
 from deployments.reconciler import reconcile_forever
+from flows.checks.config import load_checks
+from flows.checks.flow import check_deployments
 from flows.registry import ACTIONS, DEPLOYMENT_NAME
 from models.settings import Settings, get_settings
 
@@ -72,10 +74,13 @@ def start_warm_dbt(socket_path: Path, timeout: float = 90) -> subprocess.Popen[b
 
 def run_worker() -> None:
     settings = get_settings()
+    checks = load_checks(settings.checks_file)  # a bad file stops here, with its lines
     if settings.dbt_socket is not None:
         start_warm_dbt(settings.dbt_socket)
     else:
         parse_project()
     start_reconciler(settings)
-    log.info("serving %s", ", ".join(f"{name}/{DEPLOYMENT_NAME}" for name in ACTIONS))
-    serve(*action_deployments(), pause_on_shutdown=False)
+    log.info("serving %s and %d checks", ", ".join(f"{n}/{DEPLOYMENT_NAME}" for n in ACTIONS),
+             len(checks))  # fmt: skip
+    # pause_on_shutdown=False: the check schedules keep running when a worker restarts
+    serve(*action_deployments(), *check_deployments(checks), pause_on_shutdown=False)

@@ -6,11 +6,15 @@ worker imports dbt, and only inside a flow run.
 
 import json
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy.engine import make_url
 
 from flows.plan import ParamsError
@@ -168,13 +172,58 @@ def _release_duckdb() -> None:
 
 
 def prepare_warehouse(project: DbtProject, *, build: bool = True) -> None:
-    """Parse the project (writes the manifest the API reads); with `build`, seed and run it."""
+    """Parse the project (writes the manifest the API reads); with `build`, load the demo's
+    raw data (flows/demo_warehouse.py) and build the models on it."""
+    from flows.demo_warehouse import load_demo_data
+
     project.target_dir.mkdir(parents=True, exist_ok=True)
-    url = project.warehouse_url
-    if url.startswith("duckdb:///"):
-        Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
-    steps = [("parse",), ("seed",), ("run",)] if build else [("parse",)]
+    steps = ["parse", "run"] if build else ["parse"]
     for step in steps:
-        outcome = invoke_dbt(project, *step)
+        if step == "run":
+            load_demo_data(project.warehouse_url)
+        outcome = invoke_dbt(project, step)
         if not outcome.success:
-            raise RuntimeError(f"dbt {step[0]} failed: {outcome.exception or outcome.result}")
+            raise RuntimeError(f"dbt {step} failed: {outcome.exception or outcome.result}")
+
+
+def warehouse_path(warehouse_url: str) -> Path | None:
+    """The DuckDB file of a duckdb:/// URL; None for PostgreSQL."""
+    if warehouse_url.startswith("duckdb:///"):
+        return Path(warehouse_url.removeprefix("duckdb:///"))
+    return None
+
+
+@contextmanager
+def open_warehouse(warehouse_url: str, *, read_only: bool, wait: float = 30) -> Iterator[Any]:
+    """A DB-API connection to the warehouse (DuckDB file, or PostgreSQL with its schema first
+    on the search path). DuckDB admits one writing process at a time, and dbt is one: while
+    it holds the file this waits (up to `wait` seconds) instead of failing at once."""
+    path = warehouse_path(warehouse_url)
+    if path is None:
+        env = dbt_environment(warehouse_url)
+        conninfo = make_url(warehouse_url).set(drivername="postgresql", query={})
+        connection = psycopg.connect(
+            conninfo.render_as_string(hide_password=False),
+            autocommit=True,
+            options=f"-c search_path={env['INTERVENE_DBT_PG_SCHEMA']},public",
+        )
+        try:
+            yield connection
+        finally:
+            connection.close()
+        return
+    import duckdb
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            duck = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    try:
+        yield duck
+    finally:
+        duck.close()

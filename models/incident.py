@@ -245,6 +245,17 @@ class Incident(Base):
         )
         self._emit_updated("recurred", changed, at)
 
+    def note(self, *, actor: str, verb: str, notes: str, at: datetime) -> None:
+        """A timeline entry that changes nothing else (e.g. its check passes again)."""
+        self.updated_at = at
+        self.timeline.add(
+            TimelineEntry(
+                actor=actor, verb=verb, from_status=self.status.value,
+                to_status=self.status.value, notes=notes, at=at,
+            )
+        )  # fmt: skip
+        self._emit_updated(verb, {"notes": notes}, at)
+
     def _emit_updated(self, change: str, changed: dict[str, Any], at: datetime) -> None:
         payload: dict[str, Any] = {"id": self.id, "status": self.status.value, "change": change}
         payload.update({field: _json_value(value) for field, value in changed.items()})

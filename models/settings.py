@@ -47,6 +47,18 @@ class Settings(BaseSettings):
         default=DEFAULT_DATA_DIR / "dbt" / "warm.sock",
         description="Unix socket of the worker's warm dbt executor (empty: run dbt in each flow).",
     )
+    checks_file: Path = Field(
+        default=SOURCE_ROOT / "warehouse" / "checks.yml", description="The declared checks."
+    )
+    check_error_threshold: int = Field(
+        default=3, ge=1, description="Consecutive query errors before a check gets an incident."
+    )
+    check_stale_intervals: float = Field(
+        default=3, gt=1, description="A check silent for this many of its intervals is stale."
+    )
+    watchdog_interval_seconds: float = Field(
+        default=30, gt=0, description="How often the API looks for stale checks."
+    )
     action_executions_per_hour: int = Field(
         default=10, ge=1, description="Executions (and rollbacks) allowed per incident per hour."
     )

@@ -2,7 +2,8 @@
 
 from models.action import Action
 from models.base import Base
+from models.check_run import CheckRun
 from models.event import Event, EventRetention
 from models.incident import Incident, TimelineEntry
 
-__all__ = ["Action", "Base", "Event", "EventRetention", "Incident", "TimelineEntry"]
+__all__ = ["Action", "Base", "CheckRun", "Event", "EventRetention", "Incident", "TimelineEntry"]

@@ -7,7 +7,7 @@ select
     subject,
     received_at,
     current_timestamp as loaded_at
-from {{ ref('raw_emails') }}
+from {{ source('demo', 'raw_emails') }}
 {% if is_incremental() %}
-where received_at > (select coalesce(max(received_at), cast('1970-01-01' as timestamp)) from {{ this }})
+where received_at > (select coalesce(max(received_at), cast('1970-01-01 00:00:00+00' as timestamptz)) from {{ this }})
 {% endif %}

@@ -1,0 +1,53 @@
+"""Measuring a check: run its query on the warehouse, read `value` and the context columns."""
+
+import math
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from flows.checks.config import CheckSpec
+from flows.warehouse import open_warehouse
+from models.services.checks import Measurement
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def measure(spec: CheckSpec, warehouse_url: str) -> Measurement:
+    """Never raises for the check's own failures: a query error is a Measurement with `error`."""
+    started_at = datetime.now(UTC)
+    clock = time.perf_counter()
+    try:
+        with open_warehouse(warehouse_url, read_only=True) as conn:
+            cursor = conn.cursor()
+            cursor.execute(spec.query)
+            columns = [d[0] for d in cursor.description or []]
+            row = cursor.fetchone()
+        if row is None:
+            raise ValueError("the query returned no row")
+        record = dict(zip(columns, row, strict=True))
+        raw = record.pop("value") if "value" in record else row[0]
+        if raw is None:
+            raise ValueError("the query returned no value (NULL)")
+        value = float(raw)
+        if math.isnan(value):
+            raise ValueError("the query returned NaN")
+    except Exception as exc:  # the warehouse is down, the SQL is wrong, the result is empty
+        return Measurement(
+            check_id=spec.id, started_at=started_at, threshold=spec.threshold,
+            duration_ms=(time.perf_counter() - clock) * 1000,
+            error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}",
+        )  # fmt: skip
+    return Measurement(
+        check_id=spec.id, started_at=started_at, threshold=spec.threshold,
+        duration_ms=(time.perf_counter() - clock) * 1000, value=value,
+        passed=spec.passes(value), context={k: _plain(v) for k, v in record.items()},
+    )  # fmt: skip

@@ -1,0 +1,81 @@
+"""Run a check end to end: measure, record the run, open or settle incidents."""
+
+import asyncio
+from typing import Any
+
+from flows.checks.config import CheckSpec
+from flows.checks.evaluate import measure
+from models.check_run import CheckRun
+from models.db import Database, transaction
+from models.enums import IncidentKind
+from models.services.checks import (
+    Measurement,
+    OnFailure,
+    consecutive_errors,
+    open_check_incident,
+    record_run,
+)
+from models.services.incidents import IncidentCap, NewIncident
+from models.settings import Settings
+
+
+def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
+    """The contract's details shape for each kind, the check's playbooks and agent."""
+    actual = m.value
+    if spec.kind is IncidentKind.BUDGET:
+        details: dict[str, Any] = {
+            "budget": {
+                "id": spec.id,
+                "type": spec.budget,
+                "threshold": spec.threshold,
+                "actual": actual,
+            }
+        }
+    elif spec.kind is IncidentKind.PLANNER:
+        details = {
+            "planner": {"id": spec.id, "threshold": spec.threshold, "actual": actual, **m.context}
+        }
+    else:
+        details = {"invariant": {"id": spec.id, "threshold": spec.threshold, "actual": actual}}
+    shown = f"{actual:g}" if actual is not None else "?"
+    what = spec.description.rstrip(".") or spec.id
+    return NewIncident(
+        kind=spec.kind,
+        key=spec.incident_key(m.context),
+        severity=spec.incident_severity,
+        summary=f"{spec.id} for {spec.agent}: {shown} (must be {spec.comparison} "
+        f"{spec.threshold:g}) - {what}"[:500],
+        details=details,
+        playbooks=list(spec.playbooks),
+        metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id},
+    )  # fmt: skip
+
+
+async def record(
+    spec: CheckSpec, measurement: Measurement, database: Database, settings: Settings
+) -> CheckRun:
+    cap = IncidentCap(limit=settings.incident_cap_per_key, window=settings.incident_cap_window)
+    async with transaction(database.writer) as session:
+        run = await record_run(
+            session,
+            measurement=measurement,
+            on_failure=OnFailure(incident_for(spec, measurement), auto_resolve=spec.auto_resolve),
+            cap=cap,
+        )
+        if measurement.error is not None:
+            errors = await consecutive_errors(session, spec.id, settings.check_error_threshold)
+            if errors >= settings.check_error_threshold:
+                incident = await open_check_incident(
+                    session, check_id=spec.id, agent=spec.agent, problem="failing",
+                    summary=f"Check {spec.id} failed {errors} times in a row: "
+                    f"{measurement.error}"[:500],
+                    threshold=settings.check_error_threshold, actual=errors, cap=cap,
+                    at=measurement.started_at,
+                )  # fmt: skip
+                run.incident_id = incident.id
+    return run
+
+
+async def run_check(spec: CheckSpec, database: Database, settings: Settings) -> CheckRun:
+    measurement = await asyncio.to_thread(measure, spec, settings.warehouse_url)
+    return await record(spec, measurement, database, settings)

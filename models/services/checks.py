@@ -1,0 +1,180 @@
+"""Check runs and what they do to incidents.
+
+A failing run opens an incident for its key, or counts a repeat on the active one (the
+incident service's dedup and per-key cap apply). A run that passes after a failing one notes it
+on the active incident's timeline and, with `auto_resolve`, resolves it. A check whose query
+keeps failing, or that stops running, gets an incident of its own.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.check_run import CheckRun
+from models.enums import ACTIVE_STATUSES, IncidentKind, Severity, Verb
+from models.incident import Incident
+from models.services.incidents import IncidentCap, NewIncident, create_incident, transition_incident
+
+
+@dataclass(frozen=True)
+class Measurement:
+    check_id: str
+    started_at: datetime
+    duration_ms: float
+    threshold: float
+    value: float | None = None
+    passed: bool | None = None
+    error: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    """The incident a failing run opens (its details and metadata get the run id added)."""
+
+    incident: NewIncident
+    auto_resolve: bool = False
+
+
+def actor_of(check_id: str) -> str:
+    return f"check:{check_id}"
+
+
+async def record_run(
+    session: AsyncSession, *, measurement: Measurement, on_failure: OnFailure, cap: IncidentCap
+) -> CheckRun:
+    m = measurement
+    previous = await last_run(session, m.check_id)
+    run = CheckRun(
+        check_id=m.check_id, started_at=m.started_at, duration_ms=m.duration_ms, value=m.value,
+        threshold=m.threshold, passed=m.passed, error=m.error, context=m.context,
+    )  # fmt: skip
+    session.add(run)
+    await session.flush()
+    new = on_failure.incident
+    if m.passed is False:
+        metadata = new.metadata | {"check_run_id": run.id}
+        incident, _ = await create_incident(
+            session,
+            new=NewIncident(
+                kind=new.kind, key=new.key, severity=new.severity, summary=new.summary,
+                details=new.details, playbooks=new.playbooks, metadata=metadata,
+            ),
+            actor=actor_of(m.check_id),
+            cap=cap,
+            at=m.started_at,
+        )  # fmt: skip
+        run.incident_id = incident.id
+    elif m.passed and previous is not None and previous.passed is False:
+        await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
+    await session.flush()
+    return run
+
+
+async def _recovered(
+    session: AsyncSession, run: CheckRun, kind: IncidentKind, key: str, auto_resolve: bool
+) -> None:
+    incident = await session.scalar(
+        select(Incident)
+        .where(Incident.kind == kind, Incident.key == key, Incident.status.in_(ACTIVE_STATUSES))
+        .with_for_update()
+    )
+    if incident is None:
+        return
+    notes = (
+        f"Check {run.check_id} passes again (value {run.value:g}, threshold {run.threshold:g}, "
+        f"run {run.id})"
+    )
+    run.incident_id = incident.id
+    if auto_resolve:
+        await transition_incident(
+            session, incident_id=incident.id, verb=Verb.RESOLVE, actor=actor_of(run.check_id),
+            notes=f"{notes}; resolved automatically", at=run.started_at,
+        )  # fmt: skip
+    else:
+        incident.note(actor=actor_of(run.check_id), verb="check_passing", notes=notes,
+                      at=run.started_at)  # fmt: skip
+
+
+async def consecutive_errors(session: AsyncSession, check_id: str, limit: int) -> int:
+    recent = await session.scalars(
+        select(CheckRun.error)
+        .where(CheckRun.check_id == check_id)
+        .order_by(CheckRun.started_at.desc(), CheckRun.id.desc())
+        .limit(limit)
+    )
+    count = 0
+    for error in recent:
+        if error is None:
+            break
+        count += 1
+    return count
+
+
+async def open_check_incident(
+    session: AsyncSession,
+    *,
+    check_id: str,
+    agent: str,
+    problem: str,
+    summary: str,
+    threshold: float,
+    actual: float,
+    cap: IncidentCap,
+    at: datetime,
+) -> Incident:
+    """An incident about the check itself (`problem`: failing or stale), not what it measures."""
+    incident, _ = await create_incident(
+        session,
+        new=NewIncident(
+            kind=IncidentKind.INVARIANT,
+            key=f"INV_check_{check_id}_{problem}",
+            severity=Severity.SEV3,
+            summary=summary,
+            details={
+                "invariant": {
+                    "id": f"check_{problem}:{check_id}",
+                    "threshold": threshold,
+                    "actual": actual,
+                }
+            },
+            metadata={"agent": agent, "auto_created": True, "check_id": check_id},
+        ),
+        actor="watchdog" if problem == "stale" else actor_of(check_id),
+        cap=cap,
+        at=at,
+    )
+    return incident
+
+
+async def last_run(session: AsyncSession, check_id: str) -> CheckRun | None:
+    return await session.scalar(
+        select(CheckRun)
+        .where(CheckRun.check_id == check_id)
+        .order_by(CheckRun.started_at.desc(), CheckRun.id.desc())
+        .limit(1)
+    )
+
+
+async def last_runs(session: AsyncSession) -> dict[str, CheckRun]:
+    """The newest run of every check that has run."""
+    newest = (
+        select(CheckRun.check_id, func.max(CheckRun.id).label("id"))
+        .group_by(CheckRun.check_id)
+        .subquery()
+    )
+    rows = await session.scalars(select(CheckRun).join(newest, CheckRun.id == newest.c.id))
+    return {run.check_id: run for run in rows}
+
+
+async def list_runs(session: AsyncSession, check_id: str, *, limit: int) -> list[CheckRun]:
+    query = (
+        select(CheckRun)
+        .where(CheckRun.check_id == check_id)
+        .order_by(CheckRun.started_at.desc(), CheckRun.id.desc())
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
