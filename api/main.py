@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
 from api.playbooks import Playbooks
-from api.routes import events, health, incidents, playbooks
+from api.routes import checks, events, health, incidents, playbooks
 from api.sse import Broadcaster
 from api.version import VERSION
+from flows.checks.config import load_checks
 from models import migrate
 from models.db import connect
 from models.settings import Settings, get_settings
@@ -21,8 +23,11 @@ log = logging.getLogger("intervene.api")
 
 
 def create_app(settings: Settings | None = None, launcher: Launcher | None = None) -> FastAPI:
-    """The app; `launcher` starts flow runs (default: Prefect at PREFECT_API_URL)."""
+    """The app; `launcher` starts flow runs (default: Prefect at PREFECT_API_URL).
+
+    A checks file with errors stops the app here, naming each problem with its line."""
     settings = settings or get_settings()
+    specs = load_checks(settings.checks_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,10 +45,13 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         broadcaster = Broadcaster(database, settings)
         await broadcaster.start()
         app.state.broadcaster = broadcaster
+        app.state.checks = Checks(specs, database, settings)
+        app.state.checks.start_watchdog()
         log.info("database ready (%s)", database.dialect)
         try:
             yield
         finally:
+            await app.state.checks.stop()
             await broadcaster.stop()
             await database.dispose()
 
@@ -58,5 +66,6 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     app.include_router(incidents.router, prefix="/api")
     app.include_router(playbooks.router, prefix="/api")
     app.include_router(events.router, prefix="/api")
+    app.include_router(checks.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
     return app

@@ -22,7 +22,7 @@ from flows.warehouse import ManifestMissing
 from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
-from models.enums import ActionStatus
+from models.enums import ActionStatus, IncidentStatus
 from models.errors import BadRequest, Forbidden, NotFound, Unavailable
 from models.incident import Incident
 from models.services import actions as service
@@ -71,10 +71,17 @@ class Playbooks:
     def _prepare(
         self, incident: Incident, action_type: str, raw: dict[str, Any]
     ) -> tuple[ActionSpec, BaseModel, Plan]:
+        if incident.status is IncidentStatus.CLOSED:
+            raise BadRequest(
+                f"Incident {incident.id} is closed: reopen is not possible, open a new one",
+                details={"incident_id": incident.id, "status": incident.status.value},
+            )
         spec = get_action_spec(action_type)
         if spec is None:
+            suggested = action_type in incident.playbooks
             raise BadRequest(
-                f"Unknown action type {action_type!r}",
+                f"Action type {action_type!r} is "
+                + ("suggested but not available in this version" if suggested else "unknown"),
                 details={"action_type": action_type, "known": sorted(ACTIONS)},
             )
         if not applies(spec, incident):

@@ -103,7 +103,10 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def run_stack(host: str, port: int) -> None:
-    signal.signal(signal.SIGTERM, _interrupt)  # stop the children on SIGTERM as on Ctrl-C
+    # Ctrl-C and SIGTERM stop the children; SIGINT explicitly too, since a background job of a
+    # non-interactive shell starts with SIGINT ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     env = stack_environment()
     logs = DEFAULT_DATA_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -125,7 +128,7 @@ def run_stack(host: str, port: int) -> None:
             f"\nIntervene is running\n"
             f"  API        http://{host}:{port}/api   (docs: http://{host}:{port}/docs)\n"
             f"  Prefect UI {ui}\n"
-            f"  logs       {logs}/\n"
+            f"  logs       {logs}/ (Prefect server, worker); the API logs below\n"
             f"  try        curl http://{host}:{port}/api/incidents\n"
             "Stop with Ctrl-C.\n",
             flush=True,

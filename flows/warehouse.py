@@ -158,6 +158,19 @@ def invoke_dbt(project: DbtProject, *args: str) -> Any:
         return dbtRunner().invoke([*args, *project.common_args()])
     finally:
         _release_duckdb()
+        _close_dbt_logs()
+
+
+def _close_dbt_logs() -> None:
+    """dbt leaves its log file open until the next invocation replaces its loggers."""
+    from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
+
+    for logger in getattr(get_event_manager(), "loggers", []):
+        python_logger = getattr(logger, "_python_logger", None)
+        for handler in list(getattr(python_logger, "handlers", [])):
+            handler.close()
+            python_logger.removeHandler(handler)  # type: ignore[union-attr]
+    cleanup_event_logger()
 
 
 def _release_duckdb() -> None:

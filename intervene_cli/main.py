@@ -27,6 +27,7 @@ Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call
 
 
 def _serve(host: str, port: int, workers: int = 1) -> None:

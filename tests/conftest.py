@@ -56,7 +56,7 @@ def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[Callable[[], st
 
 @pytest.fixture(scope="session")
 def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The shipped dbt project parsed once (manifest only) for plans and dry-runs."""
+    """The shipped dbt project built once on the demo data, for plans, dry-runs and checks."""
     base = tmp_path_factory.mktemp("dbt")
     dirs = {"target": base / "target", "warehouse": base / "warehouse.duckdb"}
     project = DbtProject(
@@ -64,7 +64,7 @@ def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         target_dir=dirs["target"],
         warehouse_url=f"duckdb:///{dirs['warehouse']}",
     )
-    prepare_warehouse(project, build=False)
+    prepare_warehouse(project, build=True)
     return dirs
 
 

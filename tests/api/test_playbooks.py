@@ -15,7 +15,7 @@ from models.db import Database, transaction
 from models.enums import ActionStatus
 from models.services import actions as service
 from models.services.actions import advance_action
-from tests.factories import create_incident
+from tests.factories import create_incident, create_incident_in
 from tests.fakes import RecordingLauncher
 
 RERUN = {"task_id": "task-123", "models": ["inbox_emails"], "full_refresh": False}
@@ -457,3 +457,23 @@ async def test_rollback_runs_the_flow_with_rollback_and_the_captured_state(
         body["action_id"],
         original["action_id"],
     )
+
+
+async def test_no_playbooks_on_a_closed_incident(client: AsyncClient) -> None:
+    incident = await create_incident_in(client, "closed")
+
+    response = await dry_run(client, incident["id"])
+
+    assert response.status_code == 400
+    assert "closed" in response.json()["error"]["message"]
+
+
+async def test_a_suggested_playbook_that_does_not_exist_yet_says_so(client: AsyncClient) -> None:
+    incident = await create_incident(client, playbooks=["rerun_eval"])
+
+    response = await client.post(
+        actions_url(incident["id"], "/dry-run"), json={"action_type": "rerun_eval", "params": {}}
+    )
+
+    assert response.status_code == 400
+    assert "not available in this version" in response.json()["error"]["message"]

@@ -1,0 +1,48 @@
+"""Bodies of the Checks API."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class CheckRunRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    check_id: str
+    started_at: datetime
+    duration_ms: float
+    value: float | None
+    threshold: float
+    passed: bool | None
+    error: str | None
+    context: dict[str, Any]
+    incident_id: int | None
+
+
+class CheckRead(BaseModel):
+    id: str
+    kind: str
+    agent: str
+    description: str
+    query: str
+    comparison: str
+    threshold: float
+    severity: str
+    playbooks: list[str]
+    every: float
+    auto_resolve: bool
+    budget: str | None
+    last_run: CheckRunRead | None
+    next_run_at: datetime | None
+    stale: bool
+
+
+class CheckList(BaseModel):
+    checks: list[CheckRead]
+
+
+class CheckRuns(BaseModel):
+    check_id: str
+    runs: list[CheckRunRead]
