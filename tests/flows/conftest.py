@@ -29,7 +29,9 @@ from deployments.stack import (
     stop,
     wait_healthy,
 )
+from flows.warehouse import DbtProject, prepare_warehouse
 from models.settings import Settings
+from tests.databases import create_postgres_database, drop_postgres_database, require_postgres
 
 CLI = [sys.executable, "-m", "intervene_cli"]
 
@@ -105,3 +107,17 @@ async def stack_client(stack_app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=stack_app)
     async with AsyncClient(transport=transport, base_url="http://test", timeout=180) as http:
         yield http
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    else:
+        require_postgres()
+        url = create_postgres_database().replace("postgresql+psycopg", "postgresql") + "?schema=wh"
+    project = DbtProject(Settings().dbt_project_dir, tmp_path / "target", url)
+    prepare_warehouse(project, build=True)
+    yield project
+    if request.param == "postgresql":
+        drop_postgres_database(url.split("?")[0])

@@ -2,16 +2,14 @@
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flows.plan import ParamsError
 from flows.rerun_dbt import Params, _invoke_dbt, command_line, plan
-from flows.warehouse import DbtProject, Manifest, dbt_environment, prepare_warehouse
+from flows.warehouse import DbtProject, Manifest, dbt_environment
 from models.settings import Settings
-from tests.databases import create_postgres_database, drop_postgres_database, require_postgres
 
 # dbt keeps its log file open for the life of the process; not ours to close.
 pytestmark = [
@@ -91,20 +89,6 @@ def test_dbt_environment_from_warehouse_urls() -> None:
     assert (pg["INTERVENE_DBT_PG_HOST"], pg["INTERVENE_DBT_PG_PORT"]) == ("db.internal", "6432")
     assert (pg["INTERVENE_DBT_PG_USER"], pg["INTERVENE_DBT_PG_PASSWORD"]) == ("dbt", "s3cret")
     assert (pg["INTERVENE_DBT_PG_DBNAME"], pg["INTERVENE_DBT_PG_SCHEMA"]) == ("analytics", "marts")
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    else:
-        require_postgres()
-        url = create_postgres_database().replace("postgresql+psycopg", "postgresql") + "?schema=wh"
-    project = DbtProject(Settings().dbt_project_dir, tmp_path / "target", url)
-    prepare_warehouse(project, build=True)
-    yield project
-    if request.param == "postgresql":
-        drop_postgres_database(url.split("?")[0])
 
 
 def test_dbt_step_runs_the_selection_and_reports_each_model(warehouse: DbtProject) -> None:

@@ -1,0 +1,60 @@
+"""Measuring the shipped checks on a real DuckDB and a real PostgreSQL warehouse."""
+
+from flows.checks.config import load_checks
+from flows.checks.evaluate import measure
+from flows.warehouse import DbtProject
+from models.settings import Settings
+
+CHECKS = load_checks(Settings().checks_file)
+
+
+def test_the_demo_story_on_a_fresh_warehouse(warehouse: DbtProject) -> None:
+    results = {cid: measure(spec, warehouse.warehouse_url) for cid, spec in CHECKS.items()}
+
+    assert all(r.error is None for r in results.values()), {k: r.error for k, r in results.items()}
+    fresh = results["data_freshness_inbox"]
+    assert fresh.value is not None
+    assert 0 <= fresh.value < 300
+    assert fresh.passed is True
+    assert results["triage_quality"].passed is True
+    assert results["triage_quality"].context["runs"] == 480
+    assert results["triage_cost"].passed is True
+    assert results["triage_latency"].passed is False  # the demo's blown latency budget
+    latency = results["triage_latency"].value
+    assert latency is not None
+    assert latency > 1000
+    canary = results["planner_canary"]
+    assert canary.passed is False
+    assert canary.value is not None
+    assert round(canary.value, 1) == 6.1
+    assert canary.context["version"] == "v1.2.3"
+    assert canary.context["stable"] == "v1.2.2"
+    assert all(r.duration_ms >= 0 for r in results.values())
+
+
+def test_a_query_error_is_reported_not_raised(warehouse: DbtProject) -> None:
+    broken = CHECKS["triage_cost"].model_copy(update={"query": "select nope from nowhere"})
+
+    result = measure(broken, warehouse.warehouse_url)
+
+    assert result.passed is None
+    assert result.value is None
+    assert result.error is not None
+    assert "nowhere" in result.error
+
+
+def test_no_value_is_an_error(warehouse: DbtProject) -> None:
+    query = "select sum(cost_usd) as value from agent_runs where agent = 'nobody'"
+    empty = CHECKS["triage_cost"].model_copy(update={"query": query})
+
+    result = measure(empty, warehouse.warehouse_url)
+
+    assert result.error == "ValueError: the query returned no value (NULL)"
+
+
+def test_an_unreachable_warehouse_is_an_error() -> None:
+    result = measure(CHECKS["triage_cost"], "postgresql://nobody@127.0.0.1:1/nowhere")
+
+    assert result.passed is None
+    assert result.error is not None
+    assert result.error.startswith("OperationalError")
