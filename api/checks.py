@@ -9,7 +9,7 @@ from flows.checks.runner import run_check
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
-from models.errors import NotFound
+from models.errors import NotFound, RateLimited
 from models.services import checks as service
 from models.services.incidents import IncidentCap
 from models.settings import Settings
@@ -79,13 +79,16 @@ class Checks:
         for spec in stale:
             previous = last.get(spec.id)
             silent = (now - (previous.started_at if previous else self.started_at)).total_seconds()
-            async with transaction(self.database.writer) as session:
-                await service.open_check_incident(
-                    session, check_id=spec.id, agent=spec.agent, problem="stale",
-                    summary=f"Check {spec.id} has not run for {silent:.0f} s "
-                    f"(it runs every {spec.every:g} s): is the worker or its schedule down?",
-                    threshold=self.settings.check_stale_intervals * spec.every, actual=silent,
-                    cap=cap, at=now,
-                )  # fmt: skip
+            try:
+                async with transaction(self.database.writer) as session:
+                    await service.open_check_incident(
+                        session, check_id=spec.id, agent=spec.agent, problem="stale",
+                        summary=f"Check {spec.id} has not run for {silent:.0f} s "
+                        f"(it runs every {spec.every:g} s): is the worker or its schedule down?",
+                        threshold=self.settings.check_stale_intervals * spec.every, actual=silent,
+                        cap=cap, at=now,
+                    )  # fmt: skip
+            except RateLimited:
+                continue  # the cap holds this key back; counted again next pass
             log.warning("check %s is stale (%.0f s without a run)", spec.id, silent)
         return [spec.id for spec in stale]

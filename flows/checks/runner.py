@@ -8,6 +8,7 @@ from flows.checks.evaluate import measure
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import IncidentKind
+from models.errors import RateLimited
 from models.services.checks import (
     Measurement,
     OnFailure,
@@ -65,14 +66,23 @@ async def record(
         if measurement.error is not None:
             errors = await consecutive_errors(session, spec.id, settings.check_error_threshold)
             if errors >= settings.check_error_threshold:
-                incident = await open_check_incident(
-                    session, check_id=spec.id, agent=spec.agent, problem="failing",
-                    summary=f"Check {spec.id} failed {errors} times in a row: "
-                    f"{measurement.error}"[:500],
-                    threshold=settings.check_error_threshold, actual=errors, cap=cap,
-                    at=measurement.started_at,
-                )  # fmt: skip
-                run.incident_id = incident.id
+                try:
+                    async with session.begin_nested():
+                        incident = await open_check_incident(
+                            session,
+                            check_id=spec.id,
+                            agent=spec.agent,
+                            problem="failing",
+                            summary=f"Check {spec.id} failed {errors} times in a row: "
+                            f"{measurement.error}"[:500],
+                            threshold=settings.check_error_threshold,
+                            actual=errors,
+                            cap=cap,
+                            at=measurement.started_at,
+                        )
+                    run.incident_id = incident.id
+                except RateLimited:
+                    pass  # the run is kept; the cap already holds this key's incidents back
     return run
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.check_run import CheckRun
 from models.enums import ACTIVE_STATUSES, IncidentKind, Severity, Verb
+from models.errors import RateLimited
 from models.incident import Incident
 from models.services.incidents import IncidentCap, NewIncident, create_incident, transition_incident
 
@@ -56,18 +57,23 @@ async def record_run(
     await session.flush()
     new = on_failure.incident
     if m.passed is False:
-        metadata = new.metadata | {"check_run_id": run.id}
-        incident, _ = await create_incident(
-            session,
-            new=NewIncident(
-                kind=new.kind, key=new.key, severity=new.severity, summary=new.summary,
-                details=new.details, playbooks=new.playbooks, metadata=metadata,
-            ),
-            actor=actor_of(m.check_id),
-            cap=cap,
-            at=m.started_at,
-        )  # fmt: skip
-        run.incident_id = incident.id
+        incident = NewIncident(
+            kind=new.kind,
+            key=new.key,
+            severity=new.severity,
+            summary=new.summary,
+            details=new.details,
+            playbooks=new.playbooks,
+            metadata=new.metadata | {"check_run_id": run.id},
+        )
+        try:
+            async with session.begin_nested():
+                opened, _ = await create_incident(
+                    session, new=incident, actor=actor_of(m.check_id), cap=cap, at=m.started_at
+                )
+            run.incident_id = opened.id
+        except RateLimited as capped:  # the run is kept; the flood of incidents is not
+            run.context = run.context | {"incident_refused": capped.message}
     elif m.passed and previous is not None and previous.passed is False:
         await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
     await session.flush()
