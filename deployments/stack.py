@@ -1,7 +1,8 @@
 """`intervene dev`: the whole stack for a first look, stopped cleanly with Ctrl-C.
 
-A Prefect server (SQLite under .intervene/prefect, UI on :4200), the demo warehouse, the worker
-and the API, each its own process in its own session: Prefect turns SIGTERM into SIGINT and a
+A Prefect server (SQLite under .intervene/prefect, UI on :4200), the demo warehouse and its
+feed of new emails, the worker (actions and scheduled checks) and the API, each its own process
+in its own session: Prefect turns SIGTERM into SIGINT and a
 background child of a script ignores SIGINT, so children are started here and stopped by pid.
 """
 
@@ -120,6 +121,7 @@ def run_stack(host: str, port: int) -> None:
         subprocess.run([*intervene, "warehouse", "prepare"], env=env, check=True)
         wait_healthy(f"{env['PREFECT_API_URL']}/health", server)
         processes.append(start([*intervene, "worker"], env, logs / "worker.log"))
+        processes.append(start([*intervene, "warehouse", "feed"], env, logs / "feed.log"))
         api = start([*intervene, "api", "--host", host, "--port", str(port), "--seed-demo"], env)
         processes.append(api)
         wait_healthy(f"http://{host}:{port}/api/health", api)
@@ -128,7 +130,7 @@ def run_stack(host: str, port: int) -> None:
             f"\nIntervene is running\n"
             f"  API        http://{host}:{port}/api   (docs: http://{host}:{port}/docs)\n"
             f"  Prefect UI {ui}\n"
-            f"  logs       {logs}/ (Prefect server, worker); the API logs below\n"
+            f"  logs       {logs}/ (Prefect server, worker, feed); the API logs below\n"
             f"  try        curl http://{host}:{port}/api/incidents\n"
             "Stop with Ctrl-C.\n",
             flush=True,

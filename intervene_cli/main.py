@@ -93,6 +93,26 @@ def warehouse_prepare(
     typer.echo(f"warehouse ready: {settings.warehouse_url}")
 
 
+@warehouse_app.command("feed")
+def warehouse_feed(
+    every: Annotated[float, typer.Option(help="Seconds between new emails.", min=1)] = 20,
+) -> None:
+    """Keep the demo's raw emails arriving (the inbox goes stale until dbt runs again)."""
+    import time
+
+    from flows.demo_warehouse import add_email
+
+    _configure_logging()
+    url = get_settings().warehouse_url
+    while True:
+        try:
+            email_id = add_email(url)
+            logging.getLogger("intervene.feed").info("email %s arrived", email_id)
+        except Exception:  # the warehouse may be busy or down; try again next time
+            logging.getLogger("intervene.feed").exception("could not add an email")
+        time.sleep(every)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""

@@ -67,6 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("stack")
     port = free_port()
     env = isolated_environment(base, port) | {
+        "INTERVENE_CHECKS_FILE": str(Path(__file__).with_name("e2e_checks.yml")),
         "INTERVENE_HEARTBEAT_SECONDS": "1",
         "INTERVENE_STALE_HEARTBEAT_SECONDS": "4",
         "INTERVENE_RECONCILE_INTERVAL_SECONDS": "1",
@@ -84,6 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             database_url=env["INTERVENE_DATABASE_URL"],
             warehouse_url=env["INTERVENE_WAREHOUSE_URL"],
             dbt_target_dir=Path(env["INTERVENE_DBT_TARGET_DIR"]),
+            checks_file=Path(env["INTERVENE_CHECKS_FILE"]),
             _env_file=None,  # type: ignore[call-arg]
         )
         the_stack = Stack(env=env, settings=settings, logs=logs, worker=server)

@@ -101,3 +101,29 @@ async def test_a_worker_killed_mid_run_ends_crashed_not_running(
     assert current == "crashed"
     actions = (await stack_client.get(history_url)).json()["actions"]
     assert "No heartbeat" in next(a["message"] for a in actions if a["id"] == action_id)
+
+
+async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
+    stack: Stack, stack_client: AsyncClient
+) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        listed = (await stack_client.get("/api/incidents", params={"kind": "invariant"})).json()
+        found = [i for i in listed["incidents"] if i["key"] == "INV_e2e_always_failing"]
+        if found:
+            break
+        assert time.monotonic() < deadline, "the scheduled check never opened its incident"
+        await asyncio.sleep(1)
+
+    incident = found[0]
+    assert incident["metadata"]["auto_created"] is True
+    assert incident["details"]["invariant"] == {
+        "id": "e2e_always_failing", "threshold": 0, "actual": 200.0,
+    }  # fmt: skip
+    runs = (await stack_client.get("/api/checks/e2e_always_failing/runs")).json()["runs"]
+    assert runs
+    assert runs[-1]["incident_id"] == incident["id"]
+    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+        async with get_client() as prefect:
+            deployment = await prefect.read_deployment_by_name("check/e2e_always_failing")
+    assert deployment.schedules

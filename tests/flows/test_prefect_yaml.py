@@ -1,17 +1,21 @@
-"""prefect.yaml declares one deployment per registered action, as the worker serves them."""
+"""prefect.yaml declares what the worker serves: each action, and each shipped check."""
 
 from pathlib import Path
 
 import yaml
 
+from flows.checks.config import load_checks
+from flows.checks.flow import FLOW_NAME
 from flows.registry import ACTIONS, DEPLOYMENT_NAME
+from models.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+DECLARED = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 
 
 def test_every_action_has_its_deployment() -> None:
-    declared = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
-    by_flow = {d["entrypoint"].rsplit(":", 1)[1]: d for d in declared}
+    actions = [d for d in DECLARED if not d["entrypoint"].endswith(f":{FLOW_NAME}")]
+    by_flow = {d["entrypoint"].rsplit(":", 1)[1]: d for d in actions}
 
     for spec in ACTIONS.values():
         deployment = by_flow[spec.flow.fn.__name__]
@@ -20,4 +24,16 @@ def test_every_action_has_its_deployment() -> None:
         assert deployment["name"] == DEPLOYMENT_NAME
         assert deployment.get("concurrency_limit") == spec.concurrency_limit
         assert (ROOT / module).exists()
-    assert len(declared) == len(ACTIONS)
+    assert len(actions) == len(ACTIONS)
+
+
+def test_every_shipped_check_has_its_scheduled_deployment() -> None:
+    checks = load_checks(Settings().checks_file)
+    declared = {d["name"]: d for d in DECLARED if d["entrypoint"].endswith(f":{FLOW_NAME}")}
+
+    assert set(declared) == set(checks)
+    for check_id, spec in checks.items():
+        deployment = declared[check_id]
+        assert deployment["entrypoint"] == "flows/checks/flow.py:check"
+        assert deployment["parameters"] == {"check_id": check_id}
+        assert deployment["schedules"] == [{"interval": spec.every}]
