@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect import serve
+from prefect import get_client, serve
+from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
 from deployments.reconciler import reconcile_forever
 from flows.checks.config import load_checks
+from flows.checks.flow import FLOW_NAME as CHECK_FLOW
 from flows.checks.flow import check_deployments
 from flows.registry import ACTIONS, DEPLOYMENT_NAME
 from models.settings import Settings, get_settings
@@ -72,6 +74,26 @@ def start_warm_dbt(socket_path: Path, timeout: float = 90) -> subprocess.Popen[b
     return process
 
 
+async def kick_checks(check_ids: list[str], wait: float = 120) -> None:
+    """Run every check once as soon as its deployment exists, then leave it to its schedule
+    (an interval schedule's first run can be a whole interval away)."""
+    from prefect.deployments import run_deployment
+
+    deadline = time.monotonic() + wait
+    pending = list(check_ids)
+    async with get_client() as client:
+        while pending and time.monotonic() < deadline:
+            for check_id in list(pending):
+                name = f"{CHECK_FLOW}/{check_id}"
+                try:
+                    await client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    continue
+                await run_deployment(name, timeout=0, tags=["intervene", "check", "startup"])  # type: ignore[misc]
+                pending.remove(check_id)
+            await asyncio.sleep(1)
+
+
 def run_worker() -> None:
     settings = get_settings()
     checks = load_checks(settings.checks_file)  # a bad file stops here, with its lines
@@ -80,6 +102,9 @@ def run_worker() -> None:
     else:
         parse_project()
     start_reconciler(settings)
+    threading.Thread(
+        target=asyncio.run, args=(kick_checks(list(checks)),), name="kick-checks", daemon=True
+    ).start()
     log.info("serving %s and %d checks", ", ".join(f"{n}/{DEPLOYMENT_NAME}" for n in ACTIONS),
              len(checks))  # fmt: skip
     # pause_on_shutdown=False: the check schedules keep running when a worker restarts

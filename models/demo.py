@@ -1,4 +1,8 @@
-"""Demo incidents for a first run, so the board is not empty. Added only to an empty database."""
+"""Demo incidents for a first run, so the board is not empty. Added only to an empty database.
+
+Two are what the shipped checks will find again (their keys match, so the checks count
+occurrences on them); the first is an external alert, as a monitoring system would send.
+"""
 
 from datetime import timedelta
 
@@ -13,19 +17,26 @@ from models.services.incidents import NewIncident, create_incident, transition_i
 DEMO_INCIDENTS = [
     NewIncident(
         kind=IncidentKind.INVARIANT,
-        key="INV_data_freshness_inbox",
-        severity=Severity.SEV1,
-        summary="Data freshness violation for inbox.triage",
-        details={"invariant": {"id": "data_freshness_inbox", "threshold": 300, "actual": 1800}},
-        playbooks=["rerun_eval", "rerun_dbt"],
-        metadata={"agent": "inbox.triage", "auto_created": True},
+        key="INV_triage_label_drift",
+        severity=Severity.SEV2,
+        summary="Triage label mix drifted: 'urgent' at 31% of emails (usual 4%), external alert",
+        details={"invariant": {"id": "triage_label_drift", "threshold": 0.1, "actual": 0.31}},
+        playbooks=["rerun_dbt", "rerun_eval"],
+        metadata={"agent": "inbox.triage", "auto_created": False, "source": "grafana"},
     ),
     NewIncident(
         kind=IncidentKind.BUDGET,
-        key="BUDGET_inbox.triage_latency",
+        key="BUDGET_inbox.triage_latency_p95_ms",
         severity=Severity.SEV2,
         summary="p95 latency budget blown for inbox.triage (1840 ms > 1000 ms)",
-        details={"budget": {"type": "latency_p95_ms", "threshold": 1000, "actual": 1840}},
+        details={
+            "budget": {
+                "id": "triage_latency",
+                "type": "latency_p95_ms",
+                "threshold": 1000,
+                "actual": 1840,
+            }
+        },
         playbooks=["clear_cache", "rerun_eval"],
         metadata={"agent": "inbox.triage", "auto_created": True},
     ),
