@@ -23,14 +23,39 @@ def _plain(value: Any) -> Any:
 
 def measure(spec: CheckSpec, warehouse_url: str) -> Measurement:
     """Never raises for the check's own failures: a query error is a Measurement with `error`."""
+    return measure_many([spec], warehouse_url)[0]
+
+
+def measure_many(specs: list[CheckSpec], warehouse_url: str) -> list[Measurement]:
+    """Measure several checks through one warehouse connection (a sweep)."""
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
     try:
         with open_warehouse(warehouse_url, read_only=True) as conn:
-            cursor = conn.cursor()
-            cursor.execute(spec.query)
-            columns = [d[0] for d in cursor.description or []]
-            row = cursor.fetchone()
+            return [_measure_on(conn, spec) for spec in specs]
+    except Exception as exc:  # no connection at all: every check reports it
+        error = _describe(exc)
+        spent = (time.perf_counter() - clock) * 1000
+        return [
+            Measurement(check_id=s.id, started_at=started_at, threshold=s.threshold,
+                        duration_ms=spent, error=error)
+            for s in specs
+        ]  # fmt: skip
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _measure_on(conn: Any, spec: CheckSpec) -> Measurement:
+    started_at = datetime.now(UTC)
+    clock = time.perf_counter()
+    try:
+        cursor = conn.cursor()
+        cursor.execute(spec.query)
+        columns = [d[0] for d in cursor.description or []]
+        row = cursor.fetchone()
         if row is None:
             raise ValueError("the query returned no row")
         record = dict(zip(columns, row, strict=True))
@@ -40,11 +65,10 @@ def measure(spec: CheckSpec, warehouse_url: str) -> Measurement:
         value = float(raw)
         if math.isnan(value):
             raise ValueError("the query returned NaN")
-    except Exception as exc:  # the warehouse is down, the SQL is wrong, the result is empty
+    except Exception as exc:  # bad SQL, an empty result: this check's error, not the sweep's
         return Measurement(
             check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-            duration_ms=(time.perf_counter() - clock) * 1000,
-            error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}",
+            duration_ms=(time.perf_counter() - clock) * 1000, error=_describe(exc),
         )  # fmt: skip
     return Measurement(
         check_id=spec.id, started_at=started_at, threshold=spec.threshold,

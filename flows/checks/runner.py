@@ -4,7 +4,7 @@ import asyncio
 from typing import Any
 
 from flows.checks.config import CheckSpec
-from flows.checks.evaluate import measure
+from flows.checks.evaluate import measure_many
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import IncidentKind
@@ -14,7 +14,7 @@ from models.services.checks import (
     OnFailure,
     consecutive_errors,
     open_check_incident,
-    record_run,
+    record_runs,
 )
 from models.services.incidents import IncidentCap, NewIncident
 from models.settings import Settings
@@ -55,37 +55,51 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
 async def record(
     spec: CheckSpec, measurement: Measurement, database: Database, settings: Settings
 ) -> CheckRun:
+    return (await record_many([(spec, measurement)], database, settings))[0]
+
+
+async def record_many(
+    measured: list[tuple[CheckSpec, Measurement]], database: Database, settings: Settings
+) -> list[CheckRun]:
+    """Record runs and their incidents in one transaction; a check that keeps erroring gets an
+    incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row."""
     cap = IncidentCap(limit=settings.incident_cap_per_key, window=settings.incident_cap_window)
+    items = [
+        (m, OnFailure(incident_for(spec, m), auto_resolve=spec.auto_resolve))
+        for spec, m in measured
+    ]
     async with transaction(database.writer) as session:
-        run = await record_run(
-            session,
-            measurement=measurement,
-            on_failure=OnFailure(incident_for(spec, measurement), auto_resolve=spec.auto_resolve),
-            cap=cap,
-        )
-        if measurement.error is not None:
+        runs = await record_runs(session, items=items, cap=cap)
+        for (spec, m), run in zip(measured, runs, strict=True):
+            if m.error is None:
+                continue
             errors = await consecutive_errors(session, spec.id, settings.check_error_threshold)
-            if errors >= settings.check_error_threshold:
-                try:
-                    async with session.begin_nested():
-                        incident = await open_check_incident(
-                            session,
-                            check_id=spec.id,
-                            agent=spec.agent,
-                            problem="failing",
-                            summary=f"Check {spec.id} failed {errors} times in a row: "
-                            f"{measurement.error}"[:500],
-                            threshold=settings.check_error_threshold,
-                            actual=errors,
-                            cap=cap,
-                            at=measurement.started_at,
-                        )
-                    run.incident_id = incident.id
-                except RateLimited:
-                    pass  # the run is kept; the cap already holds this key's incidents back
-    return run
+            if errors < settings.check_error_threshold:
+                continue
+            try:
+                async with session.begin_nested():
+                    incident = await open_check_incident(
+                        session,
+                        check_id=spec.id,
+                        agent=spec.agent,
+                        problem="failing",
+                        summary=f"Check {spec.id} failed {errors} times in a row: {m.error}"[:500],
+                        threshold=settings.check_error_threshold,
+                        actual=errors,
+                        cap=cap,
+                        at=m.started_at,
+                    )
+                run.incident_id = incident.id
+            except RateLimited:
+                pass  # the run is kept; the cap already holds this key's incidents back
+    return runs
 
 
 async def run_check(spec: CheckSpec, database: Database, settings: Settings) -> CheckRun:
-    measurement = await asyncio.to_thread(measure, spec, settings.warehouse_url)
-    return await record(spec, measurement, database, settings)
+    return (await sweep([spec], database, settings))[0]
+
+
+async def sweep(specs: list[CheckSpec], database: Database, settings: Settings) -> list[CheckRun]:
+    """Measure checks through one warehouse connection, then record them in one transaction."""
+    measurements = await asyncio.to_thread(measure_many, specs, settings.warehouse_url)
+    return await record_many(list(zip(specs, measurements, strict=True)), database, settings)

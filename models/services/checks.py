@@ -44,40 +44,52 @@ def actor_of(check_id: str) -> str:
     return f"check:{check_id}"
 
 
-async def record_run(
-    session: AsyncSession, *, measurement: Measurement, on_failure: OnFailure, cap: IncidentCap
-) -> CheckRun:
-    m = measurement
-    previous = await last_run(session, m.check_id)
-    run = CheckRun(
-        check_id=m.check_id, started_at=m.started_at, duration_ms=m.duration_ms, value=m.value,
-        threshold=m.threshold, passed=m.passed, error=m.error, context=m.context,
-    )  # fmt: skip
-    session.add(run)
-    await session.flush()
-    new = on_failure.incident
-    if m.passed is False:
-        incident = NewIncident(
-            kind=new.kind,
-            key=new.key,
-            severity=new.severity,
-            summary=new.summary,
-            details=new.details,
-            playbooks=new.playbooks,
-            metadata=new.metadata | {"check_run_id": run.id},
+async def record_runs(
+    session: AsyncSession, *, items: list[tuple[Measurement, OnFailure]], cap: IncidentCap
+) -> list[CheckRun]:
+    """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome."""
+    previous = await last_runs(session, [m.check_id for m, _ in items])
+    runs = [
+        CheckRun(
+            check_id=m.check_id, started_at=m.started_at, duration_ms=m.duration_ms,
+            value=m.value, threshold=m.threshold, passed=m.passed, error=m.error,
+            context=m.context,
         )
-        try:
-            async with session.begin_nested():
-                opened, _ = await create_incident(
-                    session, new=incident, actor=actor_of(m.check_id), cap=cap, at=m.started_at
-                )
-            run.incident_id = opened.id
-        except RateLimited as capped:  # the run is kept; the flood of incidents is not
-            run.context = run.context | {"incident_refused": capped.message}
-    elif m.passed and previous is not None and previous.passed is False:
-        await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
+        for m, _ in items
+    ]  # fmt: skip
+    session.add_all(runs)
     await session.flush()
-    return run
+    for run, (m, on_failure) in zip(runs, items, strict=True):
+        before = previous.get(m.check_id)
+        if m.passed is False:
+            await _open_for_failure(session, run, on_failure.incident, cap)
+        elif m.passed and before is not None and before.passed is False:
+            new = on_failure.incident
+            await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
+    await session.flush()
+    return runs
+
+
+async def _open_for_failure(
+    session: AsyncSession, run: CheckRun, new: NewIncident, cap: IncidentCap
+) -> None:
+    incident = NewIncident(
+        kind=new.kind,
+        key=new.key,
+        severity=new.severity,
+        summary=new.summary,
+        details=new.details,
+        playbooks=new.playbooks,
+        metadata=new.metadata | {"check_run_id": run.id},
+    )
+    try:
+        async with session.begin_nested():
+            opened, _ = await create_incident(
+                session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
+            )
+        run.incident_id = opened.id
+    except RateLimited as capped:  # the run is kept; the flood of incidents is not
+        run.context = run.context | {"incident_refused": capped.message}
 
 
 async def _recovered(
@@ -156,22 +168,14 @@ async def open_check_incident(
     return incident
 
 
-async def last_run(session: AsyncSession, check_id: str) -> CheckRun | None:
-    return await session.scalar(
-        select(CheckRun)
-        .where(CheckRun.check_id == check_id)
-        .order_by(CheckRun.started_at.desc(), CheckRun.id.desc())
-        .limit(1)
-    )
-
-
-async def last_runs(session: AsyncSession) -> dict[str, CheckRun]:
-    """The newest run of every check that has run."""
-    newest = (
-        select(CheckRun.check_id, func.max(CheckRun.id).label("id"))
-        .group_by(CheckRun.check_id)
-        .subquery()
-    )
+async def last_runs(
+    session: AsyncSession, check_ids: list[str] | None = None
+) -> dict[str, CheckRun]:
+    """The newest run of every check that has run (of `check_ids` only, when given)."""
+    newest_query = select(CheckRun.check_id, func.max(CheckRun.id).label("id"))
+    if check_ids is not None:
+        newest_query = newest_query.where(CheckRun.check_id.in_(check_ids))
+    newest = newest_query.group_by(CheckRun.check_id).subquery()
     rows = await session.scalars(select(CheckRun).join(newest, CheckRun.id == newest.c.id))
     return {run.check_id: run for run in rows}
 
