@@ -32,23 +32,29 @@ def measure_many(specs: list[CheckSpec], warehouse_url: str) -> list[Measurement
     clock = time.perf_counter()
     try:
         with open_warehouse(warehouse_url, read_only=True) as conn:
-            return [_measure_on(conn, spec) for spec in specs]
+            return [measure_on(conn, spec) for spec in specs]
     except Exception as exc:  # no connection at all: every check reports it
-        error = _describe(exc)
-        spent = (time.perf_counter() - clock) * 1000
-        return [
-            Measurement(check_id=s.id, started_at=started_at, threshold=s.threshold,
-                        duration_ms=spent, error=error)
-            for s in specs
-        ]  # fmt: skip
+        error = describe(exc)
+        return [unmeasured(spec, error, started_at, clock) for spec in specs]
 
 
-def _describe(exc: Exception) -> str:
+def unmeasured(
+    spec: CheckSpec, error: str, started_at: datetime | None = None, clock: float | None = None
+) -> Measurement:
+    """A check that could not even be run (no warehouse connection)."""
+    spent = (time.perf_counter() - clock) * 1000 if clock is not None else 0.0
+    return Measurement(
+        check_id=spec.id, started_at=started_at or datetime.now(UTC), threshold=spec.threshold,
+        duration_ms=spent, error=error,
+    )  # fmt: skip
+
+
+def describe(exc: Exception) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _measure_on(conn: Any, spec: CheckSpec) -> Measurement:
+def measure_on(conn: Any, spec: CheckSpec) -> Measurement:
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
     try:
@@ -68,7 +74,7 @@ def _measure_on(conn: Any, spec: CheckSpec) -> Measurement:
     except Exception as exc:  # bad SQL, an empty result: this check's error, not the sweep's
         return Measurement(
             check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-            duration_ms=(time.perf_counter() - clock) * 1000, error=_describe(exc),
+            duration_ms=(time.perf_counter() - clock) * 1000, error=describe(exc),
         )  # fmt: skip
     return Measurement(
         check_id=spec.id, started_at=started_at, threshold=spec.threshold,

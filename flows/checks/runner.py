@@ -4,7 +4,8 @@ import asyncio
 from typing import Any
 
 from flows.checks.config import CheckSpec
-from flows.checks.evaluate import measure_many
+from flows.checks.evaluate import describe, measure_on, unmeasured
+from flows.warehouse import open_warehouse
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import IncidentKind
@@ -99,7 +100,37 @@ async def run_check(spec: CheckSpec, database: Database, settings: Settings) -> 
     return (await sweep([spec], database, settings))[0]
 
 
+SWEEP_CHUNK = 100
+
+
 async def sweep(specs: list[CheckSpec], database: Database, settings: Settings) -> list[CheckRun]:
-    """Measure checks through one warehouse connection, then record them in one transaction."""
-    measurements = await asyncio.to_thread(measure_many, specs, settings.warehouse_url)
-    return await record_many(list(zip(specs, measurements, strict=True)), database, settings)
+    """Measure checks in chunks through one warehouse connection (in a thread) while the
+    previous chunk is recorded (a transaction per chunk): warehouse time and bookkeeping
+    overlap instead of adding up."""
+    chunks = [specs[i : i + SWEEP_CHUNK] for i in range(0, len(specs), SWEEP_CHUNK)]
+    loop = asyncio.get_running_loop()
+    measured: asyncio.Queue[list[tuple[CheckSpec, Measurement]] | None] = asyncio.Queue()
+
+    def hand_over(batch: list[tuple[CheckSpec, Measurement]] | None) -> None:
+        loop.call_soon_threadsafe(measured.put_nowait, batch)
+
+    def measure_all() -> None:
+        done = 0
+        try:
+            with open_warehouse(settings.warehouse_url, read_only=True) as conn:
+                for chunk in chunks:
+                    hand_over([(spec, measure_on(conn, spec)) for spec in chunk])
+                    done += 1
+        except Exception as exc:  # the warehouse is unreachable: the rest report it
+            error = describe(exc)
+            for chunk in chunks[done:]:
+                hand_over([(spec, unmeasured(spec, error)) for spec in chunk])
+        finally:
+            hand_over(None)
+
+    measuring = asyncio.create_task(asyncio.to_thread(measure_all))
+    runs: list[CheckRun] = []
+    while (batch := await measured.get()) is not None:
+        runs += await record_many(batch, database, settings)
+    await measuring
+    return runs

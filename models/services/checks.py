@@ -82,11 +82,10 @@ async def _open_for_failure(
         playbooks=new.playbooks,
         metadata=new.metadata | {"check_run_id": run.id},
     )
-    try:
-        async with session.begin_nested():
-            opened, _ = await create_incident(
-                session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
-            )
+    try:  # the cap refuses before writing anything, so no savepoint is needed
+        opened, _ = await create_incident(
+            session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
+        )
         run.incident_id = opened.id
     except RateLimited as capped:  # the run is kept; the flood of incidents is not
         run.context = run.context | {"incident_refused": capped.message}
