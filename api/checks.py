@@ -10,6 +10,7 @@ from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.errors import NotFound, RateLimited
+from models.issue_opener import IssueOpener
 from models.services import checks as service
 from models.services.incidents import IncidentCap
 from models.settings import Settings
@@ -81,7 +82,7 @@ class Checks:
             silent = (now - (previous.started_at if previous else self.started_at)).total_seconds()
             try:
                 async with transaction(self.database.writer) as session:
-                    await service.open_check_incident(
+                    incident, created = await service.open_check_incident(
                         session, check_id=spec.id, agent=spec.agent, problem="stale",
                         summary=f"Check {spec.id} has not run for {silent:.0f} s "
                         f"(it runs every {spec.every:g} s): is the worker or its schedule down?",
@@ -91,4 +92,6 @@ class Checks:
             except RateLimited:
                 continue  # the cap holds this key back; counted again next pass
             log.warning("check %s is stale (%.0f s without a run)", spec.id, silent)
+            if created:
+                await IssueOpener(self.settings).open_for(self.database, [incident.id])
         return [spec.id for spec in stale]

@@ -245,8 +245,18 @@ class Incident(Base):
         )
         self._emit_updated("recurred", changed, at)
 
-    def note(self, *, actor: str, verb: str, notes: str, at: datetime) -> None:
-        """A timeline entry that changes nothing else (e.g. its check passes again)."""
+    def note(
+        self,
+        *,
+        actor: str,
+        verb: str,
+        notes: str,
+        at: datetime,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        """A timeline entry that changes no status (its check passes again, an issue opened)."""
+        for field, value in (changes or {}).items():
+            setattr(self, field, value)
         self.updated_at = at
         self.timeline.add(
             TimelineEntry(
@@ -254,7 +264,7 @@ class Incident(Base):
                 to_status=self.status.value, notes=notes, at=at,
             )
         )  # fmt: skip
-        self._emit_updated(verb, {"notes": notes}, at)
+        self._emit_updated(verb, {"notes": notes, **(changes or {})}, at)
 
     def _emit_updated(self, change: str, changed: dict[str, Any], at: datetime) -> None:
         payload: dict[str, Any] = {"id": self.id, "status": self.status.value, "change": change}

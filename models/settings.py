@@ -4,7 +4,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".intervene")
@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     )
     watchdog_interval_seconds: float = Field(
         default=30, gt=0, description="How often the API looks for stale checks."
+    )
+    github_repo: str | None = Field(
+        default=None,
+        pattern=r"^[\w.-]+/[\w.-]+$",
+        description="owner/name: open a GitHub issue for every new incident (needs a token).",
+    )
+    github_token: SecretStr | None = Field(default=None, description="Token for issue creation.")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub's API.")
+    github_labels: list[str] = Field(
+        default_factory=lambda: ["incident"], description="Labels of the opened issues."
     )
     action_executions_per_hour: int = Field(
         default=10, ge=1, description="Executions (and rollbacks) allowed per incident per hour."

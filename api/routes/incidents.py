@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response, status
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import DatabaseDep, SessionDep, SettingsDep
 from api.schemas.incidents import (
     AcknowledgeRequest,
     AcknowledgeResponse,
@@ -17,6 +17,7 @@ from api.schemas.incidents import (
     TimelineEntryRead,
 )
 from models.enums import IncidentKind, IncidentStatus, Severity, Verb
+from models.issue_opener import IssueOpener
 from models.services import incidents as service
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -48,7 +49,12 @@ async def list_incidents(
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={200: {"model": IncidentRead}})
 async def create_incident(
-    body: IncidentCreate, session: SessionDep, settings: SettingsDep, response: Response
+    body: IncidentCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    response: Response,
+    background: BackgroundTasks,
 ) -> IncidentRead:
     """Open an incident (201), or count a repeat on the active one of that kind and key (200)."""
     incident, created = await service.create_incident(
@@ -71,6 +77,8 @@ async def create_incident(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    else:  # after the response, hence after the commit: the alert never waits for GitHub
+        background.add_task(IssueOpener(settings).open_for, database, [incident.id])
     return IncidentRead.model_validate(incident)
 
 

@@ -10,6 +10,7 @@ from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import IncidentKind
 from models.errors import RateLimited
+from models.issue_opener import IssueOpener
 from models.services.checks import (
     Measurement,
     OnFailure,
@@ -69,8 +70,9 @@ async def record_many(
         (m, OnFailure(incident_for(spec, m), auto_resolve=spec.auto_resolve))
         for spec, m in measured
     ]
+    opened: list[int] = []
     async with transaction(database.writer) as session:
-        runs = await record_runs(session, items=items, cap=cap)
+        runs = await record_runs(session, items=items, cap=cap, opened=opened)
         for (spec, m), run in zip(measured, runs, strict=True):
             if m.error is None:
                 continue
@@ -79,7 +81,7 @@ async def record_many(
                 continue
             try:
                 async with session.begin_nested():
-                    incident = await open_check_incident(
+                    incident, created = await open_check_incident(
                         session,
                         check_id=spec.id,
                         agent=spec.agent,
@@ -91,8 +93,11 @@ async def record_many(
                         at=m.started_at,
                     )
                 run.incident_id = incident.id
+                if created:
+                    opened.append(incident.id)
             except RateLimited:
                 pass  # the run is kept; the cap already holds this key's incidents back
+    await IssueOpener(settings).open_for(database, opened)  # after commit, never blocking
     return runs
 
 

@@ -45,9 +45,14 @@ def actor_of(check_id: str) -> str:
 
 
 async def record_runs(
-    session: AsyncSession, *, items: list[tuple[Measurement, OnFailure]], cap: IncidentCap
+    session: AsyncSession,
+    *,
+    items: list[tuple[Measurement, OnFailure]],
+    cap: IncidentCap,
+    opened: list[int] | None = None,
 ) -> list[CheckRun]:
-    """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome."""
+    """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome.
+    The ids of incidents this opened (not those it counted again) are added to `opened`."""
     previous = await last_runs(session, [m.check_id for m, _ in items])
     runs = [
         CheckRun(
@@ -62,7 +67,9 @@ async def record_runs(
     for run, (m, on_failure) in zip(runs, items, strict=True):
         before = previous.get(m.check_id)
         if m.passed is False:
-            await _open_for_failure(session, run, on_failure.incident, cap)
+            created = await _open_for_failure(session, run, on_failure.incident, cap)
+            if created and opened is not None and run.incident_id is not None:
+                opened.append(run.incident_id)
         elif m.passed and before is not None and before.passed is False:
             new = on_failure.incident
             await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
@@ -72,7 +79,8 @@ async def record_runs(
 
 async def _open_for_failure(
     session: AsyncSession, run: CheckRun, new: NewIncident, cap: IncidentCap
-) -> None:
+) -> bool:
+    """Open or count the incident of a failing run; True when it is a new incident."""
     incident = NewIncident(
         kind=new.kind,
         key=new.key,
@@ -83,12 +91,14 @@ async def _open_for_failure(
         metadata=new.metadata | {"check_run_id": run.id},
     )
     try:  # the cap refuses before writing anything, so no savepoint is needed
-        opened, _ = await create_incident(
+        found, created = await create_incident(
             session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
         )
-        run.incident_id = opened.id
+        run.incident_id = found.id
+        return created
     except RateLimited as capped:  # the run is kept; the flood of incidents is not
         run.context = run.context | {"incident_refused": capped.message}
+        return False
 
 
 async def _recovered(
@@ -142,9 +152,10 @@ async def open_check_incident(
     actual: float,
     cap: IncidentCap,
     at: datetime,
-) -> Incident:
-    """An incident about the check itself (`problem`: failing or stale), not what it measures."""
-    incident, _ = await create_incident(
+) -> tuple[Incident, bool]:
+    """An incident about the check itself (`problem`: failing or stale), not what it measures;
+    and whether it is new."""
+    return await create_incident(
         session,
         new=NewIncident(
             kind=IncidentKind.INVARIANT,
@@ -164,7 +175,6 @@ async def open_check_incident(
         cap=cap,
         at=at,
     )
-    return incident
 
 
 async def last_runs(
