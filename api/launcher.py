@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.settings import PREFECT_API_URL
 
@@ -16,7 +17,12 @@ LAUNCH_TIMEOUT_SECONDS = 15
 
 
 class LaunchError(Exception):
-    """Prefect could not be asked to run the action."""
+    """Prefect could not be asked to run the action. `maybe_started`: the request may have
+    reached Prefect (it timed out), so a flow run may exist after all."""
+
+    def __init__(self, message: str, *, maybe_started: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_started = maybe_started
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,11 @@ class PrefectLauncher:
                 ),
                 LAUNCH_TIMEOUT_SECONDS,
             )
-        except Exception as exc:  # unreachable server, unknown deployment, timeout
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise LaunchError(
+                f"Prefect did not confirm the start of {deployment} in time", maybe_started=True
+            ) from exc
+        except Exception as exc:  # unreachable server, unknown deployment
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise LaunchError(f"Prefect could not start {deployment}: {reason}") from exc
         url = f"{self.ui_url}/runs/flow-run/{run.id}" if self.ui_url else None

@@ -130,7 +130,8 @@ class Playbooks:
         at = utcnow()
         try:
             async with transaction(self.database.writer) as session:
-                incident = await get_incident(session, incident_id)
+                # the row lock first: same-key retries and the quota are decided in turn
+                incident = await get_incident(session, incident_id, for_update=True)
                 spec, params, plan = self._prepare(incident, body.action_type, body.params)
                 if plan.requires_approval and not body.approved_by:
                     raise Forbidden(
@@ -171,7 +172,7 @@ class Playbooks:
     ) -> Action:
         at = utcnow()
         async with transaction(self.database.writer) as session:
-            await get_incident(session, incident_id)
+            await get_incident(session, incident_id, for_update=True)  # rollbacks take turns
             original = await service.get_action(
                 session, incident_id=incident_id, action_id=action_id
             )
@@ -280,6 +281,13 @@ class Playbooks:
                 spec.deployment, parameters, key=f"intervene-action-{action.id}", tags=tags
             )
         except LaunchError as exc:
+            if (
+                exc.maybe_started
+            ):  # a run may exist: the reconciler finds it by its tag, or fails it
+                raise Unavailable(
+                    f"Action {action.id} was recorded; Prefect did not confirm its start: {exc}",
+                    details={"action_id": action.id, "status": ActionStatus.PENDING.value},
+                ) from exc
             async with transaction(self.database.writer) as session:
                 await service.advance_action(
                     session, action_id=action.id, status=ActionStatus.FAILED, at=utcnow(),

@@ -78,7 +78,7 @@ class Subscriber:
         return self.incident_id is None or frame.incident_id == self.incident_id
 
     def offer(self, frame: Frame) -> None:
-        if self.behind or not self.wants(frame):
+        if self.behind or frame.id <= self.last_queued or not self.wants(frame):
             return
         try:
             self.queue.put_nowait(frame)
@@ -244,6 +244,10 @@ class Broadcaster:
                 retention.pruned_through, retention.pruned_at = through, utcnow()
             return int(getattr(result, "rowcount", 0) or 0)
 
+    async def newest(self) -> int:
+        async with transaction(self.database.reader) as session:
+            return await session.scalar(select(func.max(Event.id))) or 0
+
     async def pruned_through(self) -> int:
         async with transaction(self.database.reader) as session:
             return await session.scalar(select(EventRetention.pruned_through)) or 0
@@ -294,6 +298,8 @@ async def _check_position(
     pruned = await broadcaster.pruned_through()
     if pruned <= last_event_id <= broadcaster.position:
         return None, last_event_id
+    if last_event_id > broadcaster.position and last_event_id <= await broadcaster.newest():
+        return None, last_event_id  # this process's reader is a moment behind the client
     reason = "pruned" if last_event_id < pruned else "unknown_position"
     reset = ServerSentEvent(
         event="reset",

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
@@ -45,23 +46,36 @@ class Repair:
     action_id: int
     status: ActionStatus
     reason: str
+    flow_run_id: str | None = None  # a run found by its tag, for an action that lost track
 
 
 async def _decide(action: Action, client: PrefectClient, settings: Settings) -> Repair | None:
     now = utcnow()
     if action.flow_run_id is None:
-        if now - action.created_at > NEVER_TRIGGERED:
+        if now - action.created_at <= NEVER_TRIGGERED:
+            return None
+        tagged = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"action:{action.id}"])),
+            limit=1,
+        )
+        if not tagged:
             reason = "Never started: its flow run was not created (the API stopped before)"
             return Repair(action.id, ActionStatus.FAILED, reason)
-        return None
-    try:
-        run = await client.read_flow_run(UUID(action.flow_run_id))
-    except ObjectNotFound:
-        return Repair(action.id, ActionStatus.FAILED, "Its flow run no longer exists in Prefect")
+        run = tagged[0]
+        found = str(run.id)
+    else:
+        found = None
+        try:
+            run = await client.read_flow_run(UUID(action.flow_run_id))
+        except ObjectNotFound:
+            return Repair(action.id, ActionStatus.FAILED, "Its flow run no longer exists")
     status = FROM_PREFECT.get(run.state.type) if run.state else None
     if status is not None and status.is_terminal:
         message = (run.state.message if run.state else None) or f"Flow run ended {status.value}"
-        return Repair(action.id, status, message)
+        return Repair(action.id, status, message, flow_run_id=found)
+    if found is not None:
+        found_status = status or ActionStatus.SCHEDULED
+        return Repair(action.id, found_status, "Its flow run was found by its tag", found)
     last_sign = action.heartbeat_at or action.updated_at
     silent = (now - last_sign).total_seconds()
     if status is ActionStatus.RUNNING and silent > settings.stale_heartbeat_seconds:
@@ -79,7 +93,11 @@ async def reconcile_once(
     async with transaction(database.reader) as session:
         candidates = await unfinished_actions(session, older_than=utcnow() - GRACE)
     repairs = []
-    for action in candidates:
+    for candidate in candidates:
+        async with transaction(database.reader) as session:  # fresh: a pass can take a while
+            action = await session.get(Action, candidate.id, populate_existing=True)
+        if action is None or action.action_status.is_terminal:
+            continue
         repair = await _decide(action, client, settings)
         if repair is None:
             continue
@@ -87,7 +105,7 @@ async def reconcile_once(
             message = None if repair.status is ActionStatus.RUNNING else repair.reason
             await advance_action(
                 session, action_id=repair.action_id, status=repair.status, at=utcnow(),
-                message=message,
+                message=message, flow_run_id=repair.flow_run_id,
             )  # fmt: skip
         log.warning("action %s repaired to %s: %s", repair.action_id, repair.status, repair.reason)
         repairs.append(repair)

@@ -7,6 +7,7 @@ so that the reconciler can tell a live run from one whose process died.
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
 
+from models.action import Action
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import ActionStatus
@@ -60,8 +62,13 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
         async with _database() as database:
             while True:
                 await asyncio.sleep(interval)
-                async with transaction(database.writer) as session:
-                    await service.beat(session, action_id=action_id, at=utcnow())
+                try:
+                    async with transaction(database.writer) as session:
+                        await service.beat(session, action_id=action_id, at=utcnow())
+                except Exception:  # a blip must not silence the run: the next beat retries
+                    logging.getLogger("intervene.hooks").warning(
+                        "heartbeat of action %s failed", action_id, exc_info=True
+                    )
 
     task = asyncio.create_task(beat_forever())
     try:
@@ -69,6 +76,14 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def is_finished(action_id: int) -> bool:
+    """True when the action already has a terminal status (e.g. recorded as failed to start):
+    its flow run must then do nothing."""
+    async with _database() as database, transaction(database.reader) as session:
+        action = await session.get(Action, action_id)
+        return action is None or action.action_status.is_terminal
 
 
 def _hook(status: ActionStatus) -> Hook:

@@ -145,6 +145,9 @@ async def rerun_dbt(
     steps = plan(parsed, project.manifest())
     if dry_run:
         return {"plan": asdict(steps)}
+    if await hooks.is_finished(action_id):
+        logger.warning("action %s is already finished: nothing to do", action_id)
+        return {"skipped": True, "reason": "the action already has a final status"}
     if rollback:
         raise ActionFailed("rerun_dbt cannot be rolled back: run it again instead")
     logger.info("action %s: %s", action_id, steps.message)

@@ -53,7 +53,12 @@ class IssueOpener:
         }
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, headers=headers) as http:
             for incident_id in incident_ids:
-                await self._open_one(database, http, url, incident_id)
+                try:
+                    await self._open_one(database, http, url, incident_id)
+                except Exception:  # never let a side effect break the caller's work
+                    log.exception(
+                        "issue for incident %s: recording the outcome failed", incident_id
+                    )
 
     async def _open_one(
         self, database: Database, http: httpx.AsyncClient, url: str, incident_id: int

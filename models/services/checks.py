@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.check_run import CheckRun
@@ -62,6 +62,7 @@ async def record_runs(
         )
         for m, _ in items
     ]  # fmt: skip
+    await _lock_active(session, [f.incident for m, f in items if m.passed is not None])
     session.add_all(runs)
     await session.flush()
     for run, (m, on_failure) in zip(runs, items, strict=True):
@@ -70,11 +71,27 @@ async def record_runs(
             created = await _open_for_failure(session, run, on_failure.incident, cap)
             if created and opened is not None and run.incident_id is not None:
                 opened.append(run.incident_id)
-        elif m.passed and before is not None and before.passed is False:
+        elif m.passed and (before is None or before.passed is not True):
+            # passing after a failure, or after errors that followed one
             new = on_failure.incident
             await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
     await session.flush()
     return runs
+
+
+async def _lock_active(session: AsyncSession, incidents: list[NewIncident]) -> None:
+    """Lock the active incidents a batch may touch, in one order, before it writes any event:
+    the event lock (models.event) is then always taken after the row locks, never before."""
+    keys = sorted({(new.kind.value, new.key) for new in incidents})
+    if not keys:
+        return
+    await session.execute(
+        select(Incident.id)
+        .where(tuple_(Incident.kind, Incident.key).in_(keys))
+        .where(Incident.status.in_(ACTIVE_STATUSES))
+        .order_by(Incident.kind, Incident.key)
+        .with_for_update()
+    )
 
 
 async def _open_for_failure(

@@ -192,3 +192,17 @@ async def test_the_watchdog_opens_incidents_for_stale_checks(
     assert {f"INV_check_{cid}_stale" for cid in stale} <= keys
     listed = {c["id"]: c["stale"] for c in (await client.get("/api/checks")).json()["checks"]}
     assert listed == {cid: cid in stale for cid in SHIPPED}
+
+
+async def test_recovery_is_noted_even_after_an_error_run(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["data_freshness_inbox"].model_copy(update={"auto_resolve": True})
+    failed = await record(spec, measurement(spec, value=1800), db, settings)
+    await record(spec, measurement(spec, value=None, error="OperationalError: blip", offset=1),
+                 db, settings)  # fmt: skip
+
+    await record(spec, measurement(spec, value=5, offset=2), db, settings)
+
+    incident = (await client.get(f"/api/incidents/{failed.incident_id}")).json()
+    assert incident["status"] == "resolved"
