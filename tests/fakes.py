@@ -20,12 +20,13 @@ class Launch:
 class RecordingLauncher:
     launches: list[Launch] = field(default_factory=list)
     fail_with: str | None = None
+    maybe_started: bool = False  # the failure is a timeout: Prefect may have the run
 
     async def launch(
         self, deployment: str, parameters: dict[str, Any], *, key: str, tags: list[str]
     ) -> Launched:
         if self.fail_with:
-            raise LaunchError(self.fail_with)
+            raise LaunchError(self.fail_with, maybe_started=self.maybe_started)
         self.launches.append(Launch(deployment, parameters, key, tags))
         run_id = str(uuid.uuid4())
         return Launched(flow_run_id=run_id, url=f"http://prefect.test/runs/flow-run/{run_id}")
@@ -33,3 +34,4 @@ class RecordingLauncher:
     def reset(self) -> None:
         self.launches.clear()
         self.fail_with = None
+        self.maybe_started = False

@@ -477,3 +477,17 @@ async def test_a_suggested_playbook_that_does_not_exist_yet_says_so(client: Asyn
 
     assert response.status_code == 400
     assert "not available in this version" in response.json()["error"]["message"]
+
+
+async def test_a_launch_that_timed_out_stays_pending_for_the_reconciler(
+    client: AsyncClient, launcher: RecordingLauncher
+) -> None:
+    incident = await create_incident(client)
+    launcher.fail_with, launcher.maybe_started = "no answer in 15 s", True
+
+    response = await execute(client, incident["id"])
+
+    assert response.status_code == 503
+    assert response.json()["error"]["details"]["status"] == "pending"
+    history = (await client.get(actions_url(incident["id"], "/history"))).json()["actions"]
+    assert [a["status"] for a in history] == ["pending"]
