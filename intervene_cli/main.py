@@ -20,6 +20,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 warehouse_app = typer.Typer(help="The dbt project and its warehouse.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(warehouse_app, name="warehouse")
+checks_app = typer.Typer(help="The declared checks.", no_args_is_help=True)
+app.add_typer(checks_app, name="checks")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
@@ -28,6 +30,17 @@ Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call
+
+
+def _validate_checks() -> None:
+    """Stop with the checks file's problems, each with its line, before anything starts."""
+    from flows.checks.config import ConfigError, load_checks
+
+    try:
+        load_checks(get_settings().checks_file)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _serve(host: str, port: int, workers: int = 1) -> None:
@@ -52,6 +65,7 @@ def api(
 ) -> None:
     """Run the HTTP API (migrates the database first unless INTERVENE_AUTO_MIGRATE=false)."""
     _configure_logging()
+    _validate_checks()
     if seed_demo:
         from models.demo import seed_demo as seed
 
@@ -68,6 +82,7 @@ def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Everything for a first look: Prefect server and UI, demo warehouse, worker, API."""
     from deployments.stack import run_stack
 
+    _validate_checks()
     run_stack(host, port)
 
 
@@ -78,6 +93,7 @@ def worker() -> None:
     from deployments.worker import run_worker
 
     _configure_logging()
+    _validate_checks()
     run_worker()
 
 
@@ -111,6 +127,13 @@ def warehouse_feed(
         except Exception:  # the warehouse may be busy or down; try again next time
             logging.getLogger("intervene.feed").exception("could not add an email")
         time.sleep(every)
+
+
+@checks_app.command("validate")
+def checks_validate() -> None:
+    """Load the checks file and report every problem with its line (exit 2 if any)."""
+    _validate_checks()
+    typer.echo(f"{get_settings().checks_file}: valid")
 
 
 @db_app.command("upgrade")
