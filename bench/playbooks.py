@@ -35,6 +35,7 @@ from deployments.stack import (  # noqa: E402
     start,
     start_prefect_server,
     stop,
+    wait_for_deployment,
     wait_healthy,
 )
 
@@ -43,15 +44,6 @@ SELECTION = {"task_id": "bench", "models": ["triage_results"], "upstream": True}
 
 def ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def wait_deployment(api: str, name: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if httpx.get(f"{api}/deployments/name/{name}", timeout=5).status_code == 200:
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"deployment {name} never appeared")
 
 
 async def empty_flow_floor(runs: int) -> list[float]:
@@ -101,8 +93,8 @@ def main() -> int:
         processes.append(start([*cli, "api", "--port", str(api_port)], env, base / "api.log"))
         api = f"http://127.0.0.1:{api_port}/api"
         wait_healthy(f"{api}/health", processes[-1])
-        wait_deployment(prefect_api, "rerun_dbt/intervene")
-        wait_deployment(prefect_api, "bench_noop/bench")
+        wait_for_deployment(prefect_api, "rerun_dbt/intervene")
+        wait_for_deployment(prefect_api, "bench_noop/bench")
 
         http = httpx.Client(base_url=api, timeout=180)
         incident = http.post("/incidents", json={

@@ -86,6 +86,17 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 90
     raise RuntimeError(f"{url} not healthy after {seconds:.0f} s")
 
 
+def wait_for_deployment(api_url: str, name: str, seconds: float = 60) -> None:
+    flow, deployment = name.split("/")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{api_url}/deployments/name/{flow}/{deployment}", timeout=5)
+        if response.status_code == 200:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"deployment {name} not served after {seconds:.0f} s")
+
+
 def stop(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15) -> None:
     for process in reversed(processes):
         if process.poll() is None:

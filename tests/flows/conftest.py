@@ -8,12 +8,10 @@ The API runs in the test process with the real PrefectLauncher.
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -27,6 +25,7 @@ from deployments.stack import (
     start,
     start_prefect_server,
     stop,
+    wait_for_deployment,
     wait_healthy,
 )
 from flows.warehouse import DbtProject, prepare_warehouse
@@ -49,17 +48,6 @@ class Stack:
     def kill_worker(self) -> None:
         os.killpg(self.worker.pid, 9)
         self.worker.wait()
-
-
-def wait_for_deployment(api_url: str, name: str, seconds: float = 60) -> None:
-    flow, deployment = name.split("/")
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{api_url}/deployments/name/{flow}/{deployment}", timeout=5)
-        if response.status_code == 200:
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"deployment {name} not served after {seconds:.0f} s")
 
 
 @pytest.fixture(scope="session")
