@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.check_run import CheckRun
@@ -54,50 +54,66 @@ async def record_runs(
     """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome.
     The ids of incidents this opened (not those it counted again) are added to `opened`."""
     previous = await last_runs(session, [m.check_id for m, _ in items])
-    runs = [
-        CheckRun(
-            check_id=m.check_id, started_at=m.started_at, duration_ms=m.duration_ms,
-            value=m.value, threshold=m.threshold, passed=m.passed, error=m.error,
-            context=m.context,
-        )
+    active = await _lock_active(session, [f.incident for m, f in items if m.passed is not None])
+    rows = [
+        {"check_id": m.check_id, "started_at": m.started_at, "duration_ms": m.duration_ms,
+         "value": m.value, "threshold": m.threshold, "passed": m.passed, "error": m.error,
+         "context": m.context}
         for m, _ in items
     ]  # fmt: skip
-    await _lock_active(session, [f.incident for m, f in items if m.passed is not None])
-    session.add_all(runs)
-    await session.flush()
+    # ORM bulk INSERT ... RETURNING: one statement for the whole batch, rows in input order
+    runs = list(
+        await session.scalars(
+            insert(CheckRun).returning(CheckRun, sort_by_parameter_order=True), rows
+        )
+    )
     for run, (m, on_failure) in zip(runs, items, strict=True):
+        new = on_failure.incident
+        incident = active.get((new.kind, new.key))
         before = previous.get(m.check_id)
-        if m.passed is False:
-            created = await _open_for_failure(session, run, on_failure.incident, cap)
-            if created and opened is not None and run.incident_id is not None:
-                opened.append(run.incident_id)
-        elif m.passed and (before is None or before.passed is not True):
+        if m.passed is False and incident is not None:
+            # a repeat: counted in memory, written with the whole batch at the final flush
+            incident.record_recurrence(
+                actor=actor_of(m.check_id), at=m.started_at, severity=new.severity
+            )
+            run.incident_id = incident.id
+        elif m.passed is False:
+            outcome = await _open_for_failure(session, run, new, cap)
+            if outcome is not None:
+                found, created = outcome
+                active[(new.kind, new.key)] = found
+                if created and opened is not None:
+                    opened.append(found.id)
+        elif m.passed and incident is not None and (before is None or before.passed is not True):
             # passing after a failure, or after errors that followed one
-            new = on_failure.incident
-            await _recovered(session, run, new.kind, new.key, on_failure.auto_resolve)
+            await _recovered(session, run, incident, on_failure.auto_resolve)
     await session.flush()
     return runs
 
 
-async def _lock_active(session: AsyncSession, incidents: list[NewIncident]) -> None:
+async def _lock_active(
+    session: AsyncSession, incidents: list[NewIncident]
+) -> dict[tuple[IncidentKind, str], Incident]:
     """Lock the active incidents a batch may touch, in one order, before it writes any event:
     the event lock (models.event) is then always taken after the row locks, never before."""
     keys = sorted({(new.kind.value, new.key) for new in incidents})
     if not keys:
-        return
-    await session.execute(
-        select(Incident.id)
+        return {}
+    rows = await session.scalars(
+        select(Incident)
         .where(tuple_(Incident.kind, Incident.key).in_(keys))
         .where(Incident.status.in_(ACTIVE_STATUSES))
         .order_by(Incident.kind, Incident.key)
         .with_for_update()
     )
+    return {(incident.kind, incident.key): incident for incident in rows}
 
 
 async def _open_for_failure(
     session: AsyncSession, run: CheckRun, new: NewIncident, cap: IncidentCap
-) -> bool:
-    """Open or count the incident of a failing run; True when it is a new incident."""
+) -> tuple[Incident, bool] | None:
+    """Open the incident of a failing run, or count a repeat on one that appeared since the
+    batch took its locks; whether it is new; None when the per-key cap refuses it."""
     incident = NewIncident(
         kind=new.kind,
         key=new.key,
@@ -112,22 +128,15 @@ async def _open_for_failure(
             session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
         )
         run.incident_id = found.id
-        return created
+        return found, created
     except RateLimited as capped:  # the run is kept; the flood of incidents is not
         run.context = run.context | {"incident_refused": capped.message}
-        return False
+        return None
 
 
 async def _recovered(
-    session: AsyncSession, run: CheckRun, kind: IncidentKind, key: str, auto_resolve: bool
+    session: AsyncSession, run: CheckRun, incident: Incident, auto_resolve: bool
 ) -> None:
-    incident = await session.scalar(
-        select(Incident)
-        .where(Incident.kind == kind, Incident.key == key, Incident.status.in_(ACTIVE_STATUSES))
-        .with_for_update()
-    )
-    if incident is None:
-        return
     notes = (
         f"Check {run.check_id} passes again (value {run.value:g}, threshold {run.threshold:g}, "
         f"run {run.id})"
