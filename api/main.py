@@ -11,7 +11,7 @@ from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
 from api.playbooks import Playbooks
-from api.routes import checks, events, health, incidents, playbooks
+from api.routes import checks, events, health, incidents, planner, playbooks
 from api.sse import Broadcaster
 from api.version import VERSION
 from flows.checks.config import load_checks
@@ -67,5 +67,6 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     app.include_router(playbooks.router, prefix="/api")
     app.include_router(events.router, prefix="/api")
     app.include_router(checks.router, prefix="/api")
+    app.include_router(planner.router, prefix="/api")
     app.include_router(health.router, prefix="/api")
     return app

@@ -26,7 +26,9 @@ from models.enums import ActionStatus, IncidentStatus
 from models.errors import BadRequest, Forbidden, NotFound, Unavailable
 from models.incident import Incident
 from models.services import actions as service
+from models.services import planner as planner_service
 from models.services.incidents import get_incident
+from models.services.planner import PlannerSnapshot
 from models.settings import Settings
 
 WAIT_POLL_SECONDS = 0.2
@@ -61,7 +63,6 @@ class Playbooks:
         self.database = database
         self.settings = settings
         self.launcher = launcher
-        self.context = PlanContext(settings)
 
     async def available(self, incident_id: int) -> list[ActionSpec]:
         async with transaction(self.database.reader) as session:
@@ -69,7 +70,7 @@ class Playbooks:
             return actions_for(incident.kind, incident.playbooks)
 
     def _prepare(
-        self, incident: Incident, action_type: str, raw: dict[str, Any]
+        self, incident: Incident, action_type: str, raw: dict[str, Any], planner: PlannerSnapshot
     ) -> tuple[ActionSpec, BaseModel, Plan]:
         if incident.status is IncidentStatus.CLOSED:
             raise BadRequest(
@@ -91,7 +92,7 @@ class Playbooks:
             )
         try:
             params = spec.params_model.model_validate(raw)
-            return spec, params, spec.plan(params, self.context)
+            return spec, params, spec.plan(params, PlanContext(self.settings, planner))
         except (ValidationError, ParamsError) as exc:
             raise _params_error(exc) from exc
         except ManifestMissing as exc:
@@ -109,7 +110,8 @@ class Playbooks:
         at = utcnow()
         async with transaction(self.database.writer) as session:
             incident = await get_incident(session, incident_id)
-            spec, params, plan = self._prepare(incident, body.action_type, body.params)
+            planner = await planner_service.snapshot(session)
+            spec, params, plan = self._prepare(incident, body.action_type, body.params, planner)
             quota = await service.claim_quota(
                 session, incident_id=incident_id, dry_run=True, limit=self._limit(dry_run=True),
                 at=at,
@@ -132,7 +134,8 @@ class Playbooks:
             async with transaction(self.database.writer) as session:
                 # the row lock first: same-key retries and the quota are decided in turn
                 incident = await get_incident(session, incident_id, for_update=True)
-                spec, params, plan = self._prepare(incident, body.action_type, body.params)
+                planner = await planner_service.snapshot(session)
+                spec, params, plan = self._prepare(incident, body.action_type, body.params, planner)
                 if plan.requires_approval and not body.approved_by:
                     raise Forbidden(
                         f"{spec.action_type} with these params requires approval: set approved_by",

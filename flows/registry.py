@@ -5,16 +5,17 @@ Each entry names the action's flow; the worker serves every flow here as a deplo
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import Flow
 from pydantic import BaseModel
 
-from flows import rerun_dbt
+from flows import adjust_canary_split, rerun_dbt, rollback_planner
 from flows.plan import Plan
 from flows.warehouse import DbtProject
 from models.enums import IncidentKind
+from models.services.planner import PlannerSnapshot
 from models.settings import Settings
 
 DEPLOYMENT_NAME = "intervene"
@@ -25,6 +26,7 @@ class PlanContext:
     """What a plan may consult besides its params (read-only, cheap)."""
 
     settings: Settings
+    planner: PlannerSnapshot = field(default_factory=PlannerSnapshot)
 
     @property
     def dbt(self) -> DbtProject:
@@ -73,6 +75,38 @@ ACTIONS: dict[str, ActionSpec] = {
             flow=rerun_dbt.rerun_dbt,
             make_plan=lambda params, ctx: rerun_dbt.plan(params, ctx.dbt.manifest()),
             concurrency_limit=1,  # one dbt at a time: dbt-core #9603, one DuckDB writer
+        ),
+        ActionSpec(
+            action_type=rollback_planner.ACTION_TYPE,
+            display_name="Roll Back Planner Version",
+            description="Move traffic off a planner version that regressed, to the stable one",
+            params_model=rollback_planner.Params,
+            params_doc=rollback_planner.PARAMS_DOC,
+            estimated_duration="1 minute",
+            estimated_cost="$0",
+            applies_to=frozenset({IncidentKind.PLANNER}),
+            rollback_supported=True,
+            flow=rollback_planner.rollback_planner,
+            make_plan=lambda params, ctx: rollback_planner.plan(
+                params, ctx.planner, ctx.settings.planner_step_seconds
+            ),
+            concurrency_limit=1,
+        ),
+        ActionSpec(
+            action_type=adjust_canary_split.ACTION_TYPE,
+            display_name="Adjust Canary Traffic Split",
+            description="Set the share of traffic a canary planner version serves",
+            params_model=adjust_canary_split.Params,
+            params_doc=adjust_canary_split.PARAMS_DOC,
+            estimated_duration="1 minute",
+            estimated_cost="$0",
+            applies_to=frozenset({IncidentKind.PLANNER}),
+            rollback_supported=True,
+            flow=adjust_canary_split.adjust_canary_split,
+            make_plan=lambda params, ctx: adjust_canary_split.plan(
+                params, ctx.planner, ctx.settings.planner_step_seconds
+            ),
+            concurrency_limit=1,
         ),
     ]
 }

@@ -13,10 +13,11 @@ import time
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from flows import hooks, warm_dbt
+from flows.logs import run_logger
 from flows.plan import Plan
 from flows.warehouse import DbtProject, Manifest
 from models.settings import get_settings
@@ -139,7 +140,7 @@ async def rerun_dbt(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Re-run the selected dbt models (see the module docstring)."""
-    logger = get_run_logger()
+    logger = run_logger()
     project = DbtProject.from_settings(get_settings())
     parsed = Params.model_validate(params)
     steps = plan(parsed, project.manifest())

@@ -13,6 +13,7 @@ from models.db import connect, transaction
 from models.enums import IncidentKind, Severity, Verb
 from models.incident import Incident
 from models.services.incidents import NewIncident, create_incident, transition_incident
+from models.services.planner import set_traffic
 
 DEMO_INCIDENTS = [
     NewIncident(
@@ -73,6 +74,10 @@ async def seed_demo(database_url: str) -> int:
                         changes={"acknowledged_by": "oncall@example.com"},
                         at=at + timedelta(minutes=2),
                     )
+            await set_traffic(
+                session, traffic={"v1.2.2": 80, "v1.2.3": 20}, change="demo: canary at 20%",
+                actor="demo", at=start, stable_version="v1.2.2", canary_version="v1.2.3",
+            )  # fmt: skip
             return len(DEMO_INCIDENTS)
     finally:
         await database.dispose()

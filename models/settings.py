@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     github_labels: list[str] = Field(
         default_factory=lambda: ["incident"], description="Labels of the opened issues."
     )
+    planner_step_seconds: float = Field(
+        default=30, ge=0, description="Pause between the steps of a gradual traffic change."
+    )
     action_executions_per_hour: int = Field(
         default=10, ge=1, description="Executions (and rollbacks) allowed per incident per hour."
     )

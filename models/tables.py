@@ -5,5 +5,16 @@ from models.base import Base
 from models.check_run import CheckRun
 from models.event import Event, EventRetention
 from models.incident import Incident, TimelineEntry
+from models.planner import PlannerChange, PlannerState
 
-__all__ = ["Action", "Base", "CheckRun", "Event", "EventRetention", "Incident", "TimelineEntry"]
+__all__ = [
+    "Action",
+    "Base",
+    "CheckRun",
+    "Event",
+    "EventRetention",
+    "Incident",
+    "PlannerChange",
+    "PlannerState",
+    "TimelineEntry",
+]

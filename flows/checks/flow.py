@@ -7,11 +7,12 @@ run measures the check on the warehouse and records the outcome (see runner.py).
 
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.types.entrypoint import EntrypointType
 
 from flows.checks.config import CheckSpec, load_checks
 from flows.checks.runner import run_check
+from flows.logs import run_logger
 from models.db import connect
 from models.settings import get_settings
 
@@ -29,7 +30,7 @@ async def check(check_id: str) -> dict[str, Any]:
     finally:
         await database.dispose()
     outcome = "error" if run.error else ("passed" if run.passed else "failed")
-    get_run_logger().info(
+    run_logger().info(
         "check %s %s: value %s, threshold %s%s", check_id, outcome, run.value, run.threshold,
         f", incident {run.incident_id}" if run.incident_id else "",
     )  # fmt: skip

@@ -67,11 +67,12 @@ async def test_available_actions_have_the_contract_shape(client: AsyncClient) ->
 
 
 async def test_actions_that_do_not_apply_are_not_offered(client: AsyncClient) -> None:
-    incident = await create_incident(client, kind="planner", playbooks=[])
+    incident = await create_incident(client, kind="planner", playbooks=["adjust_canary_split"])
 
     body = (await client.get(actions_url(incident["id"]))).json()
 
-    assert body["available_actions"] == []
+    offered = [a["action_type"] for a in body["available_actions"]]
+    assert offered == ["adjust_canary_split", "rollback_planner"]  # suggested first; no dbt
 
 
 async def test_available_actions_of_unknown_incident_is_404(client: AsyncClient) -> None:
@@ -164,7 +165,9 @@ async def test_unknown_action_type_is_400(client: AsyncClient) -> None:
     )
 
     assert response.status_code == 400
-    assert response.json()["error"]["details"]["known"] == ["rerun_dbt"]
+    assert response.json()["error"]["details"]["known"] == [
+        "adjust_canary_split", "rerun_dbt", "rollback_planner",
+    ]  # fmt: skip
 
 
 async def test_an_action_that_does_not_apply_is_400(client: AsyncClient) -> None:

@@ -1,0 +1,75 @@
+"""What the planner playbooks share: reading the planner, walking traffic through steps with a
+pause between them, and putting it back exactly as it was for a rollback."""
+
+import asyncio
+from typing import Any
+
+from flows import hooks
+from models.base import utcnow
+from models.db import connect, transaction
+from models.services import planner as service
+from models.services.planner import PlannerSnapshot
+from models.settings import get_settings
+
+
+def describe_steps(steps: list[dict[str, int]], versions: list[str]) -> list[str]:
+    """One sentence per version: `v1.2.3: 20% -> 10% -> 0%`."""
+    return [
+        f"{version}: " + " -> ".join(f"{step.get(version, 0)}%" for step in steps)
+        for version in versions
+    ]
+
+
+async def current() -> PlannerSnapshot:
+    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
+    try:
+        async with transaction(database.reader) as session:
+            return await service.snapshot(session)
+    finally:
+        await database.dispose()
+
+
+async def walk(
+    *,
+    action_id: int,
+    actor: str,
+    steps: list[dict[str, int]],
+    change: str,
+    stable_version: str | None = None,
+    canary_version: str | None = None,
+    clear_canary: bool = False,
+) -> None:
+    """Apply each traffic step in its own transaction, INTERVENE_PLANNER_STEP_SECONDS apart
+    (the first step at once), beating the action's heartbeat meanwhile."""
+    settings = get_settings()
+    database = connect(settings.database_url, pool_size=1, max_overflow=1)
+    try:
+        async with hooks.heartbeat(action_id):
+            for n, traffic in enumerate(steps):
+                if n:
+                    await asyncio.sleep(settings.planner_step_seconds)
+                last = n == len(steps) - 1
+                async with transaction(database.writer) as session:
+                    await service.set_traffic(
+                        session, traffic=traffic, change=f"{change} (step {n + 1}/{len(steps)})",
+                        actor=actor, at=utcnow(), action_id=action_id,
+                        stable_version=stable_version if last else None,
+                        canary_version=canary_version if last else None,
+                        clear_canary=clear_canary and last,
+                    )  # fmt: skip
+    finally:
+        await database.dispose()
+
+
+async def put_back(
+    *, action_id: int, actor: str, prior: dict[str, Any], undoing: int | None
+) -> None:
+    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
+    try:
+        async with transaction(database.writer) as session:
+            await service.restore(
+                session, prior=prior, actor=actor, at=utcnow(), action_id=action_id,
+                undoing=undoing,
+            )  # fmt: skip
+    finally:
+        await database.dispose()

@@ -1,0 +1,121 @@
+"""rollback_planner: move the planner's traffic off a version that regressed.
+
+Fixes a canary (or a release) whose quality dropped: its traffic moves to `to_version` (default
+the stable version), gradually (100 -> 50 -> 0 percent of what it had, a step every
+INTERVENE_PLANNER_STEP_SECONDS) or, with `immediate` (which needs approval), at once. Touches
+only Intervene's planner state, which agents read from GET /api/planner. Rollback re-activates
+`from_version` exactly as it was.
+"""
+
+from typing import Annotated, Any
+
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from flows import hooks, planner_steps
+from flows.logs import run_logger
+from flows.plan import ParamsError, Plan
+from models.services.planner import PlannerSnapshot, moved
+from models.settings import get_settings
+
+ACTION_TYPE = "rollback_planner"
+Version = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.+-]+$")]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_version: Version
+    to_version: Version | None = None
+    immediate: bool = False
+
+
+PARAMS_DOC = {
+    "from_version": "string (required)",
+    "to_version": "string (optional, default: the stable version)",
+    "immediate": "boolean (optional, default: false)",
+}
+
+
+def target_of(params: Params, planner: PlannerSnapshot) -> str:
+    if planner.share(params.from_version) == 0:
+        raise ParamsError(
+            "params.from_version",
+            f"{params.from_version} serves no traffic (traffic: {planner.traffic or 'none'})",
+        )
+    to_version = params.to_version or planner.stable_version
+    if to_version is None or to_version == params.from_version:
+        raise ParamsError(
+            "params.to_version",
+            f"give a to_version other than {params.from_version} (no other stable version)",
+        )
+    return to_version
+
+
+def steps_of(params: Params, planner: PlannerSnapshot, to_version: str) -> list[dict[str, int]]:
+    share = planner.share(params.from_version)
+    targets = [0] if params.immediate or share < 2 else [share // 2, 0]
+    return [moved(planner.traffic, params.from_version, t, to_version) for t in targets]
+
+
+def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
+    to_version = target_of(params, planner)
+    steps = steps_of(params, planner, to_version)
+    walk = [dict(planner.traffic), *steps]
+    how = "at once" if len(steps) == 1 else f"in {len(steps)} steps, {step_seconds:g} s apart"
+    return Plan(
+        message=f"Move {params.from_version}'s traffic to {to_version} {how}",
+        details={
+            "from_version": params.from_version,
+            "to_version": to_version,
+            "steps": steps,
+            "before": dict(planner.traffic),
+        },
+        changes=[
+            f"Traffic moves from {params.from_version} to {to_version} {how}",
+            *planner_steps.describe_steps(walk, sorted({params.from_version, to_version})),
+            f"{to_version} becomes the stable version",
+        ],
+        estimated_duration=int(step_seconds * (len(steps) - 1)) + 5,
+        estimated_cost=0.0,
+        requires_approval=params.immediate,
+        rollback_available=True,
+    )
+
+
+@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+async def rollback_planner(
+    action_id: int,
+    params: dict[str, Any],
+    dry_run: bool = False,
+    rollback: bool = False,
+    prior_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Move traffic off a planner version (see the module docstring)."""
+    actor = f"action:{action_id}"
+    if await hooks.is_finished(action_id):
+        return {"skipped": True, "reason": "the action already has a final status"}
+    if rollback:
+        assert prior_state is not None, "a rollback needs the state captured at execute"
+        await planner_steps.put_back(action_id=action_id, actor=actor, prior=prior_state,
+                                     undoing=prior_state.get("action_id"))  # fmt: skip
+        result = {"message": f"Restored traffic {prior_state['traffic']}", "restored": prior_state}
+        await hooks.store_result(action_id, result)
+        return result
+    parsed = Params.model_validate(params)
+    planner = await planner_steps.current()
+    steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)
+    to_version = steps_plan.details["to_version"]
+    prior = planner.as_state() | {"action_id": action_id}
+    await hooks.store_result(action_id, {"prior_state": prior})  # before the first change
+    run_logger().info("action %s: %s", action_id, steps_plan.message)
+    await planner_steps.walk(
+        action_id=action_id, actor=actor, steps=steps_plan.details["steps"],
+        change=f"rollback_planner {parsed.from_version} -> {to_version}",
+        stable_version=to_version,
+        canary_version=None, clear_canary=planner.canary_version == parsed.from_version,
+    )  # fmt: skip
+    result = {"message": f"Rolled back to {to_version}", "steps": steps_plan.details["steps"],
+              "prior_state": prior}  # fmt: skip
+    await hooks.store_result(action_id, result)
+    return result

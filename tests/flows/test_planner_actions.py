@@ -1,0 +1,193 @@
+"""The planner playbooks: plans (pure), and their flows on the real database, with rollback."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from flows import adjust_canary_split, rollback_planner
+from flows.plan import ParamsError
+from models.base import utcnow
+from models.db import Database, transaction
+from models.enums import ActionStatus
+from models.services.actions import advance_action
+from models.services.planner import PlannerSnapshot, set_traffic
+from models.settings import Settings, get_settings
+from tests.factories import create_incident
+from tests.fakes import RecordingLauncher
+
+PLANNER = PlannerSnapshot(
+    traffic={"v1.2.2": 80, "v1.2.3": 20}, stable_version="v1.2.2", canary_version="v1.2.3"
+)
+
+
+def rollback_params(**overrides: Any) -> rollback_planner.Params:
+    return rollback_planner.Params.model_validate({"from_version": "v1.2.3"} | overrides)
+
+
+def split_params(**overrides: Any) -> adjust_canary_split.Params:
+    return adjust_canary_split.Params.model_validate(
+        {"version": "v1.2.3", "target_percent": 5} | overrides
+    )
+
+
+def test_gradual_rollback_halves_then_empties_the_old_version() -> None:
+    plan = rollback_planner.plan(rollback_params(), PLANNER, step_seconds=30)
+
+    assert plan.details["steps"] == [{"v1.2.2": 90, "v1.2.3": 10}, {"v1.2.2": 100}]
+    assert plan.details["to_version"] == "v1.2.2"
+    assert "v1.2.3: 20% -> 10% -> 0%" in plan.changes
+    assert plan.requires_approval is False
+    assert plan.rollback_available is True
+    assert plan.estimated_duration == 35
+
+
+def test_a_full_version_goes_100_50_0_and_immediate_needs_approval() -> None:
+    full = PlannerSnapshot(traffic={"v2": 100}, stable_version="v1")
+
+    gradual = rollback_planner.plan(rollback_params(from_version="v2"), full, step_seconds=10)
+    immediate = rollback_planner.plan(
+        rollback_params(from_version="v2", immediate=True), full, step_seconds=10
+    )
+
+    assert "v2: 100% -> 50% -> 0%" in gradual.changes
+    assert immediate.details["steps"] == [{"v1": 100}]
+    assert immediate.requires_approval is True
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"from_version": "v9"}, "params.from_version"),
+     ({"to_version": "v1.2.3"}, "params.to_version")],
+)  # fmt: skip
+def test_rollback_refuses_what_cannot_be(params: dict[str, Any], field: str) -> None:
+    with pytest.raises(ParamsError) as raised:
+        rollback_planner.plan(rollback_params(**params), PLANNER, step_seconds=0)
+    assert raised.value.field == field
+
+
+def test_raising_a_canary_needs_approval_lowering_does_not() -> None:
+    lower = adjust_canary_split.plan(split_params(target_percent=5), PLANNER, step_seconds=0)
+    raise_ = adjust_canary_split.plan(
+        split_params(target_percent=50, gradual=True), PLANNER, step_seconds=0
+    )
+
+    assert lower.details["steps"] == [{"v1.2.2": 95, "v1.2.3": 5}]
+    assert lower.requires_approval is False
+    assert raise_.requires_approval is True
+    assert raise_.details["steps"] == [{"v1.2.2": 65, "v1.2.3": 35}, {"v1.2.2": 50, "v1.2.3": 50}]
+
+
+def test_the_stable_version_is_not_a_canary() -> None:
+    with pytest.raises(ParamsError):
+        adjust_canary_split.plan(split_params(version="v1.2.2"), PLANNER, step_seconds=0)
+
+
+@pytest.fixture
+def flow_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The flows read their settings from the environment, as in the worker."""
+    monkeypatch.setenv("INTERVENE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("INTERVENE_PLANNER_STEP_SECONDS", "0")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+async def planner(db: Database, client: AsyncClient) -> None:
+    async with transaction(db.writer) as session:
+        await set_traffic(
+            session, traffic={"v1.2.2": 80, "v1.2.3": 20}, change="test setup", actor="test",
+            at=utcnow(), stable_version="v1.2.2", canary_version="v1.2.3",
+        )  # fmt: skip
+
+
+async def succeed(db: Database, action_id: int) -> None:
+    async with transaction(db.writer) as session:
+        for status in (ActionStatus.RUNNING, ActionStatus.SUCCESS):
+            await advance_action(session, action_id=action_id, status=status, at=utcnow())
+
+
+async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
+    client: AsyncClient, db: Database, launcher: RecordingLauncher, flow_settings: None,
+    planner: None,
+) -> None:  # fmt: skip
+    incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3",
+                                     playbooks=["rollback_planner"])  # fmt: skip
+    url = f"/api/playbooks/incidents/{incident['id']}/actions"
+    body = {"action_type": "rollback_planner", "params": {"from_version": "v1.2.3"}}
+    started = (await client.post(f"{url}/execute", json=body)).json()
+    launch = launcher.launches[-1]
+
+    result = await rollback_planner.rollback_planner.fn(**launch.parameters)
+    await succeed(db, started["action_id"])
+
+    assert result["message"] == "Rolled back to v1.2.2"
+    state = (await client.get("/api/planner")).json()
+    assert state["traffic"] == {"v1.2.2": 100}
+    assert state["canary_version"] is None
+    assert state["active_version"] == "v1.2.2"
+    assert [c["change"] for c in state["history"][:2]] == [
+        "rollback_planner v1.2.3 -> v1.2.2 (step 2/2)",
+        "rollback_planner v1.2.3 -> v1.2.2 (step 1/2)",
+    ]
+    assert state["history"][1]["after"]["traffic"] == {"v1.2.2": 90, "v1.2.3": 10}
+
+    undo = (await client.post(f"{url}/{started['action_id']}/rollback", json={})).json()
+    rollback_launch = launcher.launches[-1]
+    assert rollback_launch.parameters["rollback"] is True
+    await rollback_planner.rollback_planner.fn(**rollback_launch.parameters)
+    await succeed(db, undo["action_id"])
+
+    restored = (await client.get("/api/planner")).json()
+    assert restored["traffic"] == {"v1.2.2": 80, "v1.2.3": 20}
+    assert restored["canary_version"] == "v1.2.3"
+    assert restored["stable_version"] == "v1.2.2"
+    again = await client.post(f"{url}/{undo['action_id']}/rollback", json={})
+    assert again.status_code == 400
+    assert "itself a rollback" in again.json()["error"]["message"]
+
+
+async def test_adjust_canary_split_approval_and_rollback(
+    client: AsyncClient, db: Database, launcher: RecordingLauncher, flow_settings: None,
+    planner: None,
+) -> None:  # fmt: skip
+    incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3", playbooks=[])
+    url = f"/api/playbooks/incidents/{incident['id']}/actions"
+    body = {"action_type": "adjust_canary_split",
+            "params": {"version": "v1.2.3", "target_percent": 50}}  # fmt: skip
+
+    refused = await client.post(f"{url}/execute", json=body)
+    approved = (
+        await client.post(f"{url}/execute", json=body | {"approved_by": "lead@x.io"})
+    ).json()
+    await adjust_canary_split.adjust_canary_split.fn(**launcher.launches[-1].parameters)
+    await succeed(db, approved["action_id"])
+    raised = (await client.get("/api/planner")).json()["traffic"]
+    unapproved_undo = await client.post(f"{url}/{approved['action_id']}/rollback", json={})
+    undo = await client.post(f"{url}/{approved['action_id']}/rollback",
+                             json={"approved_by": "lead@x.io"})  # fmt: skip
+    await adjust_canary_split.adjust_canary_split.fn(**launcher.launches[-1].parameters)
+
+    assert refused.status_code == 403
+    assert raised == {"v1.2.2": 50, "v1.2.3": 50}
+    assert unapproved_undo.status_code == 403  # the rollback follows the action's approval rule
+    assert undo.status_code == 200
+    assert (await client.get("/api/planner")).json()["traffic"] == {"v1.2.2": 80, "v1.2.3": 20}
+
+
+async def test_planner_dry_run_shows_the_steps(client: AsyncClient, planner: None) -> None:
+    incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3", playbooks=[])
+
+    response = await client.post(
+        f"/api/playbooks/incidents/{incident['id']}/actions/dry-run",
+        json={"action_type": "rollback_planner", "params": {"from_version": "v1.2.3",
+                                                             "immediate": True}},
+    )  # fmt: skip
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["requires_approval"] is True
+    assert body["details"]["steps"] == [{"v1.2.2": 100}]
+    assert "v1.2.3: 20% -> 0%" in body["changes"]
