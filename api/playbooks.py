@@ -7,7 +7,7 @@ parameters. If Prefect cannot be reached the action is kept, marked failed to st
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -106,41 +106,54 @@ class Playbooks:
         )
         return service.ActionLimit(limit=per_hour)
 
-    async def dry_run(self, incident_id: int, body: DryRunRequest) -> Recorded:
-        at = utcnow()
-        async with transaction(self.database.writer) as session:
+    async def _plan(
+        self, incident_id: int, body: DryRunRequest
+    ) -> tuple[ActionSpec, BaseModel, Plan, str | None]:
+        """Validate and plan in a read transaction, then ask the action whether it can run
+        now (a cluster to reach...) outside any transaction: nothing waits on the network."""
+        async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
             planner = await planner_service.snapshot(session)
             spec, params, plan = self._prepare(incident, body.action_type, body.params, planner)
+        if isinstance(body, ExecuteRequest) and plan.requires_approval and not body.approved_by:
+            raise Forbidden(
+                f"{spec.action_type} with these params requires approval: set approved_by",
+                details={"action_type": spec.action_type, "requires_approval": True},
+            )
+        problem = await spec.preflight(params, self.settings) if spec.preflight else None
+        return spec, params, plan, problem
+
+    async def dry_run(self, incident_id: int, body: DryRunRequest) -> Recorded:
+        spec, params, plan, problem = await self._plan(incident_id, body)
+        at = utcnow()
+        new = self._new_action(incident_id, spec, params, plan, body.requested_by, dry_run=True)
+        if problem:
+            new = replace(new, message=f"Cannot run now: {problem}")
+        async with transaction(self.database.writer) as session:
+            await get_incident(session, incident_id, for_update=True)
             quota = await service.claim_quota(
                 session, incident_id=incident_id, dry_run=True, limit=self._limit(dry_run=True),
                 at=at,
             )  # fmt: skip
-            action = await service.record_action(
-                session,
-                new=self._new_action(
-                    incident_id, spec, params, plan, body.requested_by, dry_run=True
-                ),
-                status=ActionStatus.DRY_RUN_SUCCESS,
-                at=at,
-            )
+            status = ActionStatus.DRY_RUN_FAILED if problem else ActionStatus.DRY_RUN_SUCCESS
+            action = await service.record_action(session, new=new, status=status, at=at)
         return Recorded(action=action, quota=quota, plan=plan)
 
     async def execute(
         self, incident_id: int, body: ExecuteRequest, *, idempotency_key: str | None, wait: float
     ) -> Recorded:
+        spec, params, plan, problem = await self._plan(incident_id, body)
         at = utcnow()
+        new = self._new_action(
+            incident_id, spec, params, plan, body.requested_by, dry_run=False,
+            approved_by=body.approved_by, idempotency_key=idempotency_key,
+        )  # fmt: skip
+        if problem:
+            new = replace(new, message=f"Cannot run now: {problem}")
         try:
             async with transaction(self.database.writer) as session:
                 # the row lock first: same-key retries and the quota are decided in turn
-                incident = await get_incident(session, incident_id, for_update=True)
-                planner = await planner_service.snapshot(session)
-                spec, params, plan = self._prepare(incident, body.action_type, body.params, planner)
-                if plan.requires_approval and not body.approved_by:
-                    raise Forbidden(
-                        f"{spec.action_type} with these params requires approval: set approved_by",
-                        details={"action_type": spec.action_type, "requires_approval": True},
-                    )
+                await get_incident(session, incident_id, for_update=True)
                 if idempotency_key:
                     earlier = await service.find_by_idempotency_key(
                         session, incident_id=incident_id, key=idempotency_key
@@ -151,13 +164,8 @@ class Playbooks:
                     session, incident_id=incident_id, dry_run=False,
                     limit=self._limit(dry_run=False), at=at,
                 )  # fmt: skip
-                new = self._new_action(
-                    incident_id, spec, params, plan, body.requested_by, dry_run=False,
-                    approved_by=body.approved_by, idempotency_key=idempotency_key,
-                )  # fmt: skip
-                action = await service.record_action(
-                    session, new=new, status=ActionStatus.PENDING, at=at
-                )
+                status = ActionStatus.FAILED if problem else ActionStatus.PENDING
+                action = await service.record_action(session, new=new, status=status, at=at)
         except IntegrityError as exc:
             if not (idempotency_key and service.is_duplicate_key(exc)):
                 raise
@@ -167,6 +175,11 @@ class Playbooks:
                 )
             assert earlier is not None
             return Recorded(action=earlier)
+        if problem:
+            raise Unavailable(
+                f"Action {action.id} cannot run now: {problem}",
+                details={"action_id": action.id, "status": ActionStatus.FAILED.value},
+            )
         action = await self._launch(spec, action, rollback=False)
         return Recorded(action=await self._wait(action, wait), quota=quota, plan=plan)
 

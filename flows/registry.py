@@ -4,14 +4,14 @@ Each entry names the action's flow; the worker serves every flow here as a deplo
 `<action_type>/intervene`. Importing this module imports Prefect (the flows) but never dbt.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import Flow
 from pydantic import BaseModel
 
-from flows import adjust_canary_split, rerun_dbt, rollback_planner
+from flows import adjust_canary_split, clear_cache, rerun_dbt, rollback_planner
 from flows.plan import Plan
 from flows.warehouse import DbtProject
 from models.enums import IncidentKind
@@ -48,6 +48,8 @@ class ActionSpec:
     make_plan: Callable[[Any, PlanContext], Plan]
     approval_by_default: bool = False
     concurrency_limit: int | None = None  # runs of this action at once, across all workers
+    # Why it cannot run now (no cluster, no index), asked before a dry-run or execute records.
+    preflight: Callable[[Any, Settings], Awaitable[str | None]] | None = None
 
     @property
     def deployment(self) -> str:
@@ -75,6 +77,20 @@ ACTIONS: dict[str, ActionSpec] = {
             flow=rerun_dbt.rerun_dbt,
             make_plan=lambda params, ctx: rerun_dbt.plan(params, ctx.dbt.manifest()),
             concurrency_limit=1,  # one dbt at a time: dbt-core #9603, one DuckDB writer
+        ),
+        ActionSpec(
+            action_type=clear_cache.ACTION_TYPE,
+            display_name="Clear Elasticsearch Cache",
+            description="Clear query/request/fielddata caches",
+            params_model=clear_cache.Params,
+            params_doc=clear_cache.PARAMS_DOC,
+            estimated_duration="5 seconds",
+            estimated_cost="$0",
+            applies_to=frozenset({IncidentKind.BUDGET, IncidentKind.INVARIANT}),
+            rollback_supported=False,
+            flow=clear_cache.clear_cache,
+            make_plan=lambda params, ctx: clear_cache.plan(params),
+            preflight=clear_cache.preflight,
         ),
         ActionSpec(
             action_type=rollback_planner.ACTION_TYPE,

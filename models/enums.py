@@ -53,6 +53,7 @@ class ActionStatus(StrEnum):
     """An action's status; it only moves forward (see `ActionStatus.rank`)."""
 
     DRY_RUN_SUCCESS = "dry_run_success"
+    DRY_RUN_FAILED = "dry_run_failed"  # the preview found it cannot run (e.g. no cluster)
     PENDING = "pending"  # recorded, flow run not created yet
     SCHEDULED = "scheduled"  # flow run created, waiting for a worker
     RUNNING = "running"
@@ -79,6 +80,7 @@ _ACTION_RANK = {
         s: _TERMINAL_RANK
         for s in (
             ActionStatus.DRY_RUN_SUCCESS,
+            ActionStatus.DRY_RUN_FAILED,
             ActionStatus.SUCCESS,
             ActionStatus.FAILED,
             ActionStatus.CRASHED,

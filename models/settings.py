@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     github_labels: list[str] = Field(
         default_factory=lambda: ["incident"], description="Labels of the opened issues."
     )
+    elasticsearch_url: str | None = Field(
+        default=None, description="The search cluster the Elasticsearch playbooks act on."
+    )
+    elasticsearch_api_key: SecretStr | None = Field(default=None, description="Its API key.")
+    elasticsearch_username: str | None = Field(default=None, description="Or a user name...")
+    elasticsearch_password: SecretStr | None = Field(default=None, description="...and password.")
+    elasticsearch_timeout_seconds: float = Field(
+        default=10, gt=0, description="Per request to the cluster."
+    )
     planner_step_seconds: float = Field(
         default=30, ge=0, description="Pause between the steps of a gradual traffic change."
     )

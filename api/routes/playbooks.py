@@ -96,7 +96,7 @@ async def dry_run_action(
     return DryRunResponse(
         action_type=action.action_type,
         status=action.status,
-        message=plan.message,
+        message=action.message or plan.message,
         details=plan.details,
         estimated_duration=plan.estimated_duration,
         estimated_cost=plan.estimated_cost,

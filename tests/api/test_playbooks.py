@@ -166,7 +166,7 @@ async def test_unknown_action_type_is_400(client: AsyncClient) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"]["details"]["known"] == [
-        "adjust_canary_split", "rerun_dbt", "rollback_planner",
+        "adjust_canary_split", "clear_cache", "rerun_dbt", "rollback_planner",
     ]  # fmt: skip
 
 
