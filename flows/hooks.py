@@ -19,6 +19,7 @@ from models.action import Action
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import ActionStatus
+from models.incident import Incident
 from models.services import actions as service
 from models.settings import get_settings
 
@@ -84,6 +85,17 @@ async def is_finished(action_id: int) -> bool:
     async with _database() as database, transaction(database.reader) as session:
         action = await session.get(Action, action_id)
         return action is None or action.action_status.is_terminal
+
+
+async def note_on_incident(action_id: int, *, verb: str, notes: str) -> None:
+    """A timeline entry on the action's incident, by the action."""
+    async with _database() as database, transaction(database.writer) as session:
+        action = await session.get(Action, action_id)
+        if action is None:
+            return
+        incident = await session.get(Incident, action.incident_id, with_for_update=True)
+        if incident is not None:
+            incident.note(actor=f"action:{action_id}", verb=verb, notes=notes, at=utcnow())
 
 
 def _hook(status: ActionStatus) -> Hook:

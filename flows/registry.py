@@ -11,7 +11,8 @@ from typing import Any
 from prefect import Flow
 from pydantic import BaseModel
 
-from flows import adjust_canary_split, clear_cache, rerun_dbt, rollback_planner
+from flows import adjust_canary_split, clear_cache, rerun_dbt, rerun_eval, rollback_planner
+from flows.checks.config import CheckSpec, load_checks
 from flows.plan import Plan
 from flows.warehouse import DbtProject
 from models.enums import IncidentKind
@@ -31,6 +32,10 @@ class PlanContext:
     @property
     def dbt(self) -> DbtProject:
         return DbtProject.from_settings(self.settings)
+
+    @property
+    def checks(self) -> dict[str, CheckSpec]:
+        return load_checks(self.settings.checks_file)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,19 @@ ACTIONS: dict[str, ActionSpec] = {
             flow=rerun_dbt.rerun_dbt,
             make_plan=lambda params, ctx: rerun_dbt.plan(params, ctx.dbt.manifest()),
             concurrency_limit=1,  # one dbt at a time: dbt-core #9603, one DuckDB writer
+        ),
+        ActionSpec(
+            action_type=rerun_eval.ACTION_TYPE,
+            display_name="Re-run Evaluation",
+            description="Run an agent's declared checks now and report each result",
+            params_model=rerun_eval.Params,
+            params_doc=rerun_eval.PARAMS_DOC,
+            estimated_duration="10 seconds",
+            estimated_cost="$0",
+            applies_to=ALL_KINDS,
+            rollback_supported=False,
+            flow=rerun_eval.rerun_eval,
+            make_plan=lambda params, ctx: rerun_eval.plan(params, ctx.checks),
         ),
         ActionSpec(
             action_type=clear_cache.ACTION_TYPE,

@@ -72,7 +72,8 @@ async def test_actions_that_do_not_apply_are_not_offered(client: AsyncClient) ->
     body = (await client.get(actions_url(incident["id"]))).json()
 
     offered = [a["action_type"] for a in body["available_actions"]]
-    assert offered == ["adjust_canary_split", "rollback_planner"]  # suggested first; no dbt
+    # suggested first, then the rest that apply to planner incidents (no dbt, no cache)
+    assert offered == ["adjust_canary_split", "rerun_eval", "rollback_planner"]
 
 
 async def test_available_actions_of_unknown_incident_is_404(client: AsyncClient) -> None:
@@ -166,7 +167,7 @@ async def test_unknown_action_type_is_400(client: AsyncClient) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"]["details"]["known"] == [
-        "adjust_canary_split", "clear_cache", "rerun_dbt", "rollback_planner",
+        "adjust_canary_split", "clear_cache", "rerun_dbt", "rerun_eval", "rollback_planner",
     ]  # fmt: skip
 
 
@@ -472,10 +473,11 @@ async def test_no_playbooks_on_a_closed_incident(client: AsyncClient) -> None:
 
 
 async def test_a_suggested_playbook_that_does_not_exist_yet_says_so(client: AsyncClient) -> None:
-    incident = await create_incident(client, playbooks=["rerun_eval"])
+    incident = await create_incident(client, playbooks=["refresh_synonyms"])
 
     response = await client.post(
-        actions_url(incident["id"], "/dry-run"), json={"action_type": "rerun_eval", "params": {}}
+        actions_url(incident["id"], "/dry-run"),
+        json={"action_type": "refresh_synonyms", "params": {}},
     )
 
     assert response.status_code == 400
