@@ -17,7 +17,16 @@ from sqlalchemy.exc import IntegrityError
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
 from flows.plan import ParamsError, Plan
-from flows.registry import ACTIONS, ActionSpec, PlanContext, actions_for, get_action_spec
+from flows.registry import (
+    ACTIONS,
+    ALIASES,
+    ActionSpec,
+    Alias,
+    PlanContext,
+    actions_for,
+    get_action_spec,
+    presets,
+)
 from flows.warehouse import ManifestMissing
 from models.action import Action
 from models.base import utcnow
@@ -64,10 +73,21 @@ class Playbooks:
         self.settings = settings
         self.launcher = launcher
 
-    async def available(self, incident_id: int) -> list[ActionSpec]:
+    async def available(self, incident_id: int) -> list[tuple[str, ActionSpec, Alias | None]]:
+        """(name, action, alias) offered for the incident: its suggested playbooks first
+        (aliases such as reduce_traffic included), then the other actions for its kind."""
         async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
-            return actions_for(incident.kind, incident.playbooks)
+        offered: list[tuple[str, ActionSpec, Alias | None]] = []
+        for name in incident.playbooks:
+            alias = ALIASES.get(name)
+            if alias is not None:
+                offered.append((name, ACTIONS[alias.action_type], alias))
+        offered += [
+            (s.action_type, s, None) for s in actions_for(incident.kind, incident.playbooks)
+        ]
+        first = {name: i for i, name in enumerate(incident.playbooks)}
+        return sorted(offered, key=lambda item: first.get(item[0], len(first)))
 
     def _prepare(
         self, incident: Incident, action_type: str, raw: dict[str, Any], planner: PlannerSnapshot
@@ -77,26 +97,39 @@ class Playbooks:
                 f"Incident {incident.id} is closed: reopen is not possible, open a new one",
                 details={"incident_id": incident.id, "status": incident.status.value},
             )
-        spec = get_action_spec(action_type)
+        alias = ALIASES.get(action_type)
+        spec = get_action_spec(alias.action_type if alias else action_type)
         if spec is None:
             suggested = action_type in incident.playbooks
             raise BadRequest(
                 f"Action type {action_type!r} is "
                 + ("suggested but not available in this version" if suggested else "unknown"),
-                details={"action_type": action_type, "known": sorted(ACTIONS)},
+                details={"action_type": action_type, "known": sorted([*ACTIONS, *ALIASES])},
             )
-        if not applies(spec, incident):
+        if not (applies(spec, incident) or action_type in incident.playbooks):
             raise BadRequest(
                 f"{action_type} does not apply to {incident.kind.value} incidents",
                 details={"action_type": action_type, "kind": incident.kind.value},
             )
+        drawn = presets(
+            spec.action_type, incident_id=incident.id, key=incident.key,
+            details=incident.details, metadata=incident.metadata_,
+        )  # fmt: skip
+        merged = drawn | raw | (alias.fixed if alias else {})
         try:
-            params = spec.params_model.model_validate(raw)
-            return spec, params, spec.plan(params, PlanContext(self.settings, planner))
+            params = spec.params_model.model_validate(merged)
+            plan = spec.plan(params, PlanContext(self.settings, planner))
         except (ValidationError, ParamsError) as exc:
             raise _params_error(exc) from exc
         except ManifestMissing as exc:
             raise Unavailable(str(exc)) from exc
+        if alias is not None:
+            plan = replace(
+                plan,
+                requires_approval=plan.requires_approval or alias.requires_approval,
+                details=plan.details | {"playbook": alias.name},
+            )
+        return spec, params, plan
 
     def _limit(self, *, dry_run: bool) -> service.ActionLimit:
         per_hour = (

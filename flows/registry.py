@@ -155,3 +155,47 @@ def actions_for(kind: IncidentKind, suggested: list[str]) -> list[ActionSpec]:
     first = [ACTIONS[name] for name in suggested if name in ACTIONS]
     rest = [spec for name, spec in ACTIONS.items() if kind in spec.applies_to and spec not in first]
     return first + rest
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A playbook name incidents suggest that is an action with some params fixed."""
+
+    name: str
+    action_type: str
+    display_name: str
+    description: str
+    fixed: dict[str, Any]
+    requires_approval: bool = False
+
+
+ALIASES: dict[str, Alias] = {
+    alias.name: alias
+    for alias in [
+        Alias("reduce_traffic", adjust_canary_split.ACTION_TYPE, "Reduce Canary Traffic",
+              "Send 5% of traffic to the canary planner version", {"target_percent": 5}),
+        Alias("pause_agent", adjust_canary_split.ACTION_TYPE, "Pause Canary",
+              "Send no traffic to the canary planner version", {"target_percent": 0},
+              requires_approval=True),
+    ]
+}  # fmt: skip
+
+
+def presets(action_type: str, *, incident_id: int, key: str, details: dict[str, Any],
+            metadata: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Params drawn from the incident, for the user to keep or override."""
+    planner = details.get("planner") if isinstance(details.get("planner"), dict) else {}
+    version = (planner or {}).get("version") or (
+        key.removeprefix("PLANNER_") if key.startswith("PLANNER_") else None
+    )
+    agent = metadata.get("agent")
+    drawn: dict[str, Any] = {}
+    if action_type == rerun_dbt.ACTION_TYPE:
+        drawn["task_id"] = f"incident-{incident_id}"
+    elif action_type == rerun_eval.ACTION_TYPE and agent:
+        drawn["agent"] = agent
+    elif action_type == rollback_planner.ACTION_TYPE and version:
+        drawn["from_version"] = version
+    elif action_type == adjust_canary_split.ACTION_TYPE and version:
+        drawn["version"] = version
+    return drawn

@@ -65,21 +65,24 @@ async def list_available_actions(
     incident_id: IncidentId, playbooks: PlaybooksDep
 ) -> AvailableActions:
     """Actions for this incident: its suggested playbooks first, then the rest for its kind."""
-    specs = await playbooks.available(incident_id)
+    offered = await playbooks.available(incident_id)
     return AvailableActions(
         incident_id=incident_id,
         available_actions=[
             AvailableAction(
-                action_type=spec.action_type,
-                display_name=spec.display_name,
-                description=spec.description,
-                params=spec.params_doc,
-                requires_approval=spec.approval_by_default,
+                action_type=name,
+                display_name=alias.display_name if alias else spec.display_name,
+                description=alias.description if alias else spec.description,
+                params={
+                    k: v for k, v in spec.params_doc.items() if not alias or k not in alias.fixed
+                },
+                requires_approval=spec.approval_by_default
+                or (alias.requires_approval if alias else False),
                 estimated_duration=spec.estimated_duration,
                 estimated_cost=spec.estimated_cost,
                 rollback_supported=spec.rollback_supported,
             )
-            for spec in specs
+            for name, spec, alias in offered
         ],
     )
 

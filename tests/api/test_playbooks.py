@@ -167,7 +167,8 @@ async def test_unknown_action_type_is_400(client: AsyncClient) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"]["details"]["known"] == [
-        "adjust_canary_split", "clear_cache", "rerun_dbt", "rerun_eval", "rollback_planner",
+        "adjust_canary_split", "clear_cache", "pause_agent", "reduce_traffic", "rerun_dbt",
+        "rerun_eval", "rollback_planner",
     ]  # fmt: skip
 
 

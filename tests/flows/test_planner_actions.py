@@ -191,3 +191,35 @@ async def test_planner_dry_run_shows_the_steps(client: AsyncClient, planner: Non
     assert body["requires_approval"] is True
     assert body["details"]["steps"] == [{"v1.2.2": 100}]
     assert "v1.2.3: 20% -> 0%" in body["changes"]
+
+
+async def test_suggested_playbooks_get_presets_from_the_incident(
+    client: AsyncClient, launcher: RecordingLauncher, planner: None
+) -> None:
+    incident = await create_incident(
+        client, kind="planner", key="PLANNER_v1.2.3", metadata={"agent": "planner"},
+        playbooks=["rollback_planner", "reduce_traffic", "pause_agent"],
+        details={"planner": {"version": "v1.2.3", "stable": "v1.2.2"}},
+    )  # fmt: skip
+    url = f"/api/playbooks/incidents/{incident['id']}/actions"
+
+    offered = (await client.get(url)).json()["available_actions"]
+    dry_run = {"action_type": "rollback_planner", "params": {}}
+    preview = (await client.post(f"{url}/dry-run", json=dry_run)).json()
+    reduced = await client.post(f"{url}/execute", json={"action_type": "reduce_traffic"})
+    paused = await client.post(f"{url}/execute", json={"action_type": "pause_agent"})
+    evaluated = await client.post(f"{url}/dry-run", json={"action_type": "rerun_eval"})
+
+    names = [a["action_type"] for a in offered]
+    assert names[:3] == ["rollback_planner", "reduce_traffic", "pause_agent"]
+    reduce = offered[1]
+    assert "target_percent" not in reduce["params"]
+    assert offered[2]["requires_approval"] is True
+    assert preview["details"]["from_version"] == "v1.2.3"
+    assert reduced.status_code == 200, reduced.text
+    assert launcher.launches[-1].deployment == "adjust_canary_split/intervene"
+    assert launcher.launches[-1].parameters["params"] == {
+        "version": "v1.2.3", "target_percent": 5, "gradual": False,
+    }  # fmt: skip
+    assert paused.status_code == 403  # pause_agent always needs approval
+    assert evaluated.json()["details"]["agent"] == "planner"
