@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
-from flows.plan import ParamsError, Plan
+from flows.plan import ParamsError, Plan, Preflight
 from flows.registry import (
     ACTIONS,
     ALIASES,
@@ -37,7 +37,6 @@ from models.incident import Incident
 from models.services import actions as service
 from models.services import planner as planner_service
 from models.services.incidents import get_incident
-from models.services.planner import PlannerSnapshot
 from models.settings import Settings
 
 WAIT_POLL_SECONDS = 0.2
@@ -89,9 +88,11 @@ class Playbooks:
         first = {name: i for i, name in enumerate(incident.playbooks)}
         return sorted(offered, key=lambda item: first.get(item[0], len(first)))
 
-    def _prepare(
-        self, incident: Incident, action_type: str, raw: dict[str, Any], planner: PlannerSnapshot
-    ) -> tuple[ActionSpec, BaseModel, Plan]:
+    def _resolve(
+        self, incident: Incident, action_type: str, raw: dict[str, Any]
+    ) -> tuple[ActionSpec, BaseModel, Alias | None]:
+        """The action (or alias) named, and its params: presets from the incident, then the
+        caller's, then what the alias fixes; 400 for what cannot be, 422 for bad params."""
         if incident.status is IncidentStatus.CLOSED:
             raise BadRequest(
                 f"Incident {incident.id} is closed: reopen is not possible, open a new one",
@@ -117,9 +118,17 @@ class Playbooks:
         )  # fmt: skip
         merged = drawn | raw | (alias.fixed if alias else {})
         try:
-            params = spec.params_model.model_validate(merged)
-            plan = spec.plan(params, PlanContext(self.settings, planner))
-        except (ValidationError, ParamsError) as exc:
+            return spec, spec.params_model.model_validate(merged), alias
+        except ValidationError as exc:
+            raise _params_error(exc) from exc
+
+    @staticmethod
+    def _make_plan(
+        spec: ActionSpec, params: BaseModel, alias: Alias | None, context: PlanContext
+    ) -> Plan:
+        try:
+            plan = spec.plan(params, context)
+        except ParamsError as exc:
             raise _params_error(exc) from exc
         except ManifestMissing as exc:
             raise Unavailable(str(exc)) from exc
@@ -129,7 +138,7 @@ class Playbooks:
                 requires_approval=plan.requires_approval or alias.requires_approval,
                 details=plan.details | {"playbook": alias.name},
             )
-        return spec, params, plan
+        return plan
 
     def _limit(self, *, dry_run: bool) -> service.ActionLimit:
         per_hour = (
@@ -147,14 +156,17 @@ class Playbooks:
         async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
             planner = await planner_service.snapshot(session)
-            spec, params, plan = self._prepare(incident, body.action_type, body.params, planner)
+            spec, params, alias = self._resolve(incident, body.action_type, body.params)
+        check = await spec.preflight(params, self.settings) if spec.preflight else Preflight()
+        plan = self._make_plan(
+            spec, params, alias, PlanContext(self.settings, planner, check.facts)
+        )
         if isinstance(body, ExecuteRequest) and plan.requires_approval and not body.approved_by:
             raise Forbidden(
                 f"{spec.action_type} with these params requires approval: set approved_by",
                 details={"action_type": spec.action_type, "requires_approval": True},
             )
-        problem = await spec.preflight(params, self.settings) if spec.preflight else None
-        return spec, params, plan, problem
+        return spec, params, plan, check.problem
 
     async def dry_run(self, incident_id: int, body: DryRunRequest) -> Recorded:
         spec, params, plan, problem = await self._plan(incident_id, body)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from flows import hooks
 from flows.logs import run_logger
-from flows.plan import Plan
+from flows.plan import Plan, Preflight
 from flows.search import describe, es_client, index_problem
 from models.settings import Settings, get_settings
 
@@ -68,8 +68,8 @@ def plan(params: Params) -> Plan:
     )
 
 
-async def preflight(params: Params, settings: Settings) -> str | None:
-    return await index_problem(settings, params.index_name)
+async def preflight(params: Params, settings: Settings) -> Preflight:
+    return Preflight(problem=await index_problem(settings, params.index_name))
 
 
 @flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)

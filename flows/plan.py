@@ -26,3 +26,11 @@ class Plan:
     requires_approval: bool
     rollback_available: bool = False
     prior_state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What an action found out before it is planned: `problem` when it cannot run now."""
+
+    problem: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from flows import adjust_canary_split, clear_cache, rerun_dbt, rerun_eval, rollback_planner
 from flows.checks.config import CheckSpec, load_checks
-from flows.plan import Plan
+from flows.plan import Plan, Preflight
 from flows.warehouse import DbtProject
 from models.enums import IncidentKind
 from models.services.planner import PlannerSnapshot
@@ -28,6 +28,7 @@ class PlanContext:
 
     settings: Settings
     planner: PlannerSnapshot = field(default_factory=PlannerSnapshot)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the preflight found out
 
     @property
     def dbt(self) -> DbtProject:
@@ -53,8 +54,9 @@ class ActionSpec:
     make_plan: Callable[[Any, PlanContext], Plan]
     approval_by_default: bool = False
     concurrency_limit: int | None = None  # runs of this action at once, across all workers
-    # Why it cannot run now (no cluster, no index), asked before a dry-run or execute records.
-    preflight: Callable[[Any, Settings], Awaitable[str | None]] | None = None
+    # Asked before a dry-run or execute records: why it cannot run now (no cluster, no
+    # index) and what the plan should know (an index's size, its synonyms set...).
+    preflight: Callable[[Any, Settings], Awaitable[Preflight]] | None = None
 
     @property
     def deployment(self) -> str:
