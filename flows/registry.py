@@ -11,7 +11,14 @@ from typing import Any
 from prefect import Flow
 from pydantic import BaseModel
 
-from flows import adjust_canary_split, clear_cache, rerun_dbt, rerun_eval, rollback_planner
+from flows import (
+    adjust_canary_split,
+    clear_cache,
+    refresh_synonyms,
+    rerun_dbt,
+    rerun_eval,
+    rollback_planner,
+)
 from flows.checks.config import CheckSpec, load_checks
 from flows.plan import Plan, Preflight
 from flows.warehouse import DbtProject
@@ -111,6 +118,21 @@ ACTIONS: dict[str, ActionSpec] = {
             flow=clear_cache.clear_cache,
             make_plan=lambda params, ctx: clear_cache.plan(params),
             preflight=clear_cache.preflight,
+        ),
+        ActionSpec(
+            action_type=refresh_synonyms.ACTION_TYPE,
+            display_name="Refresh Search Synonyms",
+            description="Replace a synonyms set's rules, reload analyzers, optionally reindex",
+            params_model=refresh_synonyms.Params,
+            params_doc=refresh_synonyms.PARAMS_DOC,
+            estimated_duration="5 seconds (reindex: by index size)",
+            estimated_cost="$0",
+            applies_to=frozenset({IncidentKind.BUDGET, IncidentKind.INVARIANT}),
+            rollback_supported=True,
+            flow=refresh_synonyms.refresh_synonyms,
+            make_plan=lambda params, ctx: refresh_synonyms.plan(params, ctx.facts),
+            preflight=refresh_synonyms.preflight,
+            concurrency_limit=1,
         ),
         ActionSpec(
             action_type=rollback_planner.ACTION_TYPE,

@@ -167,8 +167,8 @@ async def test_unknown_action_type_is_400(client: AsyncClient) -> None:
 
     assert response.status_code == 400
     assert response.json()["error"]["details"]["known"] == [
-        "adjust_canary_split", "clear_cache", "pause_agent", "reduce_traffic", "rerun_dbt",
-        "rerun_eval", "rollback_planner",
+        "adjust_canary_split", "clear_cache", "pause_agent", "reduce_traffic",
+        "refresh_synonyms", "rerun_dbt", "rerun_eval", "rollback_planner",
     ]  # fmt: skip
 
 
@@ -474,11 +474,10 @@ async def test_no_playbooks_on_a_closed_incident(client: AsyncClient) -> None:
 
 
 async def test_a_suggested_playbook_that_does_not_exist_yet_says_so(client: AsyncClient) -> None:
-    incident = await create_incident(client, playbooks=["refresh_synonyms"])
+    incident = await create_incident(client, playbooks=["page_the_ceo"])
 
     response = await client.post(
-        actions_url(incident["id"], "/dry-run"),
-        json={"action_type": "refresh_synonyms", "params": {}},
+        actions_url(incident["id"], "/dry-run"), json={"action_type": "page_the_ceo", "params": {}}
     )
 
     assert response.status_code == 400

@@ -1,0 +1,186 @@
+"""refresh_synonyms: replace the rules of an Elasticsearch synonyms set and reload analyzers.
+
+Fixes search quality lost to missing or wrong synonyms. Touches the synonyms set (named, or
+found in the index's synonym filter) and reloads `index_name`'s search analyzers; with
+`reindex` (needs approval; `index_name` must be an alias) it copies the data into a new index
+and moves the alias to it, so index-time analysis uses the new rules too. Rollback restores the
+rules captured at execute and reloads the analyzers.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from prefect import flow
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from flows import hooks
+from flows.logs import run_logger
+from flows.plan import ParamsError, Plan, Preflight
+from flows.search import describe, es_client, index_problem
+from models.settings import Settings, get_settings
+
+ACTION_TYPE = "refresh_synonyms"
+BASE_SECONDS = 5
+REINDEX_DOCS_PER_SECOND = 2000
+Index = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9_.-]+$")]
+Rule = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index_name: Index
+    synonyms_set: Index | None = None
+    synonyms: list[Rule] = Field(min_length=1, max_length=10_000)
+    reindex: bool = False
+
+
+PARAMS_DOC = {
+    "index_name": "string (required)",
+    "synonyms_set": "string (optional, default: the index's synonym filter's set)",
+    "synonyms": "array[string] (required; rules such as 'tv, television' or 'ny => new york')",
+    "reindex": "boolean (optional, default: false)",
+}
+
+
+class ActionFailed(RuntimeError):
+    pass
+
+
+def _set_in_settings(settings_answer: dict[str, Any]) -> str | None:
+    for index in settings_answer.values():
+        filters = index.get("settings", {}).get("index", {}).get("analysis", {}).get("filter", {})
+        for definition in filters.values():
+            if isinstance(definition, dict) and definition.get("synonyms_set"):
+                return str(definition["synonyms_set"])
+    return None
+
+
+async def preflight(params: Params, settings: Settings) -> Preflight:
+    problem = await index_problem(settings, params.index_name)
+    if problem:
+        return Preflight(problem=problem)
+    es = es_client(settings)
+    try:
+        facts: dict[str, Any] = {}
+        facts["synonyms_set"] = params.synonyms_set or _set_in_settings(
+            (await es.indices.get_settings(index=params.index_name)).body
+        )
+        stats = (await es.indices.stats(index=params.index_name, metric="docs,store")).body
+        primaries = stats.get("_all", {}).get("primaries", {})
+        facts["docs"] = int(primaries.get("docs", {}).get("count", 0))
+        facts["store_bytes"] = int(primaries.get("store", {}).get("size_in_bytes", 0))
+        if params.reindex:
+            if not await es.indices.exists_alias(name=params.index_name):
+                return Preflight(problem=f"reindex needs {params.index_name!r} to be an alias")
+            aliases = (await es.indices.get_alias(name=params.index_name)).body
+            facts["concrete_index"] = sorted(aliases)[0]
+        return Preflight(facts=facts)
+    except Exception as exc:  # unreachable, refused
+        return Preflight(problem=describe(exc))
+    finally:
+        await es.close()
+
+
+def plan(params: Params, facts: dict[str, Any]) -> Plan:
+    synonyms_set = facts.get("synonyms_set") or params.synonyms_set
+    if not synonyms_set:
+        message = f"{params.index_name} has no synonym filter with a synonyms set: name one"
+        raise ParamsError("params.synonyms_set", message)
+    docs, size_mb = int(facts.get("docs", 0)), facts.get("store_bytes", 0) / 1e6
+    seconds = BASE_SECONDS + (docs // REINDEX_DOCS_PER_SECOND if params.reindex else 0)
+    changes = [
+        f"Replace the rules of synonyms set {synonyms_set} with {len(params.synonyms)} rule(s)",
+        f"Reload the search analyzers of {params.index_name}",
+    ]
+    if params.reindex:
+        changes.append(
+            f"Reindex {docs} document(s) ({size_mb:.1f} MB) of {facts.get('concrete_index')} "
+            f"into a new index and move the alias {params.index_name} to it"
+        )
+    changes.append("Rollback restores the current rules and reloads the analyzers")
+    return Plan(
+        message=f"Refresh synonyms set {synonyms_set} for {params.index_name}",
+        details={
+            "synonyms_set": synonyms_set,
+            "rules": params.synonyms,
+            "docs": docs,
+            "reindex": params.reindex,
+            "concrete_index": facts.get("concrete_index"),
+        },
+        changes=changes,
+        estimated_duration=seconds,
+        estimated_cost=round(seconds * 0.0001, 4),
+        requires_approval=params.reindex,
+        rollback_available=True,
+    )
+
+
+def _rules(rules: list[str]) -> list[dict[str, str]]:
+    return [{"id": f"r{n}", "synonyms": rule} for n, rule in enumerate(rules, start=1)]
+
+
+@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+async def refresh_synonyms(
+    action_id: int,
+    params: dict[str, Any],
+    dry_run: bool = False,
+    rollback: bool = False,
+    prior_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replace a synonyms set's rules and reload analyzers (see the module docstring)."""
+    if await hooks.is_finished(action_id):
+        return {"skipped": True, "reason": "the action already has a final status"}
+    settings = get_settings()
+    parsed = Params.model_validate(params)
+    check = await preflight(parsed, settings)
+    if check.problem:
+        raise ActionFailed(check.problem)
+    steps = plan(parsed, check.facts)
+    synonyms_set = str(steps.details["synonyms_set"])
+    es = es_client(settings)
+    try:
+        if rollback:
+            assert prior_state is not None, "a rollback needs the rules captured at execute"
+            await es.synonyms.put_synonym(id=prior_state["synonyms_set"],
+                                          synonyms_set=prior_state["rules"])  # fmt: skip
+            await es.indices.reload_search_analyzers(index=parsed.index_name)
+            result: dict[str, Any] = {
+                "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
+                "restored": prior_state,
+            }
+        else:
+            current = (await es.synonyms.get_synonym(id=synonyms_set, size=10_000)).body
+            prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
+            await hooks.store_result(action_id, {"prior_state": prior})  # before any change
+            await es.synonyms.put_synonym(id=synonyms_set, synonyms_set=_rules(parsed.synonyms))
+            await es.indices.reload_search_analyzers(index=parsed.index_name)
+            result = {"message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
+                      f"with {len(parsed.synonyms)}", "prior_state": prior}  # fmt: skip
+            if parsed.reindex:
+                concrete = str(steps.details["concrete_index"])
+                result["reindexed_into"] = await _reindex(es, parsed.index_name, concrete)
+    except ActionFailed:
+        raise
+    except Exception as exc:
+        raise ActionFailed(describe(exc)) from exc
+    finally:
+        await es.close()
+    run_logger().info("action %s: %s", action_id, result["message"])
+    await hooks.store_result(action_id, result)
+    return result
+
+
+async def _reindex(es: Any, alias: str, concrete: str) -> str:
+    """Copy `concrete` into a new index with its settings and mappings; move `alias` to it."""
+    target = f"{concrete.split('--')[0]}--{datetime.now(UTC):%Y%m%d%H%M%S}"
+    source = (await es.indices.get(index=concrete)).body[concrete]
+    index_settings = {k: v for k, v in source["settings"]["index"].items()
+                      if k in ("analysis", "number_of_shards", "number_of_replicas")}  # fmt: skip
+    await es.indices.create(index=target, settings=index_settings, mappings=source["mappings"])
+    await es.reindex(source={"index": concrete}, dest={"index": target}, wait_for_completion=True)
+    await es.indices.update_aliases(actions=[
+        {"remove": {"index": concrete, "alias": alias}},
+        {"add": {"index": target, "alias": alias}},
+    ])  # fmt: skip
+    return target
