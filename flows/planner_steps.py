@@ -61,6 +61,16 @@ async def walk(
         await database.dispose()
 
 
+async def undo(action_id: int, prior_state: dict[str, Any] | None) -> dict[str, Any]:
+    """A planner action's rollback: the traffic exactly as its execute found it."""
+    assert prior_state is not None, "a rollback needs the state captured at execute"
+    await put_back(action_id=action_id, actor=f"action:{action_id}", prior=prior_state,
+                   undoing=prior_state.get("action_id"))  # fmt: skip
+    result = {"message": f"Restored traffic {prior_state['traffic']}", "restored": prior_state}
+    await hooks.store_result(action_id, result)
+    return result
+
+
 async def put_back(
     *, action_id: int, actor: str, prior: dict[str, Any], undoing: int | None
 ) -> None:

@@ -96,12 +96,7 @@ async def rollback_planner(
     if await hooks.is_finished(action_id):
         return {"skipped": True, "reason": "the action already has a final status"}
     if rollback:
-        assert prior_state is not None, "a rollback needs the state captured at execute"
-        await planner_steps.put_back(action_id=action_id, actor=actor, prior=prior_state,
-                                     undoing=prior_state.get("action_id"))  # fmt: skip
-        result = {"message": f"Restored traffic {prior_state['traffic']}", "restored": prior_state}
-        await hooks.store_result(action_id, result)
-        return result
+        return await planner_steps.undo(action_id, prior_state)
     parsed = Params.model_validate(params)
     planner = await planner_steps.current()
     steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from pytest_httpserver import HTTPServer
 
 from api.launcher import PrefectLauncher
 from api.main import create_app
@@ -29,8 +30,9 @@ from deployments.stack import (
     wait_healthy,
 )
 from flows.warehouse import DbtProject, prepare_warehouse
-from models.settings import Settings
+from models.settings import Settings, get_settings
 from tests.databases import create_postgres_database, drop_postgres_database, require_postgres
+from tests.fakes import RecordingLauncher
 
 CLI = [sys.executable, "-m", "intervene_cli"]
 
@@ -111,3 +113,33 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtPro
     yield project
     if request.param == "postgresql":
         drop_postgres_database(url.split("?")[0])
+
+
+# -- A local server that answers as Elasticsearch does (pytest-httpserver) ---------------------
+
+
+@pytest.fixture
+def es_settings(settings: Settings, httpserver: HTTPServer) -> Settings:
+    return settings.model_copy(update={"elasticsearch_url": httpserver.url_for("/").rstrip("/")})
+
+
+@pytest.fixture
+async def es_client(
+    es_settings: Settings, client: AsyncClient, recording_launcher: RecordingLauncher
+) -> AsyncIterator[AsyncClient]:
+    recording_launcher.reset()
+    app: FastAPI = create_app(es_settings, launcher=recording_launcher)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+def flow_env(es_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("INTERVENE_DATABASE_URL", es_settings.database_url)
+    monkeypatch.setenv("INTERVENE_ELASTICSEARCH_URL", str(es_settings.elasticsearch_url))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -3,17 +3,13 @@ Elasticsearch does (no Elasticsearch server can be installed here): exactly what
 every way it can refuse."""
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from pytest_httpserver import HTTPServer
 
-from api.main import create_app
 from flows import clear_cache
-from models.settings import Settings, get_settings
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -30,34 +26,6 @@ def index_exists(httpserver: HTTPServer, index: str = "emails", status: int = 20
     httpserver.expect_request(f"/{index}", method="HEAD").respond_with_data(
         "", status=status, headers=ES_HEADERS, content_type=ES_TYPE
     )
-
-
-@pytest.fixture
-def es_settings(settings: Settings, httpserver: HTTPServer) -> Settings:
-    return settings.model_copy(update={"elasticsearch_url": httpserver.url_for("/").rstrip("/")})
-
-
-@pytest.fixture
-async def es_client(
-    es_settings: Settings, client: AsyncClient, recording_launcher: RecordingLauncher
-) -> AsyncIterator[AsyncClient]:
-    recording_launcher.reset()
-    app: FastAPI = create_app(es_settings, launcher=recording_launcher)
-    transport = ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
-        yield http
-
-
-@pytest.fixture
-def flow_env(es_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("INTERVENE_DATABASE_URL", es_settings.database_url)
-    monkeypatch.setenv("INTERVENE_ELASTICSEARCH_URL", str(es_settings.elasticsearch_url))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def url(incident: dict[str, Any], path: str) -> str:

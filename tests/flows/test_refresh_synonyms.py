@@ -2,21 +2,17 @@
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from pytest_httpserver import HTTPServer
 
-from api.main import create_app
 from flows import refresh_synonyms
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus
 from models.services.actions import advance_action
-from models.settings import Settings, get_settings
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -84,33 +80,6 @@ def cluster(httpserver: HTTPServer) -> HTTPServer:
     answer(httpserver, "/_reindex", "POST", {"total": 12000, "created": 12000})
     answer(httpserver, "/_aliases", "POST", {"acknowledged": True})
     return httpserver
-
-
-@pytest.fixture
-def es_settings(settings: Settings, httpserver: HTTPServer) -> Settings:
-    return settings.model_copy(update={"elasticsearch_url": httpserver.url_for("/").rstrip("/")})
-
-
-@pytest.fixture
-async def es_client(
-    es_settings: Settings, client: AsyncClient, recording_launcher: RecordingLauncher
-) -> AsyncIterator[AsyncClient]:
-    recording_launcher.reset()
-    app: FastAPI = create_app(es_settings, launcher=recording_launcher)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http,
-    ):
-        yield http
-
-
-@pytest.fixture
-def flow_env(es_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("INTERVENE_DATABASE_URL", es_settings.database_url)
-    monkeypatch.setenv("INTERVENE_ELASTICSEARCH_URL", str(es_settings.elasticsearch_url))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 PARAMS = {"index_name": "products", "synonyms": ["tv, television, telly", "ny => new york"]}
