@@ -35,6 +35,8 @@ log = logging.getLogger("intervene.sse")
 
 BATCH = 500
 PRUNE_EVERY_SECONDS = 3600
+LISTEN_WAIT_SECONDS = 5.0
+STOP_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,11 @@ class Broadcaster:
             subscriber.close()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_WAIT_SECONDS)
+            for task in stuck:  # shutting down must not hang on one of them
+                log.warning("SSE task %s did not stop within %.0f s", task.get_name(),
+                            STOP_WAIT_SECONDS)  # fmt: skip
 
     def subscribe(
         self, types: frozenset[str] | None, incident_id: int | None, resume_after: int | None
@@ -213,8 +219,9 @@ class Broadcaster:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self._wake.set()  # catch up on anything written while not listening
-                    async for _ in conn.notifies():
-                        self._wake.set()
+                    while True:  # short waits: a cancel (shutdown) never finds it stuck
+                        async for _ in conn.notifies(timeout=LISTEN_WAIT_SECONDS):
+                            self._wake.set()
             except (psycopg.Error, OSError):
                 log.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 await asyncio.sleep(2)
