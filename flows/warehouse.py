@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy.engine import make_url
 
 from flows.plan import ParamsError
@@ -213,6 +212,8 @@ def open_warehouse(warehouse_url: str, *, read_only: bool, wait: float = 30) -> 
     it holds the file this waits (up to `wait` seconds) instead of failing at once."""
     path = warehouse_path(warehouse_url)
     if path is None:
+        import psycopg  # here: every flow imports this module, few need PostgreSQL
+
         env = dbt_environment(warehouse_url)
         conninfo = make_url(warehouse_url).set(drivername="postgresql", query={})
         connection = psycopg.connect(
