@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
+from flows.checks.config import ConfigError
 from flows.plan import ParamsError, Plan, Preflight
 from flows.registry import (
     ACTIONS,
@@ -130,7 +131,7 @@ class Playbooks:
             plan = spec.plan(params, context)
         except ParamsError as exc:
             raise _params_error(exc) from exc
-        except ManifestMissing as exc:
+        except (ManifestMissing, ConfigError) as exc:
             raise Unavailable(str(exc)) from exc
         if alias is not None:
             plan = replace(
@@ -187,6 +188,14 @@ class Playbooks:
     async def execute(
         self, incident_id: int, body: ExecuteRequest, *, idempotency_key: str | None, wait: float
     ) -> Recorded:
+        if idempotency_key:  # a retry gets its action back, whatever planning would say now
+            async with transaction(self.database.reader) as session:
+                await get_incident(session, incident_id)
+                earlier = await service.find_by_idempotency_key(
+                    session, incident_id=incident_id, key=idempotency_key
+                )
+            if earlier is not None:
+                return Recorded(action=earlier)
         spec, params, plan, problem = await self._plan(incident_id, body)
         at = utcnow()
         new = self._new_action(
@@ -245,7 +254,13 @@ class Playbooks:
                     f"Action {action_id} has already been rolled back",
                     details={"action_id": action_id},
                 )
-            if original.requires_approval and not body.approved_by:
+            planner = await planner_service.snapshot(session)
+            needs_approval = original.requires_approval or bool(
+                spec.rollback_needs_approval
+                and original.prior_state
+                and spec.rollback_needs_approval(original.prior_state, planner)
+            )
+            if needs_approval and not body.approved_by:
                 raise Forbidden(
                     f"Rolling back {original.action_type} requires approval: set approved_by",
                     details={"action_id": action_id, "requires_approval": True},
@@ -267,7 +282,7 @@ class Playbooks:
                     changes=[f"Restore the state captured before action {action_id}"],
                     estimated_duration=original.estimated_duration,
                     estimated_cost=original.estimated_cost,
-                    requires_approval=original.requires_approval,
+                    requires_approval=needs_approval,
                     approved_by=body.approved_by,
                     rollback_of=action_id,
                     prior_state=original.prior_state,

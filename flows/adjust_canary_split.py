@@ -93,7 +93,8 @@ async def adjust_canary_split(
     await hooks.store_result(action_id, {"prior_state": prior})
     run_logger().info("action %s: %s", action_id, steps_plan.message)
     await planner_steps.walk(
-        action_id=action_id, actor=actor, steps=steps_plan.details["steps"],
+        action_id=action_id,
+        start=dict(planner.traffic), actor=actor, steps=steps_plan.details["steps"],
         change=f"adjust_canary_split {parsed.version} -> {parsed.target_percent}%",
         canary_version=parsed.version,
     )  # fmt: skip

@@ -33,6 +33,7 @@ async def walk(
     *,
     action_id: int,
     actor: str,
+    start: dict[str, int],
     steps: list[dict[str, int]],
     change: str,
     stable_version: str | None = None,
@@ -40,11 +41,13 @@ async def walk(
     clear_canary: bool = False,
 ) -> None:
     """Apply each traffic step in its own transaction, INTERVENE_PLANNER_STEP_SECONDS apart
-    (the first step at once), beating the action's heartbeat meanwhile."""
+    (the first step at once), beating the action's heartbeat meanwhile. Each step applies only
+    to the traffic it was planned from: a concurrent change stops the walk (Conflict)."""
     settings = get_settings()
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
         async with hooks.heartbeat(action_id):
+            previous = start
             for n, traffic in enumerate(steps):
                 if n:
                     await asyncio.sleep(settings.planner_step_seconds)
@@ -55,8 +58,9 @@ async def walk(
                         actor=actor, at=utcnow(), action_id=action_id,
                         stable_version=stable_version if last else None,
                         canary_version=canary_version if last else None,
-                        clear_canary=clear_canary and last,
+                        clear_canary=clear_canary and last, expect=previous,
                     )  # fmt: skip
+                previous = traffic
     finally:
         await database.dispose()
 

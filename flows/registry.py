@@ -64,6 +64,8 @@ class ActionSpec:
     # Asked before a dry-run or execute records: why it cannot run now (no cluster, no
     # index) and what the plan should know (an index's size, its synonyms set...).
     preflight: Callable[[Any, Settings], Awaitable[Preflight]] | None = None
+    # Whether undoing it needs approval even if doing it did not (given what it captured).
+    rollback_needs_approval: Callable[[dict[str, Any], PlannerSnapshot], bool] | None = None
 
     @property
     def deployment(self) -> str:
@@ -74,6 +76,18 @@ class ActionSpec:
 
 
 ALL_KINDS = frozenset(IncidentKind)
+
+
+def restore_raises_a_canary(prior: dict[str, Any], planner: PlannerSnapshot) -> bool:
+    """Undoing a planner change that would give a non-stable version more traffic than it has
+    now (back to a regressed canary, say) follows the rule for raising a share: approval."""
+    stable = prior.get("stable_version")
+    return any(
+        int(share) > planner.share(version)
+        for version, share in prior.get("traffic", {}).items()
+        if version != stable
+    )
+
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.action_type: spec
@@ -149,6 +163,7 @@ ACTIONS: dict[str, ActionSpec] = {
                 params, ctx.planner, ctx.settings.planner_step_seconds
             ),
             concurrency_limit=1,
+            rollback_needs_approval=restore_raises_a_canary,
         ),
         ActionSpec(
             action_type=adjust_canary_split.ACTION_TYPE,
@@ -165,6 +180,7 @@ ACTIONS: dict[str, ActionSpec] = {
                 params, ctx.planner, ctx.settings.planner_step_seconds
             ),
             concurrency_limit=1,
+            rollback_needs_approval=restore_raises_a_canary,
         ),
     ]
 }

@@ -49,6 +49,11 @@ def target_of(params: Params, planner: PlannerSnapshot) -> str:
             "params.to_version",
             f"give a to_version other than {params.from_version} (no other stable version)",
         )
+    if to_version not in planner.traffic and to_version != planner.stable_version:
+        raise ParamsError(
+            "params.to_version", f"unknown planner version {to_version} (a typo would get all "
+            "the traffic)",
+        )  # fmt: skip
     return to_version
 
 
@@ -78,7 +83,8 @@ def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
         ],
         estimated_duration=int(step_seconds * (len(steps) - 1)) + 5,
         estimated_cost=0.0,
-        requires_approval=params.immediate,
+        # at once, or onto a version that is not the stable one: someone must say yes
+        requires_approval=params.immediate or to_version != planner.stable_version,
         rollback_available=True,
     )
 
@@ -105,7 +111,8 @@ async def rollback_planner(
     await hooks.store_result(action_id, {"prior_state": prior})  # before the first change
     run_logger().info("action %s: %s", action_id, steps_plan.message)
     await planner_steps.walk(
-        action_id=action_id, actor=actor, steps=steps_plan.details["steps"],
+        action_id=action_id,
+        start=dict(planner.traffic), actor=actor, steps=steps_plan.details["steps"],
         change=f"rollback_planner {parsed.from_version} -> {to_version}",
         stable_version=to_version,
         canary_version=None, clear_canary=planner.canary_version == parsed.from_version,

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.errors import BadRequest
+from models.errors import BadRequest, Conflict
 from models.planner import PlannerChange, PlannerState
 
 
@@ -71,10 +71,19 @@ async def set_traffic(
     stable_version: str | None = None,
     canary_version: str | None = None,
     clear_canary: bool = False,
+    expect: dict[str, int] | None = None,
 ) -> PlannerChange:
+    """Set the traffic; with `expect`, only if it still is what the caller planned from (a
+    concurrent change makes this a Conflict instead of silently overwriting it)."""
     if traffic and sum(traffic.values()) != 100:
         raise BadRequest(f"traffic must sum to 100%, not {sum(traffic.values())}%")
     state = await get_state(session, for_update=True)
+    found = {k: int(v) for k, v in state.traffic.items()} if state else {}
+    if expect is not None and found != expect:
+        raise Conflict(
+            f"the planner changed since this was planned (expected {expect}, found {found})",
+            details={"expected": expect, "found": found},
+        )
     if state is None:
         state = PlannerState(id=1, traffic={})
         session.add(state)

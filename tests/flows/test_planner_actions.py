@@ -134,7 +134,10 @@ async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
     ]
     assert state["history"][1]["after"]["traffic"] == {"v1.2.2": 90, "v1.2.3": 10}
 
-    undo = (await client.post(f"{url}/{started['action_id']}/rollback", json={})).json()
+    unapproved = await client.post(f"{url}/{started['action_id']}/rollback", json={})
+    assert unapproved.status_code == 403  # undoing gives the regressed canary traffic again
+    undo = (await client.post(f"{url}/{started['action_id']}/rollback",
+                              json={"approved_by": "lead@x.io"})).json()  # fmt: skip
     rollback_launch = launcher.launches[-1]
     assert rollback_launch.parameters["rollback"] is True
     await rollback_planner.rollback_planner.fn(**rollback_launch.parameters)
@@ -144,7 +147,8 @@ async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
     assert restored["traffic"] == {"v1.2.2": 80, "v1.2.3": 20}
     assert restored["canary_version"] == "v1.2.3"
     assert restored["stable_version"] == "v1.2.2"
-    again = await client.post(f"{url}/{undo['action_id']}/rollback", json={})
+    again = await client.post(f"{url}/{undo['action_id']}/rollback",
+                              json={"approved_by": "lead@x.io"})  # fmt: skip
     assert again.status_code == 400
     assert "itself a rollback" in again.json()["error"]["message"]
 
@@ -223,3 +227,49 @@ async def test_suggested_playbooks_get_presets_from_the_incident(
     }  # fmt: skip
     assert paused.status_code == 403  # pause_agent always needs approval
     assert evaluated.json()["details"]["agent"] == "planner"
+
+
+def test_rollback_to_an_unknown_or_unstable_version() -> None:
+    three = PlannerSnapshot(traffic={"v1": 70, "v2": 20, "v3": 10}, stable_version="v1")
+
+    with pytest.raises(ParamsError, match="unknown planner version v9"):
+        rollback_planner.plan(rollback_params(from_version="v3", to_version="v9"), three, 0)
+    sideways = rollback_planner.plan(rollback_params(from_version="v3", to_version="v2"), three, 0)
+
+    assert sideways.requires_approval is True  # onto a version that is not the stable one
+
+
+async def test_a_concurrent_change_stops_a_walk_instead_of_being_overwritten(
+    db: Database, client: AsyncClient, flow_settings: None, planner: None
+) -> None:
+    from flows import planner_steps
+    from models.errors import Conflict
+
+    async with transaction(db.writer) as session:  # someone else moved the canary meanwhile
+        await set_traffic(session, traffic={"v1.2.2": 95, "v1.2.3": 5}, change="other",
+                          actor="test", at=utcnow())  # fmt: skip
+
+    with pytest.raises(Conflict, match="changed since this was planned"):
+        await planner_steps.walk(
+            action_id=1, actor="test", start={"v1.2.2": 80, "v1.2.3": 20},
+            steps=[{"v1.2.2": 100}], change="stale plan",
+        )  # fmt: skip
+
+    assert (await client.get("/api/planner")).json()["traffic"] == {"v1.2.2": 95, "v1.2.3": 5}
+
+
+async def test_an_idempotent_retry_gets_its_action_even_after_the_state_moved(
+    client: AsyncClient, db: Database, launcher: RecordingLauncher, planner: None
+) -> None:
+    incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3", playbooks=[])
+    url = f"/api/playbooks/incidents/{incident['id']}/actions/execute"
+    body = {"action_type": "rollback_planner", "params": {"from_version": "v1.2.3"}}
+    first = (await client.post(url, json=body, headers={"Idempotency-Key": "k1"})).json()
+    async with transaction(db.writer) as session:
+        await set_traffic(session, traffic={"v1.2.2": 100}, change="done", actor="test",
+                          at=utcnow())  # fmt: skip
+
+    retry = await client.post(url, json=body, headers={"Idempotency-Key": "k1"})
+
+    assert retry.status_code == 200
+    assert retry.json()["action_id"] == first["action_id"]
