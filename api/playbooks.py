@@ -300,7 +300,9 @@ class Playbooks:
             reason = "it was a dry-run"
         elif original.rollback_of is not None:
             reason = "it is itself a rollback"
-        elif original.status != ActionStatus.SUCCESS.value:
+        elif original.status != ActionStatus.SUCCESS.value and not (
+            original.prior_state and original.action_status.is_terminal
+        ):  # a run that failed after capturing the prior state may have changed things
             reason = f"it did not succeed (status {original.status})"
         elif spec is None or not spec.rollback_supported:
             reason = f"{original.action_type} has no rollback"

@@ -22,6 +22,7 @@ from models.settings import Settings, get_settings
 ACTION_TYPE = "refresh_synonyms"
 BASE_SECONDS = 5
 REINDEX_DOCS_PER_SECOND = 2000
+REINDEX_TIMEOUT_SECONDS = 6 * 3600  # the request waits for the whole copy
 Index = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9_.-]+$")]
 Rule = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
@@ -178,7 +179,14 @@ async def _reindex(es: Any, alias: str, concrete: str) -> str:
     index_settings = {k: v for k, v in source["settings"]["index"].items()
                       if k in ("analysis", "number_of_shards", "number_of_replicas")}  # fmt: skip
     await es.indices.create(index=target, settings=index_settings, mappings=source["mappings"])
-    await es.reindex(source={"index": concrete}, dest={"index": target}, wait_for_completion=True)
+    copied = await es.options(request_timeout=REINDEX_TIMEOUT_SECONDS).reindex(
+        source={"index": concrete}, dest={"index": target}, wait_for_completion=True
+    )
+    if copied.body.get("failures"):  # never move the alias onto an incomplete copy
+        raise ActionFailed(
+            f"reindex into {target} had {len(copied.body['failures'])} failure(s); "
+            f"the alias still points at {concrete}"
+        )
     await es.indices.update_aliases(actions=[
         {"remove": {"index": concrete, "alias": alias}},
         {"add": {"index": target, "alias": alias}},

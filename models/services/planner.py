@@ -71,6 +71,7 @@ async def set_traffic(
     stable_version: str | None = None,
     canary_version: str | None = None,
     clear_canary: bool = False,
+    clear_stable: bool = False,
     expect: dict[str, int] | None = None,
 ) -> PlannerChange:
     """Set the traffic; with `expect`, only if it still is what the caller planned from (a
@@ -89,7 +90,7 @@ async def set_traffic(
         session.add(state)
     before = snapshot_of(state).as_state()
     state.traffic = dict(traffic)
-    if stable_version is not None:
+    if stable_version is not None or clear_stable:
         state.stable_version = stable_version
     if canary_version is not None or clear_canary:
         state.canary_version = canary_version
@@ -123,6 +124,7 @@ async def restore(
         stable_version=prior.get("stable_version"),
         canary_version=prior.get("canary_version"),
         clear_canary=prior.get("canary_version") is None,
+        clear_stable=prior.get("stable_version") is None,
     )
 
 

@@ -273,3 +273,27 @@ async def test_an_idempotent_retry_gets_its_action_even_after_the_state_moved(
 
     assert retry.status_code == 200
     assert retry.json()["action_id"] == first["action_id"]
+
+
+async def test_a_run_that_failed_after_a_change_can_still_be_rolled_back(
+    client: AsyncClient, db: Database, launcher: RecordingLauncher, planner: None
+) -> None:
+    from models.services.actions import store_result
+
+    incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3", playbooks=[])
+    url = f"/api/playbooks/incidents/{incident['id']}/actions"
+    body = {"action_type": "rollback_planner", "params": {"from_version": "v1.2.3"}}
+    started = (await client.post(f"{url}/execute", json=body)).json()
+    async with transaction(db.writer) as session:  # it captured the state, then crashed
+        prior = {"prior_state": {"traffic": {"v1.2.2": 80, "v1.2.3": 20}}}
+        await store_result(session, action_id=started["action_id"], at=utcnow(), result=prior)
+        for status in (ActionStatus.RUNNING, ActionStatus.CRASHED):
+            await advance_action(session, action_id=started["action_id"], status=status,
+                                 at=utcnow())  # fmt: skip
+
+    response = await client.post(f"{url}/{started['action_id']}/rollback",
+                                 json={"approved_by": "lead@x.io"})  # fmt: skip
+
+    assert response.status_code == 200, response.text
+    assert launcher.launches[-1].parameters["prior_state"]["traffic"] == {"v1.2.2": 80,
+                                                                          "v1.2.3": 20}  # fmt: skip

@@ -188,3 +188,24 @@ async def test_reindex_needs_an_alias(es_client: AsyncClient, httpserver: HTTPSe
 
     assert body["status"] == "dry_run_failed"
     assert "needs 'products' to be an alias" in body["message"]
+
+
+async def test_a_reindex_with_failures_never_moves_the_alias(
+    es_client: AsyncClient, cluster: HTTPServer, recording_launcher: RecordingLauncher,
+    flow_env: None,
+) -> None:  # fmt: skip
+    cluster.expect_oneshot_request("/_reindex", method="POST").respond_with_data(
+        json.dumps({"total": 12000, "failures": [{"id": "7", "cause": {"type": "mapper"}}]}),
+        headers=HEADERS, content_type=TYPE,
+    )  # fmt: skip
+    incident = await create_incident(es_client, kind="budget")
+    await es_client.post(
+        f"/api/playbooks/incidents/{incident['id']}/actions/execute",
+        json={"action_type": "refresh_synonyms", "params": PARAMS | {"reindex": True},
+              "approved_by": "search-lead@x.io"},
+    )  # fmt: skip
+
+    with pytest.raises(refresh_synonyms.ActionFailed, match="1 failure"):
+        await refresh_synonyms.refresh_synonyms.fn(**recording_launcher.launches[-1].parameters)
+
+    assert not requests_to(cluster, "POST", r"/_aliases")
