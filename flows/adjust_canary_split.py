@@ -12,7 +12,6 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from flows import hooks, planner_steps
-from flows.logs import run_logger
 from flows.plan import ParamsError, Plan
 from models.services.planner import PlannerSnapshot, moved
 from models.settings import get_settings
@@ -81,24 +80,16 @@ async def adjust_canary_split(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Set a canary version's traffic share (see the module docstring)."""
-    actor = f"action:{action_id}"
     if await hooks.is_finished(action_id):
-        return {"skipped": True, "reason": "the action already has a final status"}
+        return dict(hooks.SKIPPED)
     if rollback:
         return await planner_steps.undo(action_id, prior_state)
     parsed = Params.model_validate(params)
     planner = await planner_steps.current()
     steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)
-    prior = planner.as_state() | {"action_id": action_id}
-    await hooks.store_result(action_id, {"prior_state": prior})
-    run_logger().info("action %s: %s", action_id, steps_plan.message)
-    await planner_steps.walk(
-        action_id=action_id,
-        start=dict(planner.traffic), actor=actor, steps=steps_plan.details["steps"],
+    return await planner_steps.apply(
+        action_id=action_id, planner=planner, steps=steps_plan.details["steps"],
+        announce=steps_plan.message,
         change=f"adjust_canary_split {parsed.version} -> {parsed.target_percent}%",
-        canary_version=parsed.version,
+        message=steps_plan.message, canary_version=parsed.version,
     )  # fmt: skip
-    result = {"message": steps_plan.message,
-              "steps": steps_plan.details["steps"], "prior_state": prior}  # fmt: skip
-    await hooks.store_result(action_id, result)
-    return result

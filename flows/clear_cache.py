@@ -84,7 +84,7 @@ async def clear_cache(
     if rollback:
         raise ActionFailed("clear_cache has no rollback: caches refill by themselves")
     if await hooks.is_finished(action_id):
-        return {"skipped": True, "reason": "the action already has a final status"}
+        return dict(hooks.SKIPPED)
     parsed = Params.model_validate(params)
     es = es_client(get_settings())
     try:

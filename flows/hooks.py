@@ -79,6 +79,9 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
+SKIPPED: dict[str, Any] = {"skipped": True, "reason": "the action already has a final status"}
+
+
 async def is_finished(action_id: int) -> bool:
     """True when the action already has a terminal status (e.g. recorded as failed to start):
     its flow run must then do nothing."""

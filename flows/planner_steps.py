@@ -5,6 +5,7 @@ import asyncio
 from typing import Any
 
 from flows import hooks
+from flows.logs import run_logger
 from models.base import utcnow
 from models.db import connect, transaction
 from models.services import planner as service
@@ -63,6 +64,29 @@ async def walk(
                 previous = traffic
     finally:
         await database.dispose()
+
+
+async def apply(
+    *,
+    action_id: int,
+    planner: PlannerSnapshot,
+    steps: list[dict[str, int]],
+    announce: str,
+    change: str,
+    message: str,
+    **final: Any,
+) -> dict[str, Any]:
+    """A planner action's execute: capture the state (before the first change, so even a run
+    that dies half-way can be rolled back), walk the steps, record the result. `final` are
+    the stable/canary settings of the last step (see walk)."""
+    prior = planner.as_state() | {"action_id": action_id}
+    await hooks.store_result(action_id, {"prior_state": prior})
+    run_logger().info("action %s: %s", action_id, announce)
+    await walk(action_id=action_id, actor=f"action:{action_id}", start=dict(planner.traffic),
+               steps=steps, change=change, **final)  # fmt: skip
+    result = {"message": message, "steps": steps, "prior_state": prior}
+    await hooks.store_result(action_id, result)
+    return result
 
 
 async def undo(action_id: int, prior_state: dict[str, Any] | None) -> dict[str, Any]:

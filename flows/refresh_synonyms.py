@@ -131,7 +131,7 @@ async def refresh_synonyms(
 ) -> dict[str, Any]:
     """Replace a synonyms set's rules and reload analyzers (see the module docstring)."""
     if await hooks.is_finished(action_id):
-        return {"skipped": True, "reason": "the action already has a final status"}
+        return dict(hooks.SKIPPED)
     settings = get_settings()
     parsed = Params.model_validate(params)
     check = await preflight(parsed, settings)

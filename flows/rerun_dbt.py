@@ -148,7 +148,7 @@ async def rerun_dbt(
         return {"plan": asdict(steps)}
     if await hooks.is_finished(action_id):
         logger.warning("action %s is already finished: nothing to do", action_id)
-        return {"skipped": True, "reason": "the action already has a final status"}
+        return dict(hooks.SKIPPED)
     if rollback:
         raise ActionFailed("rerun_dbt cannot be rolled back: run it again instead")
     logger.info("action %s: %s", action_id, steps.message)

@@ -81,7 +81,7 @@ async def rerun_eval(
     if rollback:
         raise ActionFailed("rerun_eval has no rollback: it changes nothing")
     if await hooks.is_finished(action_id):
-        return {"skipped": True, "reason": "the action already has a final status"}
+        return dict(hooks.SKIPPED)
     settings = get_settings()
     specs = chosen(Params.model_validate(params), load_checks(settings.checks_file))
     database = connect(settings.database_url, pool_size=1, max_overflow=1)

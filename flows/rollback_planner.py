@@ -13,7 +13,6 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from flows import hooks, planner_steps
-from flows.logs import run_logger
 from flows.plan import ParamsError, Plan
 from models.services.planner import PlannerSnapshot, moved
 from models.settings import get_settings
@@ -98,26 +97,19 @@ async def rollback_planner(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Move traffic off a planner version (see the module docstring)."""
-    actor = f"action:{action_id}"
     if await hooks.is_finished(action_id):
-        return {"skipped": True, "reason": "the action already has a final status"}
+        return dict(hooks.SKIPPED)
     if rollback:
         return await planner_steps.undo(action_id, prior_state)
     parsed = Params.model_validate(params)
     planner = await planner_steps.current()
     steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)
     to_version = steps_plan.details["to_version"]
-    prior = planner.as_state() | {"action_id": action_id}
-    await hooks.store_result(action_id, {"prior_state": prior})  # before the first change
-    run_logger().info("action %s: %s", action_id, steps_plan.message)
-    await planner_steps.walk(
-        action_id=action_id,
-        start=dict(planner.traffic), actor=actor, steps=steps_plan.details["steps"],
+    return await planner_steps.apply(
+        action_id=action_id, planner=planner, steps=steps_plan.details["steps"],
+        announce=steps_plan.message,
         change=f"rollback_planner {parsed.from_version} -> {to_version}",
+        message=f"Rolled back to {to_version}",
         stable_version=to_version,
-        canary_version=None, clear_canary=planner.canary_version == parsed.from_version,
+        clear_canary=planner.canary_version == parsed.from_version,
     )  # fmt: skip
-    result = {"message": f"Rolled back to {to_version}", "steps": steps_plan.details["steps"],
-              "prior_state": prior}  # fmt: skip
-    await hooks.store_result(action_id, result)
-    return result
