@@ -1,6 +1,7 @@
 """The FastAPI app factory: settings in, app out. Migrations run at start-up (idempotent)."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,6 +49,11 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         app.state.checks = Checks(specs, database, settings)
         app.state.checks.start_watchdog()
         log.info("database ready (%s)", database.dialect)
+        # What start-up allocated (the imports: Prefect's client alone is large) lives as long
+        # as the process: keep it out of the collector's full passes, which would otherwise
+        # stall every live stream while they walk it.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -1,10 +1,10 @@
 """SSE fan-out benchmark on PostgreSQL: 1,000 subscribers, 200 incident updates.
 
-    python bench/sse_fanout.py [--subscribers 1000] [--updates 200] [--rate 20]
+    python bench/sse_fanout.py [--subscribers 1000] [--updates 200] [--rate 20] [--workers 2]
 
 Creates a throwaway database on INTERVENE_BENCH_POSTGRES_URL (default
-postgresql://127.0.0.1:5432/test), starts one uvicorn API process on it, connects the
-subscribers from a second process (bench/sse_subscribers.py), and makes the updates through
+postgresql://127.0.0.1:5432/test), starts the API on it (uvicorn, `--workers` processes: the
+subscribers spread over them as behind any load balancer), connects the subscribers from a second process (bench/sse_subscribers.py), and makes the updates through
 the API (assign, `rate` per second). Latency is receipt time minus the event's `updated_at`
 (stamped in the writing transaction, just before commit). The same run is made first with 1
 subscriber, the floor. Memory per subscriber is the API's RSS growth with all subscribers
@@ -82,7 +82,8 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="updates per second")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn worker processes (default 2: one per core here)")  # fmt: skip
     args = parser.parse_args()
 
     url = create_database()

@@ -3,9 +3,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from sse_starlette import EventSourceResponse
 
-from api.sse import Broadcaster, heartbeat, stream
+from api.sse import Broadcaster, EventStream, heartbeat, stream
 from models.enums import EventType
 from models.errors import BadRequest
 
@@ -31,7 +30,7 @@ def _types(raw: str | None) -> frozenset[str] | None:
 
 @router.get(
     "/events",
-    response_class=EventSourceResponse,
+    response_class=EventStream,
     responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
 )
 async def stream_events(
@@ -40,17 +39,21 @@ async def stream_events(
     last_event_id: EventId = None,
     types: Annotated[str | None, Query(description="Comma-separated event types")] = None,
     incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-) -> EventSourceResponse:
+) -> EventStream:
     """Events in commit order; reconnect with Last-Event-ID (or ?last_event_id=) to resume."""
     broadcaster: Broadcaster = request.app.state.broadcaster
     settings = broadcaster.settings
     resume_from = last_event_id_header if last_event_id_header is not None else last_event_id
-    return EventSourceResponse(
-        stream(
-            broadcaster, last_event_id=resume_from, types=_types(types), incident_id=incident_id
+    wanted = _types(types)
+    return EventStream(
+        lambda connection: stream(
+            broadcaster,
+            last_event_id=resume_from,
+            types=wanted,
+            incident_id=incident_id,
+            connection=connection,
         ),
         headers={"Cache-Control": "no-cache"},
         ping=settings.sse_heartbeat_seconds,
         ping_message_factory=heartbeat,
-        send_timeout=settings.sse_send_timeout_seconds,
     )
