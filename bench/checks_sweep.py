@@ -5,9 +5,9 @@
 Creates two throwaway PostgreSQL databases (the warehouse and the app database), fills the
 warehouse with agent runs (one agent per check), declares the checks in a YAML file (loaded
 with the real loader), then times one sweep (flows/checks/runner.py: measure every check through
-one warehouse connection, record every run and open the incidents in one transaction) against
-its floor: the same queries run back to back through one psycopg connection. Target: the sweep
-within 1.5x of the floor. Exits 1 when it is missed.
+one warehouse connection, pipelined, while recording the runs and opening the incidents, a
+transaction per chunk) against its floor: the same queries run back to back through one psycopg
+connection. Target: the sweep within 1.5x of the floor. Exits 1 when it is missed.
 """
 
 import argparse

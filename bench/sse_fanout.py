@@ -4,10 +4,11 @@
 
 Creates a throwaway database on INTERVENE_BENCH_POSTGRES_URL (default
 postgresql://127.0.0.1:5432/test), starts the API on it (uvicorn, `--workers` processes: the
-subscribers spread over them as behind any load balancer), connects the subscribers from a second process (bench/sse_subscribers.py), and makes the updates through
-the API (assign, `rate` per second). Latency is receipt time minus the event's `updated_at`
-(stamped in the writing transaction, just before commit). The same run is made first with 1
-subscriber, the floor. Memory per subscriber is the API's RSS growth with all subscribers
+subscribers spread over them as behind any load balancer), connects the subscribers from
+another process (bench/sse_subscribers.py), and makes the updates through the API (assign,
+`rate` per second). Latency is receipt time minus the event's `updated_at` (stamped in the
+writing transaction, just before commit). The same run is made first with 1 subscriber, the
+floor. Memory per subscriber is the API's RSS growth with all subscribers
 connected and idle, divided by their number. Targets: p99 at N subscribers <= 250 ms and within
 5x of the 1-subscriber p99; under 64 KiB per idle subscriber; no event lost or duplicated.
 """

@@ -4,7 +4,7 @@ import asyncio
 from typing import Any
 
 from flows.checks.config import CheckSpec
-from flows.checks.evaluate import describe, measure_on, unmeasured
+from flows.checks.evaluate import describe, measure_batch, unmeasured
 from flows.warehouse import open_warehouse
 from models.check_run import CheckRun
 from models.db import Database, transaction
@@ -105,13 +105,13 @@ async def run_check(spec: CheckSpec, database: Database, settings: Settings) -> 
     return (await sweep([spec], database, settings))[0]
 
 
-SWEEP_CHUNK = 100
+SWEEP_CHUNK = 250  # checks per pipeline and per transaction (bench/checks_sweep.py)
 
 
 async def sweep(specs: list[CheckSpec], database: Database, settings: Settings) -> list[CheckRun]:
-    """Measure checks in chunks through one warehouse connection (in a thread) while the
-    previous chunk is recorded (a transaction per chunk): warehouse time and bookkeeping
-    overlap instead of adding up."""
+    """Measure checks in chunks through one warehouse connection (in a thread; pipelined on
+    PostgreSQL) while the previous chunk is recorded (a transaction per chunk): warehouse time
+    and bookkeeping overlap instead of adding up."""
     chunks = [specs[i : i + SWEEP_CHUNK] for i in range(0, len(specs), SWEEP_CHUNK)]
     loop = asyncio.get_running_loop()
     measured: asyncio.Queue[list[tuple[CheckSpec, Measurement]] | None] = asyncio.Queue()
@@ -124,7 +124,7 @@ async def sweep(specs: list[CheckSpec], database: Database, settings: Settings) 
         try:
             with open_warehouse(settings.warehouse_url, read_only=True) as conn:
                 for chunk in chunks:
-                    hand_over([(spec, measure_on(conn, spec)) for spec in chunk])
+                    hand_over(list(zip(chunk, measure_batch(conn, chunk), strict=True)))
                     done += 1
         except Exception as exc:  # the warehouse is unreachable: the rest report it
             error = describe(exc)

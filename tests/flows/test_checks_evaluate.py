@@ -1,8 +1,8 @@
 """Measuring the shipped checks on a real DuckDB and a real PostgreSQL warehouse."""
 
 from flows.checks.config import load_checks
-from flows.checks.evaluate import measure
-from flows.warehouse import DbtProject
+from flows.checks.evaluate import measure, measure_batch
+from flows.warehouse import DbtProject, open_warehouse
 from models.settings import Settings
 
 CHECKS = load_checks(Settings().checks_file)
@@ -58,3 +58,26 @@ def test_an_unreachable_warehouse_is_an_error() -> None:
     assert result.passed is None
     assert result.error is not None
     assert result.error.startswith("OperationalError")
+
+
+def test_a_batch_keeps_every_result_around_the_queries_that_fail(warehouse: DbtProject) -> None:
+    """On PostgreSQL a batch is pipelined, and a failure aborts the rest of its pipeline:
+    those are sent again, so each check still gets its own result, in order."""
+    base = CHECKS["triage_cost"]
+    broken, bad_cast = "select nope from nowhere", "select cast('x' as integer) as value"
+    queries = ["select 1 as value", broken, "select 3 as value", bad_cast,
+               "select null as value", "select 6 as value, 'x' as tag", broken, broken,
+               "select 9 as value"]  # fmt: skip
+    specs = [base.model_copy(update={"id": f"c{n}", "query": q}) for n, q in enumerate(queries)]
+
+    with open_warehouse(warehouse.warehouse_url, read_only=True) as conn:
+        results = measure_batch(conn, specs)
+
+    assert [r.check_id for r in results] == [s.id for s in specs]
+    assert [r.value for r in results] == [1, None, 3, None, None, 6, None, None, 9]
+    assert results[5].context == {"tag": "x"}
+    assert "nowhere" in (results[1].error or "")
+    assert "x" in (results[3].error or "").split(":", 1)[1]
+    assert results[4].error == "ValueError: the query returned no value (NULL)"
+    assert all(r.error is None for r in (results[0], results[2], results[5], results[8]))
+    assert all(r.duration_ms >= 0 for r in results)
