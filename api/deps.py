@@ -6,11 +6,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import READ_METHODS
 from api.playbooks import Playbooks
 from models.db import Database
 from models.settings import Settings
-
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_database(request: Request) -> Database:

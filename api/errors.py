@@ -21,12 +21,14 @@ from models.errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    Unauthorized,
     Unavailable,
 )
 
 log = logging.getLogger("intervene.api")
 
 DOMAIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    Unauthorized: (401, "unauthorized"),
     NotFound: (404, "not_found"),
     BadRequest: (400, "bad_request"),
     Forbidden: (403, "forbidden"),
@@ -78,7 +80,12 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         (pair for cls, pair in DOMAIN_ERRORS.items() if isinstance(exc, cls)),
         (400, "bad_request"),
     )
-    headers = rate_limit_headers(exc) if isinstance(exc, RateLimited) else None
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = rate_limit_headers(exc)
+    elif isinstance(exc, Unauthorized):
+        error = exc.details.get("error")
+        headers = {"WWW-Authenticate": f'Bearer error="{error}"' if error else "Bearer"}
     return error_response(status, code, exc.message, exc.details, headers)
 
 

@@ -6,8 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.auth import Authenticator, authenticate
 from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
@@ -40,6 +41,9 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
             max_overflow=settings.database_max_overflow,
         )
         app.state.db = database
+        app.state.authenticator = Authenticator(database, settings)
+        if settings.auth == "disabled":
+            log.warning("INTERVENE_AUTH=disabled: every request acts as the local admin")
         app.state.playbooks = Playbooks(
             database, settings, launcher or PrefectLauncher(settings.prefect_ui_url)
         )
@@ -69,10 +73,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(incidents.router, prefix="/api")
-    app.include_router(playbooks.router, prefix="/api")
-    app.include_router(events.router, prefix="/api")
-    app.include_router(checks.router, prefix="/api")
-    app.include_router(planner.router, prefix="/api")
-    app.include_router(health.router, prefix="/api")
+    signed_in = [Depends(authenticate)]
+    for module in (incidents, playbooks, events, checks, planner):
+        app.include_router(module.router, prefix="/api", dependencies=signed_in)
+    app.include_router(health.router, prefix="/api")  # open: load balancers probe it
     return app

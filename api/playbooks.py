@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from api.approval_rules import gate_direct
+from api.auth import Principal
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
 from flows.checks.config import ConfigError
@@ -33,7 +35,7 @@ from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus, IncidentStatus
-from models.errors import BadRequest, Forbidden, NotFound, Unavailable
+from models.errors import BadRequest, NotFound, Unavailable
 from models.incident import Incident
 from models.services import actions as service
 from models.services import planner as planner_service
@@ -162,11 +164,6 @@ class Playbooks:
         plan = self._make_plan(
             spec, params, alias, PlanContext(self.settings, planner, check.facts)
         )
-        if isinstance(body, ExecuteRequest) and plan.requires_approval and not body.approved_by:
-            raise Forbidden(
-                f"{spec.action_type} with these params requires approval: set approved_by",
-                details={"action_type": spec.action_type, "requires_approval": True},
-            )
         return spec, params, plan, check.problem
 
     async def dry_run(self, incident_id: int, body: DryRunRequest) -> Recorded:
@@ -185,9 +182,23 @@ class Playbooks:
             action = await service.record_action(session, new=new, status=status, at=at)
         return Recorded(action=action, quota=quota, plan=plan)
 
+    async def plan(self, incident_id: int, body: DryRunRequest) -> tuple[ActionSpec, Plan]:
+        """What an execution with these params would do (for an approval request)."""
+        spec, _params, plan, _problem = await self._plan(incident_id, body)
+        return spec, plan
+
     async def execute(
-        self, incident_id: int, body: ExecuteRequest, *, idempotency_key: str | None, wait: float
+        self,
+        incident_id: int,
+        body: ExecuteRequest,
+        *,
+        principal: Principal,
+        idempotency_key: str | None,
+        wait: float,
+        approved_request: bool = False,
     ) -> Recorded:
+        """`approved_request`: from an approval request another approver approved (its
+        rules were applied there); otherwise the direct rules apply here."""
         if idempotency_key:  # a retry gets its action back, whatever planning would say now
             async with transaction(self.database.reader) as session:
                 await get_incident(session, incident_id)
@@ -197,6 +208,13 @@ class Playbooks:
             if earlier is not None:
                 return Recorded(action=earlier)
         spec, params, plan, problem = await self._plan(incident_id, body)
+        if not approved_request:
+            gate_direct(
+                f"{spec.action_type} with these params", spec.action_type,
+                requires_approval=plan.requires_approval, approved_by=body.approved_by,
+                principal=principal, settings=self.settings,
+                details={"action_type": spec.action_type},
+            )  # fmt: skip
         at = utcnow()
         new = self._new_action(
             incident_id, spec, params, plan, body.requested_by, dry_run=False,
@@ -238,7 +256,14 @@ class Playbooks:
         return Recorded(action=await self._wait(action, wait), quota=quota, plan=plan)
 
     async def rollback(
-        self, incident_id: int, action_id: int, body: RollbackRequest, *, wait: float
+        self,
+        incident_id: int,
+        action_id: int,
+        body: RollbackRequest,
+        *,
+        principal: Principal,
+        wait: float,
+        approved_request: bool = False,
     ) -> Action:
         at = utcnow()
         async with transaction(self.database.writer) as session:
@@ -260,11 +285,13 @@ class Playbooks:
                 and original.prior_state
                 and spec.rollback_needs_approval(original.prior_state, planner)
             )
-            if needs_approval and not body.approved_by:
-                raise Forbidden(
-                    f"Rolling back {original.action_type} requires approval: set approved_by",
-                    details={"action_id": action_id, "requires_approval": True},
-                )
+            if not approved_request:
+                gate_direct(
+                    f"Rolling back {original.action_type}", original.action_type,
+                    requires_approval=needs_approval, approved_by=body.approved_by,
+                    principal=principal, settings=self.settings,
+                    details={"action_id": action_id},
+                )  # fmt: skip
             await service.claim_quota(
                 session, incident_id=incident_id, dry_run=False,
                 limit=self._limit(dry_run=False), at=at,

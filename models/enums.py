@@ -88,3 +88,26 @@ _ACTION_RANK = {
         )
     },
 }
+
+
+class Role(StrEnum):
+    """What a token may do; each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"  # reads
+    RESPONDER = "responder"  # + transitions incidents, dry-runs, executes what needs no approval
+    APPROVER = "approver"  # + approves
+    ADMIN = "admin"  # + manages tokens, reads the audit log
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: "Role") -> bool:
+        return self.rank >= needed.rank
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"  # and executed, exactly once
+    REJECTED = "rejected"
+    EXPIRED = "expired"

@@ -4,7 +4,8 @@ DomainError
  +-- NotFound              a referenced row does not exist
  +-- BadRequest            the request names something that cannot be done (unknown action type)
  |    +-- InvalidTransition   the state machine refuses the verb in the current status
- +-- Forbidden             an approval is required and missing
+ +-- Unauthorized          no valid token
+ +-- Forbidden             the token's role, or the approval rules, do not allow it
  +-- Conflict              the change would break a uniqueness rule (two active per key)
  +-- RateLimited           a cap was reached; carries the seconds until it frees up
  +-- Unavailable           something the request needs is not reachable (Prefect, the dbt manifest)
@@ -31,6 +32,10 @@ class BadRequest(DomainError):
 
 
 class InvalidTransition(BadRequest):
+    pass
+
+
+class Unauthorized(DomainError):
     pass
 
 

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -122,6 +123,41 @@ class Settings(BaseSettings):
     sse_retry_ms: int = Field(default=3000, ge=0, description="The `retry:` hint sent to clients.")
     sse_send_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A client that takes no data this long is disconnected."
+    )
+
+    auth: Literal["enabled", "disabled"] = Field(
+        default="enabled",
+        description="Bearer tokens on every endpoint; `disabled` only for local experiments.",
+    )
+    auth_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long an API process trusts a token it has looked up (a revoked token"
+        " stops working in the process that revoked it at once, in the others within this).",
+    )
+    self_approval: list[str] = Field(
+        default_factory=list,
+        description="Action types whose approvers may approve their own execution (the direct"
+        " execute with approved_by); `*` for all. Others need a second person (approvals).",
+    )
+    approval_ttl_seconds: int = Field(
+        default=3600, ge=60, description="An approval request not decided within this expires."
+    )
+    rate_limit: str = Field(
+        default="1000/hour",
+        description="Requests per client address, in the `limits` notation (e.g. 1000/hour).",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: memory:// (per process) or redis://host:port"
+        " (shared by every API process).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks whose X-Forwarded-For is believed (e.g. 10.0.0.0/8).",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
     )
 
     @property

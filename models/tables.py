@@ -1,5 +1,6 @@
 """Every table, imported once so `Base.metadata` is complete (Alembic and tests use this)."""
 
+from models.access import ApiToken, ApprovalRequest, AuditEntry
 from models.action import Action
 from models.base import Base
 from models.check_run import CheckRun
@@ -9,6 +10,9 @@ from models.planner import PlannerChange, PlannerState
 
 __all__ = [
     "Action",
+    "ApiToken",
+    "ApprovalRequest",
+    "AuditEntry",
     "Base",
     "CheckRun",
     "Event",

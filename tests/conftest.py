@@ -19,6 +19,7 @@ from flows.warehouse import DbtProject, prepare_warehouse
 from models.db import Database, transaction
 from models.settings import Settings
 from models.tables import Base
+from tests.auth import bearer, issue
 from tests.databases import ADMIN_URL, REQUIRED, drop_database, new_database
 from tests.fakes import RecordingLauncher
 
@@ -74,6 +75,7 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         database_url=database_url,
         warehouse_url=f"duckdb:///{dbt_dirs['warehouse']}",
         dbt_target_dir=dbt_dirs["target"],
+        self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -105,8 +107,10 @@ def db(app: FastAPI) -> Database:
 
 @pytest.fixture
 async def client(app: FastAPI, db: Database) -> AsyncIterator[AsyncClient]:
+    """The app as an admin named tests.auth.TESTER; tables emptied afterwards."""
     transport = ASGITransport(app=app)
-    async with AsyncClient(transport=transport, base_url="http://test") as http:
+    headers = bearer(await issue(db))
+    async with AsyncClient(transport=transport, base_url="http://test", headers=headers) as http:
         yield http
     async with transaction(db.writer) as session:
         for table in reversed(Base.metadata.sorted_tables):

@@ -5,7 +5,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -57,13 +57,20 @@ class EventStream:
         return [await self.next(timeout) for _ in range(count)]
 
 
+class Server(Protocol):
+    url: str
+    token: str
+
+
 @asynccontextmanager
 async def open_stream(
-    base_url: str, path: str = "/api/sse/events", headers: dict[str, str] | None = None
+    server: Server, path: str = "/api/sse/events", headers: dict[str, str] | None = None
 ) -> AsyncIterator[EventStream]:
+    """A stream from `server`, signed in with its token."""
     timeout = httpx.Timeout(30, read=None)
+    headers = {"Authorization": f"Bearer {server.token}"} | (headers or {})
     async with (
-        httpx.AsyncClient(base_url=base_url, timeout=timeout) as client,
+        httpx.AsyncClient(base_url=server.url, timeout=timeout) as client,
         client.stream("GET", path, headers=headers) as response,
     ):
         assert response.status_code == 200, await response.aread()

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
+from api.auth import PrincipalDep
 from api.deps import PlaybooksDep
 from api.schemas.playbooks import (
     ActionHistory,
@@ -115,13 +116,14 @@ async def execute_action(
     incident_id: IncidentId,
     body: ExecuteRequest,
     playbooks: PlaybooksDep,
+    principal: PrincipalDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
     wait: Wait = 0,
 ) -> ExecuteResponse:
     """Run an action as a Prefect flow; `?wait=` answers once it has finished (or timed out)."""
     recorded = await playbooks.execute(
-        incident_id, body, idempotency_key=idempotency_key, wait=wait
+        incident_id, body, principal=principal, idempotency_key=idempotency_key, wait=wait
     )
     _quota_headers(response, recorded.quota)
     return _execute_response(recorded.action)
@@ -132,11 +134,14 @@ async def rollback_action(
     incident_id: IncidentId,
     action_id: ActionId,
     playbooks: PlaybooksDep,
+    principal: PrincipalDep,
     body: RollbackRequest | None = None,
     wait: Wait = 0,
 ) -> RollbackResponse:
     """Undo a successful action by running its flow with rollback=True and the captured state."""
-    action = await playbooks.rollback(incident_id, action_id, body or RollbackRequest(), wait=wait)
+    action = await playbooks.rollback(
+        incident_id, action_id, body or RollbackRequest(), principal=principal, wait=wait
+    )
     assert action.rollback_of is not None
     return RollbackResponse(
         action_id=action.id,

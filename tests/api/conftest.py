@@ -1,5 +1,6 @@
 """Real uvicorn processes for the streaming tests (the ASGI transport does not stream)."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from deployments.stack import free_port, start, stop, wait_healthy
+from tests.auth import bearer, issue_at
 from tests.databases import drop_database, new_database
 
 LIVE_SETTINGS = {
@@ -24,6 +26,11 @@ class LiveServer:
     url: str
     database_url: str
     process: subprocess.Popen[bytes]
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return bearer(self.token)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +55,9 @@ def start_server(
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
         process = start(command, env, Path(logs) / f"uvicorn-{port}.log")
-        server = LiveServer(f"http://127.0.0.1:{port}", database_url, process)
-        servers.append(server)
-        wait_healthy(f"{server.url}/api/health", process, seconds=60)
+        servers.append(server := LiveServer(f"http://127.0.0.1:{port}", database_url, process, ""))
+        wait_healthy(f"{server.url}/api/health", process, seconds=60)  # migrated by now
+        server.token = asyncio.run(issue_at(database_url))
         return server
 
     yield launch

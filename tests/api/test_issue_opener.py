@@ -43,7 +43,11 @@ async def github_client(
     transport = ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://test") as http,
+        AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": client.headers["Authorization"]},
+        ) as http,
     ):
         yield http
 

@@ -10,6 +10,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from api.launcher import PrefectLauncher
 from api.main import create_app
 from models.settings import Settings
+from tests.auth import bearer, issue
 from tests.factories import create_incident
 
 pytestmark = [
@@ -24,7 +25,10 @@ async def unreachable_client(settings: Settings) -> AsyncIterator[AsyncClient]:
         app = create_app(settings, launcher=PrefectLauncher())
         async with app.router.lifespan_context(app):
             transport = ASGITransport(app=app)
-            async with AsyncClient(transport=transport, base_url="http://test") as http:
+            headers = bearer(await issue(app.state.db))
+            async with AsyncClient(
+                transport=transport, base_url="http://test", headers=headers
+            ) as http:
                 yield http
 
 

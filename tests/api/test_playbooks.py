@@ -240,11 +240,11 @@ async def test_approved_execute_records_the_approver(
 
     response = await execute(
         client, incident["id"], params=RERUN | {"full_refresh": True},
-        approved_by="engineer@example.com",
+        approved_by="lead@x.io",
     )  # fmt: skip
 
     assert response.status_code == 200
-    assert response.json()["approved_by"] == "engineer@example.com"
+    assert response.json()["approved_by"] == "lead@x.io"
     assert launcher.launches[0].parameters["params"]["full_refresh"] is True
 
 
@@ -359,7 +359,7 @@ async def test_rollback_refusals(
     async def rollback(action_id: int) -> Any:
         return await client.post(
             actions_url(incident["id"], f"/{action_id}/rollback"),
-            json={"approved_by": "engineer@example.com"},
+            json={"approved_by": "lead@x.io"},
         )
 
     unknown = await rollback(999999)
@@ -394,7 +394,7 @@ async def test_history_is_oldest_first_with_results(
 ) -> None:
     incident = await create_incident(client)
     await dry_run(client, incident["id"])
-    await execute(client, incident["id"], approved_by="engineer@example.com")
+    await execute(client, incident["id"], approved_by="lead@x.io")
 
     response = await client.get(actions_url(incident["id"], "/history"))
 
@@ -405,7 +405,7 @@ async def test_history_is_oldest_first_with_results(
     for field in ["id", "action_type", "params", "dry_run", "status", "approved_by", "result",
                   "created_at"]:  # fmt: skip
         assert field in actions[1]
-    assert actions[1]["approved_by"] == "engineer@example.com"
+    assert actions[1]["approved_by"] == "lead@x.io"
     assert actions[1]["flow_run_url"].startswith("http://prefect.test/runs/flow-run/")
 
 

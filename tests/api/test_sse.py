@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def post(server: LiveServer, path: str, body: dict[str, Any] | None = None) -> Any:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30, headers=server.auth) as http:
         response = await http.post(path, json=body or {})
     assert response.status_code < 300, response.text
     return response.json()
@@ -40,7 +40,7 @@ async def new_incident(server: LiveServer, **overrides: Any) -> dict[str, Any]:
 
 
 async def test_connected_comes_first_with_retry_and_proxy_headers(live: LiveServer) -> None:
-    async with open_stream(live.url) as stream:
+    async with open_stream(live) as stream:
         first = await stream.next()
         headers = stream.response.headers
 
@@ -55,7 +55,7 @@ async def test_connected_comes_first_with_retry_and_proxy_headers(live: LiveServ
 
 
 async def test_a_full_lifecycle_streams_in_commit_order(live: LiveServer) -> None:
-    async with open_stream(live.url) as stream:
+    async with open_stream(live) as stream:
         await stream.next()  # connected
         incident = await new_incident(live, severity="sev1")
         base = f"/api/incidents/{incident['id']}"
@@ -87,7 +87,7 @@ async def test_events_written_by_another_process_arrive(live: LiveServer) -> Non
     database = connect(live.database_url)  # this test process plays the worker
     try:
         path = f"/api/sse/events?incident_id={incident['id']}&types=action_executed"
-        async with open_stream(live.url, path) as s:
+        async with open_stream(live, path) as s:
             await s.next()
             started = time.monotonic()
             async with transaction(database.writer) as session:
@@ -124,7 +124,7 @@ async def test_resume_replays_exactly_the_missed_events(live: LiveServer, via: s
     incident = await new_incident(live)
     path = f"/api/sse/events?incident_id={incident['id']}&types=incident_updated"
     base = f"/api/incidents/{incident['id']}"
-    async with open_stream(live.url, path) as stream:
+    async with open_stream(live, path) as stream:
         await stream.next()
         await post(live, f"{base}/assign", {"assigned_to": "a@x.io"})
         seen = await stream.next()
@@ -134,7 +134,7 @@ async def test_resume_replays_exactly_the_missed_events(live: LiveServer, via: s
 
     headers = {"Last-Event-ID": str(seen.id)} if via == "header" else None
     resume = path if via == "header" else f"{path}&last_event_id={seen.id}"
-    async with open_stream(live.url, resume, headers=headers) as stream:
+    async with open_stream(live, resume, headers=headers) as stream:
         assert (await stream.next()).event == "connected"
         replayed = await stream.take(3)
         await post(live, f"{base}/assign", {"assigned_to": "e@x.io"})
@@ -150,7 +150,7 @@ async def test_resume_replays_exactly_the_missed_events(live: LiveServer, via: s
 
 
 async def test_type_filter(live: LiveServer) -> None:
-    async with open_stream(live.url, "/api/sse/events?types=incident_created") as stream:
+    async with open_stream(live, "/api/sse/events?types=incident_created") as stream:
         await stream.next()
         incident = await new_incident(live)
         await post(live, f"/api/incidents/{incident['id']}/resolve")
@@ -164,7 +164,7 @@ async def test_type_filter(live: LiveServer) -> None:
 
 
 async def test_bad_stream_parameters_are_errors_in_the_envelope(live: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live.url) as http:
+    async with httpx.AsyncClient(base_url=live.url, headers=live.auth) as http:
         unknown = await http.get("/api/sse/events?types=incident_created,gossip")
         bad_id = await http.get("/api/sse/events", headers={"Last-Event-ID": "yesterday"})
 
@@ -188,7 +188,7 @@ async def test_a_position_older_than_retention_gets_a_reset_first(live: LiveServ
         await database.dispose()
     path = f"/api/sse/events?incident_id={incident['id']}"
 
-    async with open_stream(live.url, path, headers={"Last-Event-ID": "0"}) as stream:
+    async with open_stream(live, path, headers={"Last-Event-ID": "0"}) as stream:
         await stream.next()
         reset = await stream.next()
         replayed = await stream.next()
@@ -200,7 +200,7 @@ async def test_a_position_older_than_retention_gets_a_reset_first(live: LiveServ
 
 
 async def test_heartbeats_arrive_on_time(live: LiveServer) -> None:
-    async with open_stream(live.url) as stream:
+    async with open_stream(live) as stream:
         await stream.next()
         arrivals = []
         for _ in range(3):
@@ -214,7 +214,7 @@ async def test_heartbeats_arrive_on_time(live: LiveServer) -> None:
 
 
 async def health(server: LiveServer) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with httpx.AsyncClient(base_url=server.url, headers=server.auth) as http:
         result: dict[str, Any] = (await http.get("/api/health")).json()
     return result
 
@@ -229,7 +229,7 @@ async def test_a_client_that_never_reads_does_not_delay_a_fast_one(live: LiveSer
     count, blob = 3000, "x" * 2000  # ~6 MB: far more than the socket buffers hold
     database = connect(live.database_url)  # written by "another process", in one transaction
     try:
-        async with open_stream(live.url, f"/api/sse/events?incident_id={incident['id']}"
+        async with open_stream(live, f"/api/sse/events?incident_id={incident['id']}"
                                "&types=incident_updated") as fast:  # fmt: skip
             await fast.next()
             started = time.monotonic()
@@ -255,7 +255,7 @@ async def test_a_client_that_never_reads_does_not_delay_a_fast_one(live: LiveSer
 
 async def test_disconnected_clients_are_cleaned_up(live: LiveServer) -> None:
     before = (await health(live))["sse"]["subscribers"]
-    async with open_stream(live.url) as stream:
+    async with open_stream(live) as stream:
         await stream.next()
         assert (await health(live))["sse"]["subscribers"] == before + 1
     deadline = time.monotonic() + 10
@@ -271,7 +271,7 @@ async def test_two_api_processes_each_deliver_every_event(
     if backend != "postgresql":
         pytest.skip("several API processes share a PostgreSQL database")
     second = start_server(live.database_url)
-    async with open_stream(live.url) as one, open_stream(second.url) as two:
+    async with open_stream(live) as one, open_stream(second) as two:
         await one.next()
         await two.next()
         written = [await new_incident(live), await new_incident(second)]
@@ -293,7 +293,7 @@ async def test_the_browser_eventsource_client_works(live: LiveServer) -> None:
         subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=js,
                        check=True, capture_output=True, timeout=300)  # fmt: skip
     client = await asyncio.create_subprocess_exec(
-        node, str(js / "contract_example.mjs"), f"{live.url}/api",
+        node, str(js / "contract_example.mjs"), f"{live.url}/api", live.token,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert client.stdout is not None

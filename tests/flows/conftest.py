@@ -31,6 +31,7 @@ from deployments.stack import (
 )
 from flows.warehouse import DbtProject, prepare_warehouse
 from models.settings import Settings, get_settings
+from tests.auth import bearer, issue
 from tests.databases import create_postgres_database, drop_postgres_database, require_postgres
 from tests.fakes import RecordingLauncher
 
@@ -97,7 +98,10 @@ async def stack_app(stack: Stack) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def stack_client(stack_app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=stack_app)
-    async with AsyncClient(transport=transport, base_url="http://test", timeout=180) as http:
+    headers = bearer(await issue(stack_app.state.db))
+    async with AsyncClient(
+        transport=transport, base_url="http://test", timeout=180, headers=headers
+    ) as http:
         yield http
 
 
@@ -131,7 +135,11 @@ async def es_client(
     app: FastAPI = create_app(es_settings, launcher=recording_launcher)
     async with (
         app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http,
+        AsyncClient(
+            transport=ASGITransport(app=app),
+            base_url="http://test",
+            headers={"Authorization": client.headers["Authorization"]},
+        ) as http,
     ):
         yield http
 

@@ -155,7 +155,7 @@ async def test_reindex_copies_into_a_new_index_and_moves_the_alias(
     body = {"action_type": "refresh_synonyms", "params": PARAMS | {"reindex": True}}
 
     refused = await es_client.post(url, json=body)
-    await es_client.post(url, json=body | {"approved_by": "search-lead@x.io"})
+    await es_client.post(url, json=body | {"approved_by": "lead@x.io"})
     result = await refresh_synonyms.refresh_synonyms.fn(
         **recording_launcher.launches[-1].parameters
     )
@@ -202,7 +202,7 @@ async def test_a_reindex_with_failures_never_moves_the_alias(
     await es_client.post(
         f"/api/playbooks/incidents/{incident['id']}/actions/execute",
         json={"action_type": "refresh_synonyms", "params": PARAMS | {"reindex": True},
-              "approved_by": "search-lead@x.io"},
+              "approved_by": "lead@x.io"},
     )  # fmt: skip
 
     with pytest.raises(refresh_synonyms.ActionFailed, match="1 failure"):

@@ -3,7 +3,9 @@
 import { EventSource } from "eventsource";
 
 const BASE_URL = process.argv[2] ?? "http://localhost:8000/api";
-const eventSource = new EventSource(`${BASE_URL}/sse/events`);
+const TOKEN = process.argv[3]; // browsers' EventSource cannot set headers: the token goes in the URL
+const query = TOKEN ? `?access_token=${encodeURIComponent(TOKEN)}` : "";
+const eventSource = new EventSource(`${BASE_URL}/sse/events${query}`);
 const print = (name) => (event) =>
   console.log(JSON.stringify({ event: name, id: event.lastEventId, data: JSON.parse(event.data) }));
 

@@ -1,0 +1,130 @@
+"""Bearer tokens and roles.
+
+Every route but /api/health needs a token: `Authorization: Bearer <token>`, or, on the SSE
+stream only, `?access_token=` (a browser's EventSource cannot set headers). Reads need the
+viewer role, every other method responder; routes that need more say so with `require()`.
+With INTERVENE_AUTH=disabled every request acts as the local admin (the API warns at start).
+"""
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from cachetools import TTLCache
+from fastapi import Depends, Request
+
+from models.base import utcnow
+from models.db import Database, transaction
+from models.enums import Role
+from models.errors import Forbidden, Unauthorized
+from models.services.tokens import find_active, hash_secret, touch
+from models.settings import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is a hint, not a log (the audit is)
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    token_id: int | None = None  # None: auth is disabled
+
+    def allows(self, needed: Role) -> bool:
+        return self.role.allows(needed)
+
+
+LOCAL_ADMIN = Principal(name="local", role=Role.ADMIN)
+
+
+class Authenticator:
+    """Token lookups by hash, remembered for a few seconds so a request costs no query."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.enabled = settings.auth == "enabled"
+        self._seen: TTLCache[str, Principal] = TTLCache(
+            maxsize=10_000, ttl=settings.auth_cache_seconds, timer=time.monotonic
+        )
+
+    async def principal(self, secret: str) -> Principal | None:
+        key = hash_secret(secret)
+        if (known := self._seen.get(key)) is not None:
+            return known
+        async with transaction(self.database.reader) as session:
+            token = await find_active(session, secret)
+        if token is None:
+            return None
+        if token.last_used_at is None or utcnow() - token.last_used_at > TOUCH_EVERY:
+            async with transaction(self.database.writer) as session:
+                await touch(session, token.id)
+        found = Principal(name=token.name, role=Role(token.role), token_id=token.id)
+        if self._seen.ttl > 0:
+            self._seen[key] = found
+        return found
+
+    def forget(self) -> None:
+        """After a revocation: look every token up again."""
+        self._seen.clear()
+
+
+def _secret(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return value.strip() or None
+    if request.url.path.endswith("/sse/events"):
+        return request.query_params.get("access_token") or None
+    return None
+
+
+async def authenticate(request: Request) -> Principal:
+    """The principal of this request, kept on `request.state` for the audit log."""
+    authenticator: Authenticator = request.app.state.authenticator
+    if not authenticator.enabled:
+        principal = LOCAL_ADMIN
+    else:
+        secret = _secret(request)
+        if secret is None:
+            raise Unauthorized(
+                "Authentication required: send Authorization: Bearer <token>",
+                details={"scheme": "Bearer"},
+            )
+        found = await authenticator.principal(secret)
+        if found is None:
+            raise Unauthorized(
+                "The token is unknown or revoked",
+                details={"scheme": "Bearer", "error": "invalid_token"},
+            )
+        principal = found
+    request.state.principal = principal
+    needed = Role.VIEWER if request.method in READ_METHODS else Role.RESPONDER
+    if not principal.allows(needed):
+        raise Forbidden(
+            f"The {principal.role} role may not {request.method} here (needs {needed})",
+            details={"role": principal.role.value, "required_role": needed.value},
+        )
+    return principal
+
+
+def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A route dependency: the principal must hold `role` (or one above it)."""
+
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.allows(role):
+            raise Forbidden(
+                f"This needs the {role} role; the token has {principal.role}",
+                details={"role": principal.role.value, "required_role": role.value},
+            )
+        return principal
+
+    return check
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+ApproverDep = Annotated[Principal, Depends(require(Role.APPROVER))]
+AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]

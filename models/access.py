@@ -1,0 +1,69 @@
+"""Who may do what: API tokens (stored hashed), approval requests, and the audit log."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, utcnow
+from models.enums import ApprovalStatus
+
+
+class ApiToken(Base):
+    """A bearer token: only its SHA-256 is kept (tokens are 256 random bits: no salt or slow
+    hash is needed to make a stolen table useless), plus a prefix to tell tokens apart."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))  # a Role
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApprovalRequest(Base):
+    """An execution (or rollback) asked for by one person, waiting for another to approve it.
+    It holds the exact params and the dry-run plan it was asked with; approving executes
+    exactly these, once."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    action_type: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rollback_of: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default=ApprovalStatus.PENDING.value)
+    requested_by: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None]
+    decision_notes: Mapped[str | None] = mapped_column(Text)
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+
+
+class AuditEntry(Base):
+    """One state-changing request: who (token name), from where, what, when, and the answer."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    principal: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str | None] = mapped_column(String(20))
+    client: Mapped[str | None] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int]
+    request_id: Mapped[str | None] = mapped_column(String(64))
