@@ -6,6 +6,8 @@ viewer role, every other method responder; routes that need more say so with `re
 With INTERVENE_AUTH=disabled every request acts as the local admin (the API warns at start).
 """
 
+import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,6 +26,22 @@ from models.settings import Settings
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is a hint, not a log (the audit is)
+
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """Tokens never reach the logs: the SSE stream's ?access_token= is masked in access logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_URL.sub(r"\1***", record.msg)
+        return True
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api.auth import Authenticator, authenticate
+from api.approvals import Approvals
+from api.auth import Authenticator, RedactTokens, authenticate
 from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
+from api.middleware import Guard, RateLimit
 from api.playbooks import Playbooks
-from api.routes import checks, events, health, incidents, planner, playbooks
+from api.routes import admin, approvals, checks, events, health, incidents, planner, playbooks
 from api.sse import Broadcaster
 from api.version import VERSION
 from flows.checks.config import load_checks
@@ -42,11 +44,15 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         )
         app.state.db = database
         app.state.authenticator = Authenticator(database, settings)
+        access_log = logging.getLogger("uvicorn.access")
+        if not any(isinstance(f, RedactTokens) for f in access_log.filters):
+            access_log.addFilter(RedactTokens())
         if settings.auth == "disabled":
             log.warning("INTERVENE_AUTH=disabled: every request acts as the local admin")
         app.state.playbooks = Playbooks(
             database, settings, launcher or PrefectLauncher(settings.prefect_ui_url)
         )
+        app.state.approvals = Approvals(database, app.state.playbooks)
         broadcaster = Broadcaster(database, settings)
         await broadcaster.start()
         app.state.broadcaster = broadcaster
@@ -73,8 +79,10 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(Guard, settings=settings)
+    app.add_middleware(RateLimit, settings=settings)  # added last: runs first
     signed_in = [Depends(authenticate)]
-    for module in (incidents, playbooks, events, checks, planner):
+    for module in (incidents, approvals, playbooks, events, checks, planner, admin):
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
     return app

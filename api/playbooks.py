@@ -182,10 +182,13 @@ class Playbooks:
             action = await service.record_action(session, new=new, status=status, at=at)
         return Recorded(action=action, quota=quota, plan=plan)
 
-    async def plan(self, incident_id: int, body: DryRunRequest) -> tuple[ActionSpec, Plan]:
-        """What an execution with these params would do (for an approval request)."""
-        spec, _params, plan, _problem = await self._plan(incident_id, body)
-        return spec, plan
+    async def plan(
+        self, incident_id: int, body: DryRunRequest
+    ) -> tuple[ActionSpec, dict[str, Any], Plan]:
+        """What an execution with these params would do (for an approval request): the
+        action, its params as validated, the plan."""
+        spec, params, plan, _problem = await self._plan(incident_id, body)
+        return spec, params.model_dump(mode="json"), plan
 
     async def execute(
         self,
@@ -280,11 +283,7 @@ class Playbooks:
                     details={"action_id": action_id},
                 )
             planner = await planner_service.snapshot(session)
-            needs_approval = original.requires_approval or bool(
-                spec.rollback_needs_approval
-                and original.prior_state
-                and spec.rollback_needs_approval(original.prior_state, planner)
-            )
+            needs_approval = self._rollback_needs_approval(original, spec, planner)
             if not approved_request:
                 gate_direct(
                     f"Rolling back {original.action_type}", original.action_type,
@@ -319,6 +318,29 @@ class Playbooks:
             )
         rollback = await self._launch(spec, rollback, rollback=True)
         return await self._wait(rollback, wait)
+
+    async def rollback_preview(self, incident_id: int, action_id: int) -> tuple[Action, bool]:
+        """The action a rollback would undo, and whether that rollback needs approval."""
+        async with transaction(self.database.reader) as session:
+            await get_incident(session, incident_id)
+            original = await service.get_action(
+                session, incident_id=incident_id, action_id=action_id
+            )
+            spec = get_action_spec(original.action_type)
+            self._check_rollback(original, spec)
+            assert spec is not None
+            planner = await planner_service.snapshot(session)
+            return original, self._rollback_needs_approval(original, spec, planner)
+
+    @staticmethod
+    def _rollback_needs_approval(
+        original: Action, spec: ActionSpec, planner: planner_service.PlannerSnapshot
+    ) -> bool:
+        return original.requires_approval or bool(
+            spec.rollback_needs_approval
+            and original.prior_state
+            and spec.rollback_needs_approval(original.prior_state, planner)
+        )
 
     @staticmethod
     def _check_rollback(original: Action, spec: ActionSpec | None) -> None:

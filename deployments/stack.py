@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from models.settings import DEFAULT_DATA_DIR
+from deployments.dev_token import DEV_TOKEN_FILE, dev_token
+from models.settings import DEFAULT_DATA_DIR, get_settings
 
 PREFECT_PORT = 4200
 
@@ -128,6 +129,7 @@ def run_stack(host: str, port: int) -> None:
         print("starting the Prefect server (first start takes about 15 s) ...", flush=True)
         server = start_prefect_server(env, PREFECT_PORT, logs / "prefect-server.log")
         processes.append(server)
+        token = dev_token(env.get("INTERVENE_DATABASE_URL") or get_settings().database_url)
         print("preparing the demo warehouse (dbt seed + run) ...", flush=True)
         subprocess.run([*intervene, "warehouse", "prepare"], env=env, check=True)
         wait_healthy(f"{env['PREFECT_API_URL']}/health", server)
@@ -137,12 +139,17 @@ def run_stack(host: str, port: int) -> None:
         processes.append(api)
         wait_healthy(f"http://{host}:{port}/api/health", api)
         ui = env["PREFECT_API_URL"].removesuffix("/api")
+        api_url = f"http://{host}:{port}/api"
+        auth = f'-H "Authorization: Bearer {token}"'
         print(
             f"\nIntervene is running\n"
-            f"  API        http://{host}:{port}/api   (docs: http://{host}:{port}/docs)\n"
+            f"  API        {api_url}   (docs: http://{host}:{port}/docs)\n"
             f"  Prefect UI {ui}\n"
+            f"  token      {token}   (local admin; kept in {DEV_TOKEN_FILE})\n"
             f"  logs       {logs}/ (Prefect server, worker, feed); the API logs below\n"
-            f"  try        curl http://{host}:{port}/api/incidents\n"
+            f"  try        curl {auth} {api_url}/incidents\n"
+            f"             curl {auth} {api_url}/checks\n"
+            f"             curl -N '{api_url}/sse/events?access_token={token}'\n"
             "Stop with Ctrl-C.\n",
             flush=True,
         )

@@ -76,6 +76,7 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         warehouse_url=f"duckdb:///{dbt_dirs['warehouse']}",
         dbt_target_dir=dbt_dirs["target"],
         self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
+        rate_limit="1000000/hour",  # the whole session is one client; test_rate_limits.py
         _env_file=None,  # type: ignore[call-arg]
     )
 

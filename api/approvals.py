@@ -1,0 +1,179 @@
+"""Approval requests: separation of duties for the actions that need approval.
+
+A responder asks (the exact params and the dry-run plan are stored); another approver approves
+it, which executes exactly those params once (the execution's idempotency key is the request),
+or rejects it. A request not decided within INTERVENE_APPROVAL_TTL_SECONDS expires.
+"""
+
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.approval_rules import approver_may_act_alone
+from api.auth import Principal
+from api.playbooks import Playbooks
+from api.schemas.approvals import ApprovalCreate
+from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
+from models.access import ApprovalRequest
+from models.action import Action
+from models.base import utcnow
+from models.db import Database, transaction
+from models.enums import ApprovalStatus
+from models.errors import BadRequest, Conflict, Forbidden, NotFound
+from models.services.incidents import get_incident
+
+
+def shown_status(request: ApprovalRequest) -> str:
+    """A pending request past its time reads as expired, whether or not that was written."""
+    if request.status == ApprovalStatus.PENDING and utcnow() >= request.expires_at:
+        return ApprovalStatus.EXPIRED.value
+    return request.status
+
+
+class Approvals:
+    def __init__(self, database: Database, playbooks: Playbooks) -> None:
+        self.database = database
+        self.playbooks = playbooks
+        self.ttl = timedelta(seconds=playbooks.settings.approval_ttl_seconds)
+
+    async def request(
+        self, incident_id: int, body: ApprovalCreate, principal: Principal
+    ) -> ApprovalRequest:
+        params: dict[str, Any] = {}
+        if body.rollback_of is not None:
+            original, needs = await self.playbooks.rollback_preview(incident_id, body.rollback_of)
+            action_type = original.action_type
+            plan = {
+                "message": f"Roll back action {original.id} ({original.action_type})",
+                "changes": [f"Restore the state captured before action {original.id}"],
+                "requires_approval": needs,
+                "estimated_duration": original.estimated_duration,
+                "estimated_cost": original.estimated_cost,
+            }
+        else:
+            assert body.action_type is not None
+            dry_run = DryRunRequest(action_type=body.action_type, params=body.params)
+            spec, params, planned = await self.playbooks.plan(incident_id, dry_run)
+            action_type, needs = spec.action_type, planned.requires_approval
+            plan = {k: v for k, v in asdict(planned).items() if k != "prior_state"}
+        if not needs:
+            raise BadRequest(
+                f"{action_type} with these params needs no approval: run it directly",
+                details={"action_type": action_type, "requires_approval": False},
+            )
+        now = utcnow()
+        async with transaction(self.database.writer) as session:
+            await get_incident(session, incident_id, for_update=True)
+            request = ApprovalRequest(
+                incident_id=incident_id, action_type=action_type, params=params,
+                rollback_of=body.rollback_of, plan=plan, reason=body.reason,
+                requested_by=principal.name, requested_at=now, expires_at=now + self.ttl,
+            )  # fmt: skip
+            session.add(request)
+        return request
+
+    async def list(self, incident_id: int) -> list[ApprovalRequest]:
+        async with transaction(self.database.reader) as session:
+            await get_incident(session, incident_id)
+            query = (
+                select(ApprovalRequest)
+                .where(ApprovalRequest.incident_id == incident_id)
+                .order_by(ApprovalRequest.id)
+            )
+            return list(await session.scalars(query))
+
+    async def get(self, incident_id: int, approval_id: int) -> ApprovalRequest:
+        async with transaction(self.database.reader) as session:
+            return await _get(session, incident_id, approval_id)
+
+    async def approve(
+        self, incident_id: int, approval_id: int, principal: Principal, notes: str | None
+    ) -> tuple[ApprovalRequest, Action]:
+        async with transaction(self.database.writer) as session:
+            request = await self._pending(session, incident_id, approval_id)
+            if request is None:  # expired just now: written as such
+                raise Conflict(
+                    f"Approval request {approval_id} expired",
+                    details={"approval_id": approval_id, "status": ApprovalStatus.EXPIRED.value},
+                )
+            if request.requested_by == principal.name and not approver_may_act_alone(
+                request.action_type, self.playbooks.settings
+            ):
+                raise Forbidden(
+                    f"{principal.name} asked for this; another approver must approve it",
+                    details={"approval_id": approval_id, "separation_of_duties": True},
+                )
+        action = await self._run(request, principal)
+        async with transaction(self.database.writer) as session:
+            fresh = await _get(session, incident_id, approval_id, for_update=True)
+            if fresh.status == ApprovalStatus.PENDING:  # a concurrent approval may have won
+                fresh.status = ApprovalStatus.APPROVED.value
+                fresh.decided_by, fresh.decided_at = principal.name, utcnow()
+                fresh.decision_notes, fresh.action_id = notes, action.id
+        return fresh, action
+
+    async def reject(
+        self, incident_id: int, approval_id: int, principal: Principal, notes: str | None
+    ) -> ApprovalRequest:
+        async with transaction(self.database.writer) as session:
+            request = await self._pending(session, incident_id, approval_id)
+            if request is None:
+                raise Conflict(
+                    f"Approval request {approval_id} expired",
+                    details={"approval_id": approval_id, "status": ApprovalStatus.EXPIRED.value},
+                )
+            request.status = ApprovalStatus.REJECTED.value
+            request.decided_by, request.decided_at = principal.name, utcnow()
+            request.decision_notes = notes
+        return request
+
+    async def _pending(
+        self, session: AsyncSession, incident_id: int, approval_id: int
+    ) -> ApprovalRequest | None:
+        """The request, locked, if it can still be decided; None once it has expired (and
+        then written as expired); Conflict if it was already decided."""
+        request = await _get(session, incident_id, approval_id, for_update=True)
+        if request.status == ApprovalStatus.PENDING and utcnow() >= request.expires_at:
+            request.status = ApprovalStatus.EXPIRED.value
+            return None
+        if request.status != ApprovalStatus.PENDING:
+            raise Conflict(
+                f"Approval request {approval_id} is already {request.status}",
+                details={"approval_id": approval_id, "status": request.status,
+                         "action_id": request.action_id},
+            )  # fmt: skip
+        return request
+
+    async def _run(self, request: ApprovalRequest, principal: Principal) -> Action:
+        """Execute (or roll back) exactly what was asked, once: a second approval of the same
+        request finds the first one's action by its idempotency key."""
+        if request.rollback_of is not None:
+            body = RollbackRequest(approved_by=principal.name, requested_by=request.requested_by)
+            return await self.playbooks.rollback(
+                request.incident_id, request.rollback_of, body, principal=principal, wait=0,
+                approved_request=True,
+            )  # fmt: skip
+        execute = ExecuteRequest(
+            action_type=request.action_type, params=request.params,
+            requested_by=request.requested_by, approved_by=principal.name,
+        )  # fmt: skip
+        recorded = await self.playbooks.execute(
+            request.incident_id, execute, principal=principal,
+            idempotency_key=f"approval-{request.id}", wait=0, approved_request=True,
+        )  # fmt: skip
+        return recorded.action
+
+
+async def _get(
+    session: AsyncSession, incident_id: int, approval_id: int, *, for_update: bool = False
+) -> ApprovalRequest:
+    request = await session.get(ApprovalRequest, approval_id, with_for_update=for_update)
+    if request is None or request.incident_id != incident_id:
+        raise NotFound(
+            f"Approval request {approval_id} not found for incident {incident_id}",
+            details={"incident_id": incident_id, "approval_id": approval_id},
+        )
+    return request

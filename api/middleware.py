@@ -1,0 +1,206 @@
+"""What every request passes through, outermost first: the per-address rate limit (with its
+headers on every answer), the body size cap, security headers, and the audit log of changes.
+
+Plain ASGI middleware: nothing here buffers a response, so the SSE stream flows through.
+"""
+
+import ipaddress
+import json
+import logging
+import math
+import time
+from typing import Any
+
+from limits import parse
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import READ_METHODS, Principal
+from models.access import AuditEntry
+from models.db import Database, transaction
+from models.settings import Settings
+
+log = logging.getLogger("intervene.api")
+
+UNLIMITED_PATHS = frozenset({"/api/health"})  # load balancers probe it all day
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(scope: Scope, trusted: list[Network]) -> str:
+    """The peer's address; behind a trusted proxy, the first untrusted hop of X-Forwarded-For
+    (read right to left: the left part is whatever the client claimed)."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not trusted or not _within(peer, trusted):
+        return str(peer)
+    forwarded = next((v.decode("latin-1") for k, v in scope["headers"]
+                      if k == b"x-forwarded-for"), "")  # fmt: skip
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else str(peer)
+
+
+def _within(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def trusted_networks(settings: Settings) -> list[Network]:
+    return [ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies]
+
+
+def _envelope(status: int, code: str, message: str, details: dict[str, Any]) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+
+
+class RateLimit:
+    """INTERVENE_RATE_LIMIT per client address, counted in memory or in Redis (shared by every
+    API process). Every answer carries X-RateLimit-*; past the limit, 429 with Retry-After.
+    If the counter store cannot be reached, requests pass (logged): the API stays up."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.item = parse(settings.rate_limit)
+        uri = settings.rate_limit_storage
+        self.limiter = FixedWindowRateLimiter(
+            storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
+        )
+        self.trusted = trusted_networks(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        key = client_address(scope, self.trusted)
+        scope.setdefault("state", {})["client_address"] = key
+        try:
+            allowed = await self.limiter.hit(self.item, "api", key)
+            stats = await self.limiter.get_window_stats(self.item, "api", key)
+        except Exception:  # the store is down: let the request through
+            log.warning("rate-limit store unreachable; request not counted", exc_info=True)
+            await self.app(scope, receive, send)
+            return
+        reset = math.ceil(stats.reset_time)
+        headers = [
+            (b"x-ratelimit-limit", str(self.item.amount).encode()),
+            (b"x-ratelimit-remaining", str(max(stats.remaining, 0)).encode()),
+            (b"x-ratelimit-reset", str(reset).encode()),
+        ]
+        if not allowed:
+            retry_after = max(1, reset - int(time.time()))
+            body = _envelope(429, "rate_limited", f"Rate limit of {self.item} exceeded for {key}",
+                             {"limit": self.item.amount, "reset_at": reset,
+                              "retry_after": retry_after})  # fmt: skip
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                *headers, (b"retry-after", str(retry_after).encode()),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS,
+            ]})  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                if b"x-ratelimit-limit" not in present:  # a route's own quota is more precise
+                    message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Guard:
+    """Request bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers on every
+    answer, and the audit log: every request that may change something, once answered, is
+    recorded with who (token name), from where, what and the status."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.trusted = trusted_networks(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._too_large(send)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:  # a chunked body that keeps going
+                    raise HTTPException(413, f"Request body larger than {self.max_body} bytes")
+            return message
+
+        status = 500
+        is_api = scope["path"].startswith("/api")
+
+        async def send_secured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), *SECURITY_HEADERS]
+                if is_api:
+                    headers.append(API_CSP)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, send_secured)
+        finally:
+            if scope["method"] not in READ_METHODS and is_api:
+                await self._audit(scope, status)
+
+    async def _too_large(self, send: Send) -> None:
+        body = _envelope(413, "payload_too_large",
+                         f"Request body larger than {self.max_body} bytes",
+                         {"max_bytes": self.max_body})  # fmt: skip
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), *SECURITY_HEADERS,
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    async def _audit(self, scope: Scope, status: int) -> None:
+        state = scope.get("state") or {}
+        app = scope.get("app")
+        database: Database | None = getattr(getattr(app, "state", None), "db", None)
+        if database is None:
+            return
+        principal: Principal | None = state.get("principal")
+        request_id = next((v.decode("latin-1")[:64] for k, v in scope["headers"]
+                           if k == b"x-request-id"), None)  # fmt: skip
+        entry = AuditEntry(
+            principal=principal.name if principal else None,
+            role=principal.role.value if principal else None,
+            client=state.get("client_address") or client_address(scope, self.trusted),
+            method=scope["method"], path=scope["path"][:500], status=status,
+            request_id=request_id,
+        )  # fmt: skip
+        try:
+            async with transaction(database.writer) as session:
+                session.add(entry)
+        except Exception:  # never turns an answered request into an error
+            log.exception("could not write the audit entry for %s %s", scope["method"],
+                          scope["path"])  # fmt: skip

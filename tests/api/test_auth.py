@@ -1,0 +1,389 @@
+"""Who may do what: tokens, roles on every endpoint, approvals bound to people, the audit log."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import update
+
+from api.main import create_app
+from models.access import ApprovalRequest
+from models.base import utcnow
+from models.db import Database, transaction
+from models.enums import Role
+from models.settings import Settings
+from tests.auth import bearer, issue
+from tests.factories import create_incident
+from tests.fakes import RecordingLauncher
+
+RERUN = {"task_id": "task-1", "models": ["inbox_emails"], "full_refresh": False}
+NEEDS_APPROVAL = RERUN | {"full_refresh": True}
+
+Client = Callable[..., Awaitable[AsyncClient]]
+
+
+@pytest.fixture
+async def strict_app(
+    settings: Settings, recording_launcher: RecordingLauncher
+) -> AsyncIterator[FastAPI]:
+    """The defaults: separation of duties for every action that needs approval."""
+    strict = settings.model_copy(update={"self_approval": [], "approval_ttl_seconds": 600})
+    app = create_app(strict, launcher=recording_launcher)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def as_role(
+    strict_app: FastAPI, client: AsyncClient
+) -> AsyncIterator[Callable[[str, Role], Awaitable[AsyncClient]]]:
+    """Clients of the strict app signed in as someone with a role (`client` empties the
+    tables afterwards)."""
+    opened: list[AsyncClient] = []
+
+    async def make(name: str, role: Role) -> AsyncClient:
+        secret = await issue(strict_app.state.db, name, role)
+        http = AsyncClient(
+            transport=ASGITransport(app=strict_app), base_url="http://test", headers=bearer(secret)
+        )
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()
+
+
+def url(incident_id: int, path: str = "") -> str:
+    return f"/api/playbooks/incidents/{incident_id}/actions{path}"
+
+
+# -- 401: no token, a bad one, a revoked one ----------------------------------------------
+
+
+async def test_no_token_is_401_with_www_authenticate(strict_app: FastAPI) -> None:
+    async with AsyncClient(transport=ASGITransport(app=strict_app), base_url="http://t") as http:
+        missing = await http.get("/api/incidents")
+        wrong_scheme = await http.get("/api/incidents", headers={"Authorization": "Basic eDp5"})
+        unknown = await http.get("/api/incidents", headers=bearer("ivt_not-a-token"))
+        health = await http.get("/api/health")
+
+    for response in (missing, wrong_scheme, unknown):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.json()["error"]["code"] == "unauthorized"
+    assert unknown.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert health.status_code == 200  # load balancers probe it without a token
+
+
+async def test_a_revoked_token_stops_working(
+    strict_app: FastAPI, as_role: Callable[[str, Role], Awaitable[AsyncClient]]
+) -> None:
+    admin = await as_role("admin@x.io", Role.ADMIN)
+    viewer = await as_role("viewer@x.io", Role.VIEWER)
+    assert (await viewer.get("/api/incidents")).status_code == 200
+    tokens = (await admin.get("/api/tokens")).json()["tokens"]
+    viewer_id = next(t["id"] for t in tokens if t["name"] == "viewer@x.io")
+
+    revoked = await admin.post(f"/api/tokens/{viewer_id}/revoke")
+
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    assert (await viewer.get("/api/incidents")).status_code == 401
+
+
+async def test_tokens_are_stored_hashed_and_shown_once(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]], db: Database
+) -> None:
+    admin = await as_role("admin@x.io", Role.ADMIN)
+
+    created = await admin.post("/api/tokens", json={"name": "ci-bot", "role": "responder"})
+
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    listed = (await admin.get("/api/tokens")).json()["tokens"]
+    assert all("token" not in t and "secret_hash" not in t for t in listed)
+    assert secret not in str(listed)
+    assert any(t["name"] == "ci-bot" and secret.startswith(t["prefix"]) for t in listed)
+
+
+# -- every role against every endpoint -----------------------------------------------------
+
+READ, RESPOND, APPROVE, ADMIN = Role.VIEWER, Role.RESPONDER, Role.APPROVER, Role.ADMIN
+
+# (method, path template, body, the least role that may); {i} an incident, {a} an approval
+ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, Role]] = [
+    ("GET", "/api/incidents", None, READ),
+    ("GET", "/api/incidents/{i}", None, READ),
+    ("GET", "/api/incidents/{i}/timeline", None, READ),
+    (
+        "POST",
+        "/api/incidents",
+        {"kind": "invariant", "key": "INV_roles", "severity": "sev3", "summary": "roles"},
+        RESPOND,
+    ),
+    ("POST", "/api/incidents/{i}/acknowledge", {"acknowledged_by": "{me}"}, RESPOND),
+    ("POST", "/api/incidents/{i}/assign", {"assigned_to": "{me}"}, RESPOND),
+    ("GET", "/api/playbooks/incidents/{i}/actions", None, READ),
+    ("GET", "/api/playbooks/incidents/{i}/actions/history", None, READ),
+    (
+        "POST",
+        "/api/playbooks/incidents/{i}/actions/dry-run",
+        {"action_type": "rerun_dbt", "params": RERUN},
+        RESPOND,
+    ),
+    (
+        "POST",
+        "/api/playbooks/incidents/{i}/actions/execute",
+        {"action_type": "rerun_dbt", "params": RERUN},
+        RESPOND,
+    ),
+    ("GET", "/api/playbooks/incidents/{i}/actions/approvals", None, READ),
+    (
+        "POST",
+        "/api/playbooks/incidents/{i}/actions/approvals",
+        {"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
+        RESPOND,
+    ),
+    ("POST", "/api/playbooks/incidents/{i}/actions/approvals/{a}/reject", {}, APPROVE),
+    ("GET", "/api/checks", None, READ),
+    ("GET", "/api/planner", None, READ),
+    ("GET", "/api/tokens", None, ADMIN),
+    ("POST", "/api/tokens", {"name": "x", "role": "viewer"}, ADMIN),
+    ("GET", "/api/audit", None, ADMIN),
+]
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_each_role_against_each_endpoint(
+    role: Role, as_role: Callable[[str, Role], Awaitable[AsyncClient]]
+) -> None:
+    owner = await as_role("owner@x.io", Role.ADMIN)
+    caller = await as_role(f"{role}@x.io", role)
+    outcomes = {}
+    for method, template, body, least in ENDPOINTS:
+        incident = await create_incident(owner, key=f"INV_{role}_{len(outcomes)}")
+        approval = await owner.post(
+            url(incident["id"], "/approvals"),
+            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
+        )
+        path = template.format(i=incident["id"], a=approval.json()["id"])
+        payload = None
+        if body is not None:
+            payload = {k: (f"{role}@x.io" if v == "{me}" else v) for k, v in body.items()}
+        response = await caller.request(method, path, json=payload)
+        allowed = role.allows(least)
+        outcomes[(method, template)] = response.status_code
+        assert (response.status_code < 400) == allowed, (method, path, response.text)
+        if not allowed:
+            assert response.status_code == 403
+            needed = Role(response.json()["error"]["details"]["required_role"])
+            assert not role.allows(needed)  # names a role the caller lacks
+
+
+# -- approvals bound to the principal ----------------------------------------------------
+
+
+async def test_approved_by_must_name_the_caller(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+) -> None:
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    incident = await create_incident(approver)
+    body = {"action_type": "rerun_dbt", "params": RERUN}
+
+    forged = await approver.post(
+        url(incident["id"], "/execute"), json=body | {"approved_by": "someone-else@x.io"}
+    )
+    not_an_approver = await responder.post(
+        url(incident["id"], "/execute"), json=body | {"approved_by": "rob@x.io"}
+    )
+
+    assert forged.status_code == 403
+    assert forged.json()["error"]["details"] == {
+        "approved_by": "someone-else@x.io",
+        "principal": "ann@x.io",
+    }
+    assert not_an_approver.status_code == 403
+    assert not_an_approver.json()["error"]["details"]["required_role"] == "approver"
+
+
+async def test_an_approver_alone_is_refused_where_a_second_person_is_required(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]], launcher: RecordingLauncher
+) -> None:
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(approver)
+
+    alone = await approver.post(
+        url(incident["id"], "/execute"),
+        json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL, "approved_by": "ann@x.io"},
+    )
+
+    assert alone.status_code == 403
+    assert alone.json()["error"]["details"]["separation_of_duties"] is True
+    assert launcher.launches == []
+
+
+async def test_a_request_approved_by_another_runs_exactly_its_params_once(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]], launcher: RecordingLauncher
+) -> None:
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(responder)
+
+    asked = await responder.post(
+        url(incident["id"], "/approvals"),
+        json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL, "reason": "stale inbox"},
+    )
+    request = asked.json()
+    approve = url(incident["id"], f"/approvals/{request['id']}/approve")
+    first, second = await asyncio.gather(
+        approver.post(approve, json={"notes": "ok"}), approver.post(approve, json={})
+    )
+    after = (await responder.get(url(incident["id"], f"/approvals/{request['id']}"))).json()
+
+    assert asked.status_code == 201, asked.text
+    assert request["status"] == "pending"
+    assert request["requested_by"] == "rob@x.io"
+    assert request["plan"]["requires_approval"] is True
+    assert request["plan"]["changes"]
+    assert sorted([first.status_code, second.status_code]) in ([200, 200], [200, 409])
+    winner = first if first.status_code == 200 else second
+    action = winner.json()["action"]
+    assert action["params"] == request["params"]
+    assert action["approved_by"] == "ann@x.io"
+    assert action["requested_by"] == "rob@x.io"
+    assert len(launcher.launches) == 1  # once, however many approvals raced
+    assert after["status"] == "approved"
+    assert after["decided_by"] == "ann@x.io"
+    assert after["action_id"] == action["id"]
+    again = await approver.post(approve, json={})
+    assert again.status_code == 409
+    assert len(launcher.launches) == 1
+
+
+async def test_the_requester_cannot_approve_their_own_request(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]], launcher: RecordingLauncher
+) -> None:
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(approver)
+    request = (
+        await approver.post(
+            url(incident["id"], "/approvals"),
+            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
+        )
+    ).json()
+
+    own = await approver.post(url(incident["id"], f"/approvals/{request['id']}/approve"))
+
+    assert own.status_code == 403
+    assert own.json()["error"]["details"]["separation_of_duties"] is True
+    assert launcher.launches == []
+
+
+async def test_an_expired_request_cannot_be_approved(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+    db: Database,
+    launcher: RecordingLauncher,
+) -> None:
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(responder)
+    request = (
+        await responder.post(
+            url(incident["id"], "/approvals"),
+            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
+        )
+    ).json()
+    async with transaction(db.writer) as session:
+        await session.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == request["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+    shown = (await responder.get(url(incident["id"], f"/approvals/{request['id']}"))).json()
+    late = await approver.post(url(incident["id"], f"/approvals/{request['id']}/approve"))
+
+    assert shown["status"] == "expired"
+    assert late.status_code == 409
+    assert late.json()["error"]["details"]["status"] == "expired"
+    assert launcher.launches == []
+
+
+async def test_a_rejected_request_never_runs(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]], launcher: RecordingLauncher
+) -> None:
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(responder)
+    request = (
+        await responder.post(
+            url(incident["id"], "/approvals"),
+            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
+        )
+    ).json()
+
+    rejected = await approver.post(
+        url(incident["id"], f"/approvals/{request['id']}/reject"),
+        json={"notes": "not during the freeze"},
+    )
+    approve = await approver.post(url(incident["id"], f"/approvals/{request['id']}/approve"))
+
+    assert rejected.status_code == 200
+    assert rejected.json()["approval"]["status"] == "rejected"
+    assert rejected.json()["approval"]["decision_notes"] == "not during the freeze"
+    assert approve.status_code == 409
+    assert launcher.launches == []
+
+
+async def test_asking_approval_for_what_needs_none_is_a_bad_request(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+) -> None:
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    incident = await create_incident(responder)
+
+    plain = await responder.post(
+        url(incident["id"], "/approvals"), json={"action_type": "rerun_dbt", "params": RERUN}
+    )
+    both = await responder.post(
+        url(incident["id"], "/approvals"), json={"action_type": "rerun_dbt", "rollback_of": 1}
+    )
+
+    assert plain.status_code == 400
+    assert plain.json()["error"]["details"]["requires_approval"] is False
+    assert both.status_code == 422
+
+
+# -- the audit log ---------------------------------------------------------------------------
+
+
+async def test_changes_are_audited_with_who_and_from_where(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+) -> None:
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    admin = await as_role("admin@x.io", Role.ADMIN)
+    incident = await create_incident(responder)
+    await responder.post(
+        f"/api/incidents/{incident['id']}/acknowledge",
+        json={"acknowledged_by": "rob@x.io"},
+        headers={"X-Request-ID": "req-1"},
+    )
+    await responder.get("/api/incidents")  # reads are not audited
+    refused = await responder.get("/api/audit")
+
+    entries = (await admin.get("/api/audit", params={"principal": "rob@x.io"})).json()["entries"]
+
+    assert refused.status_code == 403
+    assert [(e["method"], e["path"], e["status"]) for e in entries] == [
+        ("POST", f"/api/incidents/{incident['id']}/acknowledge", 200),
+        ("POST", "/api/incidents", 201),
+    ]  # newest first
+    assert entries[0]["principal"] == "rob@x.io"
+    assert entries[0]["role"] == "responder"
+    assert entries[0]["client"] == "127.0.0.1"
+    assert entries[0]["request_id"] == "req-1"
