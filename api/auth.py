@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from models.base import utcnow
 from models.db import Database, transaction
@@ -100,7 +101,14 @@ def _secret(request: Request) -> str | None:
     return None
 
 
-async def authenticate(request: Request) -> Principal:
+# declares the scheme in the OpenAPI document (the docs' Authorize button); `_secret` reads it
+BEARER = HTTPBearer(auto_error=False, description="An API token: intervene tokens create")
+
+
+async def authenticate(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Principal:
     """The principal of this request, kept on `request.state` for the audit log."""
     authenticator: Authenticator = request.app.state.authenticator
     if not authenticator.enabled:

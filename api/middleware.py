@@ -81,6 +81,7 @@ class RateLimit:
             storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
         )
         self.trusted = trusted_networks(settings)
+        self.namespace = settings.rate_limit_namespace
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
@@ -89,8 +90,8 @@ class RateLimit:
         key = client_address(scope, self.trusted)
         scope.setdefault("state", {})["client_address"] = key
         try:
-            allowed = await self.limiter.hit(self.item, "api", key)
-            stats = await self.limiter.get_window_stats(self.item, "api", key)
+            allowed = await self.limiter.hit(self.item, self.namespace, key)
+            stats = await self.limiter.get_window_stats(self.item, self.namespace, key)
         except Exception:  # the store is down: let the request through
             log.warning("rate-limit store unreachable; request not counted", exc_info=True)
             await self.app(scope, receive, send)
@@ -138,6 +139,10 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await self._refuse(send, 400, "bad_request", "NUL characters are not accepted in URLs",
+                               {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
+            return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await self._too_large(send)
@@ -173,10 +178,16 @@ class Guard:
                 await self._audit(scope, status)
 
     async def _too_large(self, send: Send) -> None:
-        body = _envelope(413, "payload_too_large",
-                         f"Request body larger than {self.max_body} bytes",
-                         {"max_bytes": self.max_body})  # fmt: skip
-        await send({"type": "http.response.start", "status": 413, "headers": [
+        await self._refuse(send, 413, "payload_too_large",
+                           f"Request body larger than {self.max_body} bytes",
+                           {"max_bytes": self.max_body})  # fmt: skip
+
+    @staticmethod
+    async def _refuse(
+        send: Send, status: int, code: str, message: str, details: dict[str, Any]
+    ) -> None:
+        body = _envelope(status, code, message, details)
+        await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"), *SECURITY_HEADERS,
         ]})  # fmt: skip

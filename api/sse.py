@@ -109,9 +109,12 @@ class EventStream(EventSourceResponse):
     is then closed by the server)."""
 
     def __init__(
-        self, content: Callable[["EventStream"], AsyncIterator[Any]], **options: Any
+        self,
+        content: Callable[["EventStream"], AsyncIterator[Any]],
+        status_code: int = 200,  # FastAPI's OpenAPI reads the default status from here
+        **options: Any,
     ) -> None:
-        super().__init__(content(self), **options)
+        super().__init__(content(self), status_code=status_code, **options)
         self.sending_since: float | None = None
         self._cancel = anyio.CancelScope()
 

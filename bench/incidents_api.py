@@ -55,6 +55,30 @@ def create_database() -> str:
     )
 
 
+def bench_token(url: str) -> str:
+    """An admin token on the benchmark's database (the API is measured with auth on)."""
+    import asyncio
+
+    from models.db import connect, transaction
+    from models.enums import Role
+    from models.services.tokens import create_token
+
+    async def issue() -> str:
+        database = connect(url)
+        try:
+            async with transaction(database.writer) as session:
+                new = await create_token(session, name="bench", role=Role.ADMIN, created_by="bench")
+                return new.secret
+        finally:
+            await database.dispose()
+
+    return asyncio.run(issue())
+
+
+# one client address makes every request of a benchmark: the per-address limit would cap it
+BENCH_ENV = {"INTERVENE_RATE_LIMIT": "100000000/hour"}
+
+
 def drop_database(url: str) -> None:
     admin = make_url(ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -110,7 +134,8 @@ def fill(url: str, count: int) -> tuple[list[int], list[dict[str, object]]]:
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "INTERVENE_DATABASE_URL": url, "INTERVENE_AUTO_MIGRATE": "false"}
+    env = {**os.environ, **BENCH_ENV, "INTERVENE_DATABASE_URL": url,
+           "INTERVENE_AUTO_MIGRATE": "false"}  # fmt: skip
     command = [
         sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
@@ -127,9 +152,11 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the API did not become healthy within 30 s")
 
 
-def load(port: int, requests: list[dict[str, object]], seconds: float, concurrency: int) -> dict:
+def load(
+    port: int, requests: list[dict[str, object]], seconds: float, concurrency: int, token: str
+) -> dict:
     command = [sys.executable, str(ROOT / "bench" / "loadgen.py"), "127.0.0.1", str(port),
-               str(seconds), str(concurrency)]  # fmt: skip
+               str(seconds), str(concurrency), token]  # fmt: skip
     done = subprocess.run(
         command, input=json.dumps(requests).encode(), capture_output=True, check=True
     )
@@ -166,6 +193,7 @@ def main() -> int:
         started = time.perf_counter()
         migrate.upgrade(url)
         ids, alerts = fill(url, args.incidents)
+        token = bench_token(url)
         print(f"filled {len(ids)} incidents in {time.perf_counter() - started:.1f} s "
               f"({make_url(url).database})")  # fmt: skip
         port = free_port()
@@ -180,8 +208,8 @@ def main() -> int:
             ],
         }
         for requests in scenarios.values():  # warm up connections, caches and code paths
-            load(port, requests, 1.0, args.concurrency)
-        results = {name: summarize(load(port, reqs, args.seconds, args.concurrency))
+            load(port, requests, 1.0, args.concurrency, token)
+        results = {name: summarize(load(port, reqs, args.seconds, args.concurrency, token))
                    for name, reqs in scenarios.items()}  # fmt: skip
     finally:
         if server is not None:

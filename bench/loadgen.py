@@ -1,6 +1,6 @@
 """A small HTTP/1.1 keep-alive load generator (stdlib asyncio), run as its own process.
 
-Usage: python bench/loadgen.py HOST PORT SECONDS CONCURRENCY < requests.json
+Usage: python bench/loadgen.py HOST PORT SECONDS CONCURRENCY [TOKEN] < requests.json
 where requests.json is a list of {"method", "path", "body"?}; each connection cycles through
 them. Prints one JSON line: {"requests", "errors", "seconds", "latencies_ms": [...], "statuses"}.
 Written on raw sockets because a Python HTTP client library, not the server, would otherwise
@@ -15,9 +15,11 @@ from collections import Counter
 from typing import Any
 
 
-def encode(host: str, request: dict[str, Any]) -> bytes:
+def encode(host: str, request: dict[str, Any], token: str | None = None) -> bytes:
     body = json.dumps(request["body"]).encode() if "body" in request else b""
     head = f"{request['method']} {request['path']} HTTP/1.1\r\nHost: {host}\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
     if body:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     return (head + "\r\n").encode() + body
@@ -64,9 +66,11 @@ async def worker(
         writer.close()
 
 
-async def main(host: str, port: int, seconds: float, concurrency: int) -> None:
+async def main(
+    host: str, port: int, seconds: float, concurrency: int, token: str | None = None
+) -> None:
     requests = json.load(sys.stdin)
-    payloads = [encode(host, r) for r in requests]
+    payloads = [encode(host, r, token) for r in requests]
     out: dict[str, Any] = {"latencies": [], "statuses": Counter()}
     started = time.perf_counter()
     deadline = started + seconds
@@ -94,5 +98,6 @@ if __name__ == "__main__":
         int(sys.argv[2]),
         float(sys.argv[3]),
         int(sys.argv[4]),
+        sys.argv[5] if len(sys.argv) > 5 else None,
     )
     asyncio.run(main(host, port, seconds, concurrency))

@@ -29,6 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.incidents_api import BENCH_ENV, bench_token  # noqa: E402
 from deployments.stack import (  # noqa: E402
     free_port,
     isolated_environment,
@@ -76,10 +77,14 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="intervene-bench-"))
     prefect_port, api_port = free_port(), free_port()
     prefect_api = f"http://127.0.0.1:{prefect_port}/api"
-    env = isolated_environment(base, prefect_port) | {
-        "INTERVENE_ACTION_DRY_RUNS_PER_HOUR": "100000",
-        "INTERVENE_ACTION_EXECUTIONS_PER_HOUR": "100000",
-    }
+    env = (
+        isolated_environment(base, prefect_port)
+        | BENCH_ENV
+        | {
+            "INTERVENE_ACTION_DRY_RUNS_PER_HOUR": "100000",
+            "INTERVENE_ACTION_EXECUTIONS_PER_HOUR": "100000",
+        }
+    )
     os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
     cli = [sys.executable, "-m", "intervene_cli"]
     processes = []
@@ -96,7 +101,9 @@ def main() -> int:
         wait_for_deployment(prefect_api, "rerun_dbt/intervene")
         wait_for_deployment(prefect_api, "bench_noop/bench")
 
-        http = httpx.Client(base_url=api, timeout=180)
+        token = bench_token(env["INTERVENE_DATABASE_URL"])
+        http = httpx.Client(base_url=api, timeout=180,
+                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         incident = http.post("/incidents", json={
             "kind": "invariant", "key": "INV_bench", "severity": "sev3",
             "summary": "bench", "playbooks": ["rerun_dbt"]}).json()  # fmt: skip

@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.incidents_api import create_database, drop_database  # noqa: E402
+from bench.incidents_api import BENCH_ENV, bench_token, create_database, drop_database  # noqa: E402
 from deployments.stack import free_port, start, stop, wait_healthy  # noqa: E402
 
 
@@ -42,15 +42,17 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def run(api: str, port: int, pid: int, subscribers: int, updates: int, rate: float) -> dict:
-    http = httpx.Client(base_url=api, timeout=30)
+def run(
+    api: str, port: int, pid: int, subscribers: int, updates: int, rate: float, token: str
+) -> dict:
+    http = httpx.Client(base_url=api, timeout=30, headers={"Authorization": f"Bearer {token}"})
     incident = http.post("/incidents", json={
         "kind": "budget", "key": f"BUDGET_fanout_{subscribers}", "severity": "sev3",
         "summary": "fan-out benchmark"}).json()  # fmt: skip
     before = rss_kib(pid)
     clients = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "sse_subscribers.py"), "127.0.0.1", str(port),
-         str(subscribers), str(updates)],
+         str(subscribers), str(updates), token],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert clients.stdout is not None
@@ -89,16 +91,17 @@ def main() -> int:
 
     url = create_database()
     port = free_port()
-    env = os.environ | {"INTERVENE_DATABASE_URL": url}
+    env = os.environ | BENCH_ENV | {"INTERVENE_DATABASE_URL": url}
     command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
                "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
                "--backlog", "4096", "--workers", str(args.workers)]  # fmt: skip
     server = start(command, env)
     try:
         api = f"http://127.0.0.1:{port}/api"
-        wait_healthy(f"{api}/health", server, 60)
-        floor = run(api, port, server.pid, 1, args.updates, args.rate)
-        many = run(api, port, server.pid, args.subscribers, args.updates, args.rate)
+        wait_healthy(f"{api}/health", server, 60)  # migrated by now
+        token = bench_token(url)
+        floor = run(api, port, server.pid, 1, args.updates, args.rate, token)
+        many = run(api, port, server.pid, args.subscribers, args.updates, args.rate, token)
     finally:
         stop([server])
         drop_database(url)

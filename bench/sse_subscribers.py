@@ -1,6 +1,6 @@
 """Many SSE subscribers in one process, for bench/sse_fanout.py.
 
-Usage: python bench/sse_subscribers.py HOST PORT COUNT EXPECTED
+Usage: python bench/sse_subscribers.py HOST PORT COUNT EXPECTED TOKEN
 Opens COUNT streams on /api/sse/events?types=incident_updated, prints "ready" once all have
 received `connected`, then records for each `incident_updated` event its `n` (from
 `assigned_to`, "bench-<n>") and the receive time minus the event's `updated_at`. Exits after
@@ -40,8 +40,8 @@ class Stream(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:  # uvloop's is not an asyncio.Transport
         self.transport = transport
         transport.write(
-            f"GET /api/sse/events?types=incident_updated HTTP/1.1\r\nHost: {self.host}\r\n\r\n"
-            .encode()
+            f"GET /api/sse/events?types=incident_updated HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Authorization: Bearer {self.shared['token']}\r\n\r\n".encode()
         )  # fmt: skip
 
     def data_received(self, data: bytes) -> None:
@@ -78,10 +78,11 @@ class Stream(asyncio.Protocol):
         return seen, latencies
 
 
-async def main(host: str, port: int, count: int, expected: int) -> None:
+async def main(host: str, port: int, count: int, expected: int, token: str) -> None:
     loop = asyncio.get_running_loop()
     shared: dict[str, Any] = {
-        "connected": 0, "count": count, "expected": expected, "ready": asyncio.Event()
+        "connected": 0, "count": count, "expected": expected, "ready": asyncio.Event(),
+        "token": token,
     }  # fmt: skip
     streams: list[Stream] = []
     for _ in range(count):
@@ -116,4 +117,4 @@ if __name__ == "__main__":
         run = asyncio.run
     else:
         run = uvloop.run
-    run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]))

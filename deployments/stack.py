@@ -30,6 +30,7 @@ def stack_environment(prefect_port: int = PREFECT_PORT) -> dict[str, str]:
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    env.setdefault("INTERVENE_SELF_APPROVAL", '["*"]')  # the demo has one person
     return env
 
 

@@ -152,6 +152,10 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live: memory:// (per process) or redis://host:port"
         " (shared by every API process).",
     )
+    rate_limit_namespace: str = Field(
+        default="intervene",
+        description="Prefix of the rate-limit counters (deployments sharing one Redis differ).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks whose X-Forwarded-For is believed (e.g. 10.0.0.0/8).",

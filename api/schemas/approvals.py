@@ -5,7 +5,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.schemas.incidents import Body, Notes
+from api.schemas.incidents import Body, JsonObject, Notes
 from api.schemas.playbooks import ActionRead, ActionType
 
 
@@ -13,7 +13,7 @@ class ApprovalCreate(Body):
     """Either an execution (`action_type` and `params`) or a rollback (`rollback_of`)."""
 
     action_type: ActionType | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     rollback_of: int | None = Field(default=None, ge=1, le=2**63 - 1)
     reason: Notes | None = None
 

@@ -1,14 +1,26 @@
 """Request and response bodies of the Incidents API, field for field as the contract shows."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.enums import IncidentKind, IncidentStatus, Severity
 
-Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
-Notes = Annotated[str, StringConstraints(max_length=10_000)]
+
+def _no_nul(value: str) -> str:
+    """Text is stored as given, except NUL, which PostgreSQL cannot store: refused (422)."""
+    if "\x00" in value:
+        raise ValueError("NUL characters are not accepted")
+    return value
+
+
+Text = AfterValidator(_no_nul)
+Person = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), Text
+]
+Notes = Annotated[str, StringConstraints(max_length=10_000), Text]
 Key = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.:/@-]+$"),
@@ -16,6 +28,39 @@ Key = Annotated[
 Playbook = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\w+$")
 ]
+
+
+MAX_JSON_DEPTH = 10
+MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_KEY = 200
+
+
+def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form JSON (details, metadata, params), accepted but bounded in depth, key length
+    and size, so a body under the request cap still cannot bloat every later read."""
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(node, str):
+            _no_nul(node)
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if len(key) > MAX_JSON_KEY:
+                    raise ValueError(f"a key is longer than {MAX_JSON_KEY} characters")
+                _no_nul(key)
+                walk(child, depth + 1)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, depth + 1)
+
+    walk(value, 1)
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_JSON_BYTES} bytes once serialized")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_bounded)]
 
 
 class Body(BaseModel):
@@ -61,11 +106,13 @@ class IncidentCreate(Body):
     kind: IncidentKind
     key: Key
     severity: Severity
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-    details: dict[str, Any] = Field(default_factory=dict)
+    summary: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Text
+    ]
+    details: JsonObject = Field(default_factory=dict)
     playbooks: list[Playbook] = Field(default_factory=list, max_length=20)
     issue_url: AnyHttpUrl | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
     reported_by: Person = "api"
 
 

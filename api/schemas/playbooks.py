@@ -5,9 +5,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas.incidents import Body, Person
+from api.schemas.incidents import Body, JsonObject, Person, Text
 
-ActionType = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ActionType = Annotated[str, StringConstraints(min_length=1, max_length=64), Text]
 
 
 class AvailableAction(BaseModel):
@@ -28,7 +28,7 @@ class AvailableActions(BaseModel):
 
 class DryRunRequest(Body):
     action_type: ActionType
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     requested_by: Person = "api"
 
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def start_server(
         process = start(command, env, Path(logs) / f"uvicorn-{port}.log")
         servers.append(server := LiveServer(f"http://127.0.0.1:{port}", database_url, process, ""))
         wait_healthy(f"{server.url}/api/health", process, seconds=60)  # migrated by now
-        server.token = asyncio.run(issue_at(database_url))
+        with ThreadPoolExecutor(1) as pool:  # async tests call this with their loop running
+            server.token = pool.submit(asyncio.run, issue_at(database_url)).result()
         return server
 
     yield launch

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +12,12 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import update
 
 from api.main import create_app
+from flows.registry import ACTIONS
 from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, transaction
-from models.enums import Role
+from models.enums import ActionStatus, Role
+from models.services.actions import advance_action, store_result
 from models.settings import Settings
 from tests.auth import bearer, issue
 from tests.factories import create_incident
@@ -387,3 +390,39 @@ async def test_changes_are_audited_with_who_and_from_where(
     assert entries[0]["role"] == "responder"
     assert entries[0]["client"] == "127.0.0.1"
     assert entries[0]["request_id"] == "req-1"
+
+
+async def test_a_rollback_that_needs_approval_goes_through_a_request_too(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+    db: Database,
+    launcher: RecordingLauncher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = ACTIONS["rerun_dbt"]  # no rollback of its own; the engine path is the same for all
+    monkeypatch.setitem(ACTIONS, "rerun_dbt", replace(spec, rollback_supported=True))
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(responder)
+    request = (await responder.post(url(incident["id"], "/approvals"), json={
+        "action_type": "rerun_dbt", "params": NEEDS_APPROVAL})).json()  # fmt: skip
+    original = (await approver.post(
+        url(incident["id"], f"/approvals/{request['id']}/approve"))).json()["action"]  # fmt: skip
+    async with transaction(db.writer) as session:
+        await store_result(session, action_id=original["id"], result={"prior_state": {"v": 1}},
+                           at=utcnow())  # fmt: skip
+        for status in (ActionStatus.RUNNING, ActionStatus.SUCCESS):
+            await advance_action(session, action_id=original["id"], status=status, at=utcnow())
+
+    direct = await approver.post(url(incident["id"], f"/{original['id']}/rollback"),
+                                 json={"approved_by": "ann@x.io"})  # fmt: skip
+    asked = await responder.post(url(incident["id"], "/approvals"),
+                                 json={"rollback_of": original["id"]})  # fmt: skip
+    approved = await approver.post(url(incident["id"], f"/approvals/{asked.json()['id']}/approve"))
+
+    assert direct.status_code == 403  # the original needed approval: so does its rollback
+    assert asked.status_code == 201, asked.text
+    assert approved.status_code == 200, approved.text
+    rollback = approved.json()["action"]
+    assert rollback["rollback_of"] == original["id"]
+    assert rollback["approved_by"] == "ann@x.io"
+    assert [launch.parameters["rollback"] for launch in launcher.launches] == [False, True]
