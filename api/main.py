@@ -13,7 +13,7 @@ from api.auth import Authenticator, RedactTokens, authenticate
 from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
-from api.middleware import Guard, RateLimit
+from api.middleware import Gate
 from api.playbooks import Playbooks
 from api.routes import admin, approvals, checks, events, health, incidents, planner, playbooks
 from api.sse import Broadcaster
@@ -79,8 +79,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(Guard, settings=settings)
-    app.add_middleware(RateLimit, settings=settings)  # added last: runs first
+    app.add_middleware(Gate, settings=settings)
     signed_in = [Depends(authenticate)]
     for module in (incidents, approvals, playbooks, events, checks, planner, admin):
         app.include_router(module.router, prefix="/api", dependencies=signed_in)

@@ -1,5 +1,5 @@
-"""What every request passes through, outermost first: the per-address rate limit (with its
-headers on every answer), the body size cap, security headers, and the audit log of changes.
+"""What every request passes through (`Gate`): the per-address rate limit (with its headers on
+every answer), the body size cap, security headers, and the audit log of changes.
 
 Plain ASGI middleware: nothing here buffers a response, so the SSE stream flows through.
 """
@@ -70,70 +70,45 @@ def _envelope(status: int, code: str, message: str, details: dict[str, Any]) -> 
 
 class RateLimit:
     """INTERVENE_RATE_LIMIT per client address, counted in memory or in Redis (shared by every
-    API process). Every answer carries X-RateLimit-*; past the limit, 429 with Retry-After.
-    If the counter store cannot be reached, requests pass (logged): the API stays up."""
+    API process). If the counter store cannot be reached, requests pass (logged)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.item = parse(settings.rate_limit)
         uri = settings.rate_limit_storage
         self.limiter = FixedWindowRateLimiter(
             storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
         )
-        self.trusted = trusted_networks(settings)
         self.namespace = settings.rate_limit_namespace
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        key = client_address(scope, self.trusted)
-        scope.setdefault("state", {})["client_address"] = key
+    async def count(self, key: str) -> tuple[bool, list[tuple[bytes, bytes]], int]:
+        """Whether `key` may go on, the X-RateLimit-* headers, and the seconds until reset."""
         try:
             allowed = await self.limiter.hit(self.item, self.namespace, key)
             stats = await self.limiter.get_window_stats(self.item, self.namespace, key)
-        except Exception:  # the store is down: let the request through
+        except Exception:  # the store is down: the API stays up
             log.warning("rate-limit store unreachable; request not counted", exc_info=True)
-            await self.app(scope, receive, send)
-            return
+            return True, [], 0
         reset = math.ceil(stats.reset_time)
         headers = [
             (b"x-ratelimit-limit", str(self.item.amount).encode()),
             (b"x-ratelimit-remaining", str(max(stats.remaining, 0)).encode()),
             (b"x-ratelimit-reset", str(reset).encode()),
         ]
-        if not allowed:
-            retry_after = max(1, reset - int(time.time()))
-            body = _envelope(429, "rate_limited", f"Rate limit of {self.item} exceeded for {key}",
-                             {"limit": self.item.amount, "reset_at": reset,
-                              "retry_after": retry_after})  # fmt: skip
-            await send({"type": "http.response.start", "status": 429, "headers": [
-                *headers, (b"retry-after", str(retry_after).encode()),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS,
-            ]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                if b"x-ratelimit-limit" not in present:  # a route's own quota is more precise
-                    message["headers"] = [*message.get("headers", []), *headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        return allowed, headers, max(1, reset - int(time.time()))
 
 
-class Guard:
-    """Request bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers on every
-    answer, and the audit log: every request that may change something, once answered, is
-    recorded with who (token name), from where, what and the status."""
+class Gate:
+    """One middleware (one wrapper around `send`, which every SSE frame passes through):
+    NUL in the URL refused (400), the rate limit (X-RateLimit-* on every answer; 429 with
+    Retry-After past it), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers,
+    and the audit log: every request that may change something, once answered, is recorded
+    with who (token name), from where, what and the status."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
         self.trusted = trusted_networks(settings)
+        self.rate_limit = RateLimit(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,6 +118,19 @@ class Guard:
             await self._refuse(send, 400, "bad_request", "NUL characters are not accepted in URLs",
                                {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
             return
+        key = client_address(scope, self.trusted)
+        scope.setdefault("state", {})["client_address"] = key
+        limit_headers: list[tuple[bytes, bytes]] = []
+        if scope["path"] not in UNLIMITED_PATHS:
+            allowed, limit_headers, retry_after = await self.rate_limit.count(key)
+            if not allowed:
+                await self._refuse(
+                    send, 429, "rate_limited",
+                    f"Rate limit of {self.rate_limit.item} exceeded for {key}",
+                    {"limit": self.rate_limit.item.amount, "retry_after": retry_after},
+                    [*limit_headers, (b"retry-after", str(retry_after).encode())],
+                )  # fmt: skip
+                return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await self._too_large(send)
@@ -161,18 +149,21 @@ class Guard:
         status = 500
         is_api = scope["path"].startswith("/api")
 
-        async def send_secured(message: Message) -> None:
+        async def send_guarded(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", []), *SECURITY_HEADERS]
                 if is_api:
                     headers.append(API_CSP)
+                if limit_headers and not any(k.lower() == b"x-ratelimit-limit"
+                                             for k, _ in headers):  # fmt: skip
+                    headers += limit_headers  # (a route's own quota is more precise)
                 message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, send_secured)
+            await self.app(scope, counted_receive, send_guarded)
         finally:
             if scope["method"] not in READ_METHODS and is_api:
                 await self._audit(scope, status)
@@ -180,16 +171,22 @@ class Guard:
     async def _too_large(self, send: Send) -> None:
         await self._refuse(send, 413, "payload_too_large",
                            f"Request body larger than {self.max_body} bytes",
-                           {"max_bytes": self.max_body})  # fmt: skip
+                           {"max_bytes": self.max_body},
+                           [(b"connection", b"close")])  # the rest is not read  # fmt: skip
 
     @staticmethod
     async def _refuse(
-        send: Send, status: int, code: str, message: str, details: dict[str, Any]
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any],
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         body = _envelope(status, code, message, details)
-        await send({"type": "http.response.start", "status": status, "headers": [
+        await send({"type": "http.response.start", "status": status, "headers": [*(headers or []),
             (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"), *SECURITY_HEADERS,
+            *SECURITY_HEADERS,
         ]})  # fmt: skip
         await send({"type": "http.response.body", "body": body})
 

@@ -98,6 +98,6 @@ if __name__ == "__main__":
         int(sys.argv[2]),
         float(sys.argv[3]),
         int(sys.argv[4]),
-        sys.argv[5] if len(sys.argv) > 5 else None,
     )
-    asyncio.run(main(host, port, seconds, concurrency))
+    token = sys.argv[5] if len(sys.argv) > 5 else None
+    asyncio.run(main(host, port, seconds, concurrency, token))
