@@ -65,6 +65,16 @@ def url(incident_id: int, path: str = "") -> str:
     return f"/api/playbooks/incidents/{incident_id}/actions{path}"
 
 
+async def ask(incident_id: int, requester: AsyncClient) -> dict[str, Any]:
+    """An approval request for a full refresh (which needs approval)."""
+    response = await requester.post(
+        url(incident_id, "/approvals"), json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL}
+    )
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
 # -- 401: no token, a bad one, a revoked one ----------------------------------------------
 
 
@@ -170,11 +180,8 @@ async def test_each_role_against_each_endpoint(
     outcomes = {}
     for method, template, body, least in ENDPOINTS:
         incident = await create_incident(owner, key=f"INV_{role}_{len(outcomes)}")
-        approval = await owner.post(
-            url(incident["id"], "/approvals"),
-            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
-        )
-        path = template.format(i=incident["id"], a=approval.json()["id"])
+        approval = await ask(incident["id"], owner)
+        path = template.format(i=incident["id"], a=approval["id"])
         payload = None
         if body is not None:
             payload = {k: (f"{role}@x.io" if v == "{me}" else v) for k, v in body.items()}
@@ -274,12 +281,7 @@ async def test_the_requester_cannot_approve_their_own_request(
 ) -> None:
     approver = await as_role("ann@x.io", Role.APPROVER)
     incident = await create_incident(approver)
-    request = (
-        await approver.post(
-            url(incident["id"], "/approvals"),
-            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
-        )
-    ).json()
+    request = await ask(incident["id"], approver)
 
     own = await approver.post(url(incident["id"], f"/approvals/{request['id']}/approve"))
 
@@ -296,12 +298,7 @@ async def test_an_expired_request_cannot_be_approved(
     responder = await as_role("rob@x.io", Role.RESPONDER)
     approver = await as_role("ann@x.io", Role.APPROVER)
     incident = await create_incident(responder)
-    request = (
-        await responder.post(
-            url(incident["id"], "/approvals"),
-            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
-        )
-    ).json()
+    request = await ask(incident["id"], responder)
     async with transaction(db.writer) as session:
         await session.execute(
             update(ApprovalRequest)
@@ -324,12 +321,7 @@ async def test_a_rejected_request_never_runs(
     responder = await as_role("rob@x.io", Role.RESPONDER)
     approver = await as_role("ann@x.io", Role.APPROVER)
     incident = await create_incident(responder)
-    request = (
-        await responder.post(
-            url(incident["id"], "/approvals"),
-            json={"action_type": "rerun_dbt", "params": NEEDS_APPROVAL},
-        )
-    ).json()
+    request = await ask(incident["id"], responder)
 
     rejected = await approver.post(
         url(incident["id"], f"/approvals/{request['id']}/reject"),
@@ -403,8 +395,7 @@ async def test_a_rollback_that_needs_approval_goes_through_a_request_too(
     responder = await as_role("rob@x.io", Role.RESPONDER)
     approver = await as_role("ann@x.io", Role.APPROVER)
     incident = await create_incident(responder)
-    request = (await responder.post(url(incident["id"], "/approvals"), json={
-        "action_type": "rerun_dbt", "params": NEEDS_APPROVAL})).json()  # fmt: skip
+    request = await ask(incident["id"], responder)
     original = (await approver.post(
         url(incident["id"], f"/approvals/{request['id']}/approve"))).json()["action"]  # fmt: skip
     async with transaction(db.writer) as session:
