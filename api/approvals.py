@@ -94,18 +94,15 @@ class Approvals:
     ) -> tuple[ApprovalRequest, Action]:
         async with transaction(self.database.writer) as session:
             request = await self._pending(session, incident_id, approval_id)
-            if request is None:  # expired just now: written as such
-                raise Conflict(
-                    f"Approval request {approval_id} expired",
-                    details={"approval_id": approval_id, "status": ApprovalStatus.EXPIRED.value},
-                )
-            if request.requested_by == principal.name and not approver_may_act_alone(
-                request.action_type, self.playbooks.settings
-            ):
-                raise Forbidden(
-                    f"{principal.name} asked for this; another approver must approve it",
-                    details={"approval_id": approval_id, "separation_of_duties": True},
-                )
+        if request is None:  # expired: written as such (committed) before saying so
+            raise _expired(approval_id)
+        if request.requested_by == principal.name and not approver_may_act_alone(
+            request.action_type, self.playbooks.settings
+        ):
+            raise Forbidden(
+                f"{principal.name} asked for this; another approver must approve it",
+                details={"approval_id": approval_id, "separation_of_duties": True},
+            )
         action = await self._run(request, principal)
         async with transaction(self.database.writer) as session:
             fresh = await _get(session, incident_id, approval_id, for_update=True)
@@ -120,14 +117,12 @@ class Approvals:
     ) -> ApprovalRequest:
         async with transaction(self.database.writer) as session:
             request = await self._pending(session, incident_id, approval_id)
-            if request is None:
-                raise Conflict(
-                    f"Approval request {approval_id} expired",
-                    details={"approval_id": approval_id, "status": ApprovalStatus.EXPIRED.value},
-                )
-            request.status = ApprovalStatus.REJECTED.value
-            request.decided_by, request.decided_at = principal.name, utcnow()
-            request.decision_notes = notes
+            if request is not None:
+                request.status = ApprovalStatus.REJECTED.value
+                request.decided_by, request.decided_at = principal.name, utcnow()
+                request.decision_notes = notes
+        if request is None:
+            raise _expired(approval_id)
         return request
 
     async def _pending(
@@ -165,6 +160,13 @@ class Approvals:
             idempotency_key=f"approval-{request.id}", wait=0, approved_request=True,
         )  # fmt: skip
         return recorded.action
+
+
+def _expired(approval_id: int) -> Conflict:
+    return Conflict(
+        f"Approval request {approval_id} expired",
+        details={"approval_id": approval_id, "status": ApprovalStatus.EXPIRED.value},
+    )
 
 
 async def _get(

@@ -309,7 +309,11 @@ async def test_an_expired_request_cannot_be_approved(
     shown = (await responder.get(url(incident["id"], f"/approvals/{request['id']}"))).json()
     late = await approver.post(url(incident["id"], f"/approvals/{request['id']}/approve"))
 
+    async with transaction(db.reader) as session:
+        stored = await session.get(ApprovalRequest, request["id"])
     assert shown["status"] == "expired"
+    assert stored is not None
+    assert stored.status == "expired"  # written, not only shown
     assert late.status_code == 409
     assert late.json()["error"]["details"]["status"] == "expired"
     assert launcher.launches == []
