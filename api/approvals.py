@@ -92,25 +92,52 @@ class Approvals:
     async def approve(
         self, incident_id: int, approval_id: int, principal: Principal, notes: str | None
     ) -> tuple[ApprovalRequest, Action]:
+        """Claim the request (pending -> approved, under its row lock), then run it: a
+        concurrent approval or rejection finds it decided. If the run cannot even be recorded
+        (a limit, a plan that no longer holds), the claim is given back."""
         async with transaction(self.database.writer) as session:
             request = await self._pending(session, incident_id, approval_id)
+            if request is not None:
+                if request.requested_by == principal.name and not approver_may_act_alone(
+                    request.action_type, self.playbooks.settings
+                ):
+                    raise Forbidden(
+                        f"{principal.name} asked for this; another approver must approve it",
+                        details={"approval_id": approval_id, "separation_of_duties": True},
+                    )
+                request.status = ApprovalStatus.APPROVED.value
+                request.decided_by, request.decided_at = principal.name, utcnow()
+                request.decision_notes = notes
         if request is None:  # expired: written as such (committed) before saying so
             raise _expired(approval_id)
-        if request.requested_by == principal.name and not approver_may_act_alone(
-            request.action_type, self.playbooks.settings
-        ):
-            raise Forbidden(
-                f"{principal.name} asked for this; another approver must approve it",
-                details={"approval_id": approval_id, "separation_of_duties": True},
-            )
-        action = await self._run(request, principal)
+        try:
+            action = await self._run(request, principal)
+        except Exception:
+            async with transaction(self.database.writer) as session:
+                claimed = await _get(session, incident_id, approval_id, for_update=True)
+                recorded = await self._recorded_action(session, claimed)
+                if recorded is None:  # nothing ran: it may be approved again
+                    claimed.status = ApprovalStatus.PENDING.value
+                    claimed.decided_by = claimed.decided_at = claimed.decision_notes = None
+                else:
+                    claimed.action_id = recorded.id
+            raise
         async with transaction(self.database.writer) as session:
-            fresh = await _get(session, incident_id, approval_id, for_update=True)
-            if fresh.status == ApprovalStatus.PENDING:  # a concurrent approval may have won
-                fresh.status = ApprovalStatus.APPROVED.value
-                fresh.decided_by, fresh.decided_at = principal.name, utcnow()
-                fresh.decision_notes, fresh.action_id = notes, action.id
-        return fresh, action
+            approved = await _get(session, incident_id, approval_id, for_update=True)
+            approved.action_id = action.id
+        return approved, action
+
+    async def _recorded_action(
+        self, session: AsyncSession, request: ApprovalRequest
+    ) -> Action | None:
+        """The action a failed run still recorded (e.g. kept as failed when Prefect was down)."""
+        query = select(Action).where(Action.incident_id == request.incident_id)
+        if request.rollback_of is not None:
+            query = query.where(Action.rollback_of == request.rollback_of)
+            query = query.where(Action.approved_by == request.decided_by)
+        else:
+            query = query.where(Action.idempotency_key == f"approval-{request.id}")
+        return await session.scalar(query.order_by(Action.id.desc()).limit(1))
 
     async def reject(
         self, incident_id: int, approval_id: int, principal: Principal, notes: str | None

@@ -29,7 +29,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is a hint, not a log (the audit is)
 
 
-_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
+_TOKEN_IN_URL = re.compile(r"(access(?:_|%5[fF])token=)[^&\s\"']+")
 
 
 class RedactTokens(logging.Filter):

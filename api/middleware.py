@@ -38,18 +38,36 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def client_address(scope: Scope, trusted: list[Network]) -> str:
-    """The peer's address; behind a trusted proxy, the first untrusted hop of X-Forwarded-For
-    (read right to left: the left part is whatever the client claimed)."""
-    peer = (scope.get("client") or ("unknown", 0))[0]
+    """The peer's address; behind a trusted proxy, the first untrusted hop of X-Forwarded-For,
+    read right to left over every such header (the left part is whatever the client claimed).
+    A hop that is not an address ends the walk: the last trusted hop is used."""
+    peer = str((scope.get("client") or ("unknown", 0))[0])
     if not trusted or not _within(peer, trusted):
-        return str(peer)
-    forwarded = next((v.decode("latin-1") for k, v in scope["headers"]
-                      if k == b"x-forwarded-for"), "")  # fmt: skip
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not _within(hop, trusted):
-            return hop
-    return hops[0] if hops else str(peer)
+        return peer
+    forwarded = ",".join(v.decode("latin-1") for k, v in scope["headers"]
+                         if k == b"x-forwarded-for")  # fmt: skip
+    address = peer
+    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        parsed = _address(hop)
+        if parsed is None:
+            break
+        address = parsed
+        if not _within(parsed, trusted):
+            break
+    return address
+
+
+def _address(hop: str) -> str | None:
+    """An IP address from a forwarded hop (`1.2.3.4`, `1.2.3.4:5678`, `[::1]:80`, `::1`)."""
+    candidate = hop
+    if hop.startswith("["):
+        candidate = hop[1 : hop.find("]")] if "]" in hop else hop
+    elif hop.count(":") == 1:
+        candidate = hop.split(":")[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
 
 
 def _within(address: str, networks: list[Network]) -> bool:
@@ -202,7 +220,7 @@ class Gate:
         entry = AuditEntry(
             principal=principal.name if principal else None,
             role=principal.role.value if principal else None,
-            client=state.get("client_address") or client_address(scope, self.trusted),
+            client=(state.get("client_address") or client_address(scope, self.trusted))[:100],
             method=scope["method"], path=scope["path"][:500], status=status,
             request_id=request_id,
         )  # fmt: skip

@@ -225,6 +225,8 @@ class Playbooks:
         )  # fmt: skip
         if problem:
             new = replace(new, message=f"Cannot run now: {problem}")
+        if approved_request:  # approved as needing approval (through an alias, say): it stays so
+            new = replace(new, requires_approval=True)
         try:
             async with transaction(self.database.writer) as session:
                 # the row lock first: same-key retries and the quota are decided in turn

@@ -21,6 +21,7 @@ def dev_token(url: str, path: Path = DEV_TOKEN_FILE) -> str:
     if secret != kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
+        path.chmod(0o600)  # an older file may have been readable by others
         path.write_text(secret + "\n")
     return secret
 

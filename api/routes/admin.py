@@ -1,6 +1,6 @@
 """Admin: API tokens (create, list, revoke) and the audit log."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,6 +11,7 @@ from api.auth import AdminDep, Authenticator
 from api.deps import SessionDep
 from api.schemas.incidents import Body, Person
 from models.access import ApiToken, AuditEntry
+from models.db import Database, transaction
 from models.enums import Role
 from models.services.tokens import create_token, list_tokens, revoke_token
 
@@ -76,17 +77,21 @@ async def list_(_admin: AdminDep, session: SessionDep) -> TokenList:
 
 
 @router.post("/tokens/{token_id}/revoke")
-async def revoke(
-    token_id: TokenId, _admin: AdminDep, session: SessionDep, request: Request
-) -> TokenRead:
-    token: ApiToken = await revoke_token(session, token_id)
-    await session.flush()
+async def revoke(token_id: TokenId, _admin: AdminDep, request: Request) -> TokenRead:
+    database: Database = request.app.state.db
+    async with transaction(database.writer) as session:
+        token: ApiToken = await revoke_token(session, token_id)
     authenticator: Authenticator = request.app.state.authenticator
-    authenticator.forget()  # this process at once; the others within INTERVENE_AUTH_CACHE_SECONDS
-    return TokenRead.model_validate(token)
+    authenticator.forget()  # after the commit: this process at once, the others within
+    return TokenRead.model_validate(token)  # INTERVENE_AUTH_CACHE_SECONDS
 
 
 Text = Annotated[str, StringConstraints(max_length=500)]
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time without an offset is UTC (the audit log's own times are)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @router.get("/audit")
@@ -109,7 +114,7 @@ async def audit(
     if path_prefix is not None:
         query = query.where(AuditEntry.path.startswith(path_prefix, autoescape=True))
     if since is not None:
-        query = query.where(AuditEntry.at >= since)
+        query = query.where(AuditEntry.at >= _utc(since))
     if until is not None:
-        query = query.where(AuditEntry.at < until)
+        query = query.where(AuditEntry.at < _utc(until))
     return AuditList(entries=[AuditRead.model_validate(e) for e in await session.scalars(query)])

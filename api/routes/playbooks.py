@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from pydantic import AfterValidator
 
 from api.auth import PrincipalDep
 from api.deps import PlaybooksDep
@@ -28,8 +29,23 @@ ActionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Action ID")]
 Wait = Annotated[
     float, Query(ge=0, le=300, description="Seconds to wait for a terminal status (max 300).")
 ]
+
+
+def _not_reserved(key: str | None) -> str | None:
+    if key is not None and key.startswith("approval-"):
+        raise ValueError("keys starting with approval- are the approvals' own")
+    return key
+
+
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="A retried execute with the same key returns the first one's action.",
+    ),
+    AfterValidator(_not_reserved),
 ]
 
 

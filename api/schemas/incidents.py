@@ -1,6 +1,7 @@
 """Request and response bodies of the Incidents API, field for field as the contract shows."""
 
 import json
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -44,6 +45,8 @@ def _bounded(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(node, str):
             _no_nul(node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("NaN and Infinity are not JSON")
         elif isinstance(node, dict):
             for key, child in node.items():
                 if len(key) > MAX_JSON_KEY:

@@ -421,3 +421,36 @@ async def test_a_rollback_that_needs_approval_goes_through_a_request_too(
     assert rollback["rollback_of"] == original["id"]
     assert rollback["approved_by"] == "ann@x.io"
     assert [launch.parameters["rollback"] for launch in launcher.launches] == [False, True]
+
+
+async def test_a_claimed_request_cannot_be_rejected_and_keys_of_approvals_are_reserved(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]], launcher: RecordingLauncher
+) -> None:
+    responder = await as_role("rob@x.io", Role.RESPONDER)
+    approver = await as_role("ann@x.io", Role.APPROVER)
+    incident = await create_incident(responder)
+    request = await ask(incident["id"], responder)
+    squatted = await responder.post(
+        url(incident["id"], "/execute"),
+        json={"action_type": "rerun_dbt", "params": RERUN},
+        headers={"Idempotency-Key": f"approval-{request['id']}"},
+    )
+
+    approved = await approver.post(url(incident["id"], f"/approvals/{request['id']}/approve"))
+    rejected = await approver.post(url(incident["id"], f"/approvals/{request['id']}/reject"))
+
+    assert squatted.status_code == 422  # no client may pre-empt an approval's execution
+    assert approved.status_code == 200
+    assert approved.json()["action"]["params"] == NEEDS_APPROVAL | {"upstream": False, "threads": 4}
+    assert rejected.status_code == 409
+    assert len(launcher.launches) == 1
+
+
+async def test_audit_times_without_an_offset_are_utc(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+) -> None:
+    admin = await as_role("admin@x.io", Role.ADMIN)
+
+    response = await admin.get("/api/audit", params={"since": "2024-01-01T00:00:00"})
+
+    assert response.status_code == 200

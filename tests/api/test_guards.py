@@ -2,6 +2,7 @@
 Redis by two API processes), the body cap, bounded JSON, security headers."""
 
 import asyncio
+import json
 import os
 import socket
 import uuid
@@ -171,3 +172,17 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies() -> None:
     assert client_address(scope("198.51.100.7", "1.2.3.4"), proxies) == "198.51.100.7"
     assert client_address(scope("198.51.100.7", "1.2.3.4"), []) == "198.51.100.7"
     assert client_address(scope("10.0.0.2", None), proxies) == "10.0.0.2"
+    # ports are dropped; a hop that is no address ends the walk at the last trusted one
+    assert client_address(scope("10.0.0.2", "203.0.113.9:4711"), proxies) == "203.0.113.9"
+    assert client_address(scope("10.0.0.2", "x" * 300 + ", 10.0.0.1"), proxies) == "10.0.0.1"
+
+
+async def test_nan_and_infinity_are_refused_in_free_form_json(client: AsyncClient) -> None:
+    """Python's JSON parser takes them; PostgreSQL's jsonb would not (a 500 otherwise)."""
+    body = json.dumps(incident_body(metadata={"ratio": float("nan")}), allow_nan=True)
+
+    response = await client.post("/api/incidents", content=body,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 422
+    assert "NaN and Infinity" in response.text
