@@ -34,6 +34,7 @@ import psycopg
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.event import ensure_bytes
 from starlette.types import Message, Receive, Scope, Send
 
 from models.base import isoformat, utcnow
@@ -121,6 +122,27 @@ class EventStream(EventSourceResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with self._cancel:
             await super().__call__(scope, receive, send)
+
+    async def _stream_response(self, send: Send) -> None:
+        """sse-starlette's loop without its per-chunk extras (a debug log call, a bytes check,
+        a nested send): every chunk here is bytes encoded once for all subscribers, or a
+        ServerSentEvent. Its failure path is the same: close the iterator, then re-raise."""
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        async for data in self.body_iterator:
+            chunk = data if isinstance(data, bytes) else ensure_bytes(data, self.sep)
+            self.sending_since = time.monotonic()
+            try:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except BaseException:
+                with anyio.move_on_after(self._cleanup_timeout, shield=True):
+                    await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                raise
+            self.sending_since = None
+        async with self._send_lock:
+            self.active = False
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
         self.sending_since = time.monotonic()
