@@ -13,6 +13,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.approval_rules import gate_direct
 from api.auth import Principal
@@ -273,19 +274,14 @@ class Playbooks:
         at = utcnow()
         async with transaction(self.database.writer) as session:
             await get_incident(session, incident_id, for_update=True)  # rollbacks take turns
-            original = await service.get_action(
-                session, incident_id=incident_id, action_id=action_id
+            original, spec, needs_approval = await self._rollback_target(
+                session, incident_id, action_id
             )
-            spec = get_action_spec(original.action_type)
-            self._check_rollback(original, spec)
-            assert spec is not None
             if await service.has_rollback(session, action_id=action_id):
                 raise BadRequest(
                     f"Action {action_id} has already been rolled back",
                     details={"action_id": action_id},
                 )
-            planner = await planner_service.snapshot(session)
-            needs_approval = self._rollback_needs_approval(original, spec, planner)
             if not approved_request:
                 gate_direct(
                     f"Rolling back {original.action_type}", original.action_type,
@@ -325,24 +321,27 @@ class Playbooks:
         """The action a rollback would undo, and whether that rollback needs approval."""
         async with transaction(self.database.reader) as session:
             await get_incident(session, incident_id)
-            original = await service.get_action(
-                session, incident_id=incident_id, action_id=action_id
+            original, _spec, needs_approval = await self._rollback_target(
+                session, incident_id, action_id
             )
-            spec = get_action_spec(original.action_type)
-            self._check_rollback(original, spec)
-            assert spec is not None
-            planner = await planner_service.snapshot(session)
-            return original, self._rollback_needs_approval(original, spec, planner)
+            return original, needs_approval
 
-    @staticmethod
-    def _rollback_needs_approval(
-        original: Action, spec: ActionSpec, planner: planner_service.PlannerSnapshot
-    ) -> bool:
-        return original.requires_approval or bool(
+    async def _rollback_target(
+        self, session: AsyncSession, incident_id: int, action_id: int
+    ) -> tuple[Action, ActionSpec, bool]:
+        """The action to undo (400 if it cannot be), its spec, and whether undoing it needs
+        approval: the original did, or undoing it would raise a canary's traffic."""
+        original = await service.get_action(session, incident_id=incident_id, action_id=action_id)
+        spec = get_action_spec(original.action_type)
+        self._check_rollback(original, spec)
+        assert spec is not None
+        planner = await planner_service.snapshot(session)
+        needs_approval = original.requires_approval or bool(
             spec.rollback_needs_approval
             and original.prior_state
             and spec.rollback_needs_approval(original.prior_state, planner)
         )
+        return original, spec, needs_approval
 
     @staticmethod
     def _check_rollback(original: Action, spec: ActionSpec | None) -> None:
