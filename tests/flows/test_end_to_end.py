@@ -145,27 +145,30 @@ async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(
     incident_id = await open_incident(stack_client, "INV_e2e_lost")
     database = connect(stack.settings.database_url)
     try:
-        ids = []
-        async with transaction(database.writer) as session:
-            for _ in range(2):  # recorded, but the API stopped before it saw a flow run
-                action = await record_action(
-                    session,
-                    new=NewAction(
-                        incident_id=incident_id, action_type="rerun_dbt", params={},
-                        dry_run=False, requested_by="e2e", message="m", details={}, changes=[],
-                        estimated_duration=1, estimated_cost=0.0, requires_approval=False,
-                    ),
-                    status=ActionStatus.PENDING,
-                    at=utcnow() - timedelta(minutes=5),
-                )  # fmt: skip
-                ids.append(action.id)
         with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
             async with get_client() as prefect:
-                deployment = await prefect.read_deployment_by_name("rerun_dbt/intervene")
-                run = await prefect.create_flow_run_from_deployment(
-                    deployment.id, tags=[f"action:{ids[0]}"], state=Cancelled(),
-                    parameters={"action_id": ids[0], "params": {}},
-                )  # fmt: skip
+                ids = []
+                # The run is created before the actions commit: the worker's own reconciler,
+                # which may get there first, must never see the first action without its run.
+                async with transaction(database.writer) as session:
+                    for _ in range(2):  # recorded, but the API stopped before it saw a flow run
+                        action = await record_action(
+                            session,
+                            new=NewAction(
+                                incident_id=incident_id, action_type="rerun_dbt", params={},
+                                dry_run=False, requested_by="e2e", message="m", details={},
+                                changes=[], estimated_duration=1, estimated_cost=0.0,
+                                requires_approval=False,
+                            ),
+                            status=ActionStatus.PENDING,
+                            at=utcnow() - timedelta(minutes=5),
+                        )  # fmt: skip
+                        ids.append(action.id)
+                    deployment = await prefect.read_deployment_by_name("rerun_dbt/intervene")
+                    run = await prefect.create_flow_run_from_deployment(
+                        deployment.id, tags=[f"action:{ids[0]}"], state=Cancelled(),
+                        parameters={"action_id": ids[0], "params": {}},
+                    )  # fmt: skip
                 # the worker's own reconciler may get there first; either way, same outcome
                 await reconcile_once(database, prefect, stack.settings)
     finally:
