@@ -15,7 +15,18 @@ from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
 from api.middleware import Gate
 from api.playbooks import Playbooks
-from api.routes import admin, approvals, checks, events, health, incidents, planner, playbooks
+from api.routes import (
+    admin,
+    approvals,
+    checks,
+    events,
+    health,
+    incidents,
+    me,
+    planner,
+    playbooks,
+)
+from api.routes.console import mount_console
 from api.sse import Broadcaster
 from api.version import VERSION
 from flows.checks.config import load_checks
@@ -81,7 +92,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     install_error_handlers(app)
     app.add_middleware(Gate, settings=settings)
     signed_in = [Depends(authenticate)]
-    for module in (incidents, approvals, playbooks, events, checks, planner, admin):
+    for module in (incidents, approvals, playbooks, events, checks, planner, admin, me):
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
+    mount_console(app)  # the page is open; everything it shows needs a token
     return app

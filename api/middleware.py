@@ -24,7 +24,10 @@ from models.settings import Settings
 
 log = logging.getLogger("intervene.api")
 
-UNLIMITED_PATHS = frozenset({"/api/health"})  # load balancers probe it all day
+# Not counted: the health probe (load balancers call it all day) and the console's static
+# files (its API calls are counted like any other client's).
+UNLIMITED_PATHS = frozenset({"/api/health", "/"})
+UNLIMITED_PREFIXES = ("/console/",)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -32,6 +35,11 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+CONSOLE_CSP = (  # the console loads only its own files and talks only to its own API
+    b"content-security-policy",
+    b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    b"form-action 'self'; frame-ancestors 'none'",
+)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -139,7 +147,8 @@ class Gate:
         key = client_address(scope, self.trusted)
         scope.setdefault("state", {})["client_address"] = key
         limit_headers: list[tuple[bytes, bytes]] = []
-        if scope["path"] not in UNLIMITED_PATHS:
+        path = scope["path"]
+        if path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             allowed, limit_headers, retry_after = await self.rate_limit.count(key)
             if not allowed:
                 await self._refuse(
@@ -166,6 +175,7 @@ class Gate:
 
         status = 500
         is_api = scope["path"].startswith("/api")
+        is_console = scope["path"] == "/" or scope["path"].startswith("/console/")
 
         async def send_guarded(message: Message) -> None:
             nonlocal status
@@ -174,6 +184,8 @@ class Gate:
                 headers = [*message.get("headers", []), *SECURITY_HEADERS]
                 if is_api:
                     headers.append(API_CSP)
+                elif is_console:
+                    headers.append(CONSOLE_CSP)
                 if limit_headers and not any(k.lower() == b"x-ratelimit-limit"
                                              for k, _ in headers):  # fmt: skip
                     headers += limit_headers  # (a route's own quota is more precise)

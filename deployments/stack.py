@@ -144,6 +144,7 @@ def run_stack(host: str, port: int) -> None:
         auth = f'-H "Authorization: Bearer {token}"'
         print(
             f"\nIntervene is running\n"
+            f"  console    http://{host}:{port}/   (paste the token below when it asks)\n"
             f"  API        {api_url}   (docs: http://{host}:{port}/docs)\n"
             f"  Prefect UI {ui}\n"
             f"  token      {token}   (local admin; kept in {DEV_TOKEN_FILE})\n"

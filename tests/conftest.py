@@ -23,6 +23,10 @@ from tests.auth import bearer, issue
 from tests.databases import ADMIN_URL, REQUIRED, drop_database, new_database
 from tests.fakes import RecordingLauncher
 
+pytest_plugins = [
+    "tests.stack"
+]  # the real stack (Prefect server, worker), for e2e and browser tests
+
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),

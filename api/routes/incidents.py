@@ -9,6 +9,7 @@ from api.schemas.incidents import (
     AcknowledgeRequest,
     AcknowledgeResponse,
     AssignRequest,
+    IncidentCounts,
     IncidentCreate,
     IncidentList,
     IncidentRead,
@@ -45,6 +46,15 @@ async def list_incidents(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get("/counts")
+async def count_incidents(
+    session: SessionDep, severity: Severity | None = None, kind: IncidentKind | None = None
+) -> IncidentCounts:
+    """How many incidents are in each status, filtered by severity and kind (the board's tabs)."""
+    by_status = await service.count_by_status(session, severity=severity, kind=kind)
+    return IncidentCounts(by_status=by_status, total=sum(by_status.values()))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses={200: {"model": IncidentRead}})

@@ -103,6 +103,11 @@ class IncidentList(BaseModel):
     offset: int
 
 
+class IncidentCounts(BaseModel):
+    by_status: dict[IncidentStatus, int]
+    total: int
+
+
 class IncidentCreate(Body):
     """An external alert. A repeat while the same (kind, key) is active counts an occurrence."""
 

@@ -65,6 +65,22 @@ async def list_incidents(
     return list(page), total or 0
 
 
+async def count_by_status(
+    session: AsyncSession,
+    *,
+    severity: Severity | None = None,
+    kind: IncidentKind | None = None,
+) -> dict[IncidentStatus, int]:
+    """How many incidents are in each status (every status, zeros included)."""
+    query = select(Incident.status, func.count()).group_by(Incident.status)
+    if severity is not None:
+        query = query.where(Incident.severity == severity)
+    if kind is not None:
+        query = query.where(Incident.kind == kind)
+    counted = {IncidentStatus(status): n for status, n in (await session.execute(query)).all()}
+    return {status: counted.get(status, 0) for status in IncidentStatus}
+
+
 async def get_incident(
     session: AsyncSession, incident_id: int, *, for_update: bool = False
 ) -> Incident:

@@ -1,19 +1,26 @@
-"""Real uvicorn processes for the streaming tests (the ASGI transport does not stream)."""
+"""Real uvicorn processes for the streaming tests (the ASGI transport does not stream), and the
+strict app (default approval rules) with clients signed in as someone with a role."""
 
 import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 
+from api.main import create_app
 from deployments.stack import free_port, start, stop, wait_healthy
-from tests.auth import bearer, issue_at
+from models.enums import Role
+from models.settings import Settings
+from tests.auth import bearer, issue, issue_at
 from tests.databases import drop_database, new_database
+from tests.fakes import RecordingLauncher
 
 LIVE_SETTINGS = {
     "INTERVENE_SSE_HEARTBEAT_SECONDS": "1",
@@ -70,3 +77,35 @@ def start_server(
 @pytest.fixture(scope="module")
 def live(sse_database: str, start_server: Callable[..., LiveServer]) -> LiveServer:
     return start_server(sse_database)
+
+
+@pytest.fixture
+async def strict_app(
+    settings: Settings, recording_launcher: RecordingLauncher
+) -> AsyncIterator[FastAPI]:
+    """The defaults: separation of duties for every action that needs approval."""
+    strict = settings.model_copy(update={"self_approval": [], "approval_ttl_seconds": 600})
+    app = create_app(strict, launcher=recording_launcher)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def as_role(
+    strict_app: FastAPI, client: AsyncClient
+) -> AsyncIterator[Callable[[str, Role], Awaitable[AsyncClient]]]:
+    """Clients of the strict app signed in as someone with a role (`client` empties the
+    tables afterwards)."""
+    opened: list[AsyncClient] = []
+
+    async def make(name: str, role: Role) -> AsyncClient:
+        secret = await issue(strict_app.state.db, name, role)
+        http = AsyncClient(
+            transport=ASGITransport(app=strict_app), base_url="http://test", headers=bearer(secret)
+        )
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()

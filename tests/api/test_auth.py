@@ -1,7 +1,7 @@
 """Who may do what: tokens, roles on every endpoint, approvals bound to people, the audit log."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -11,15 +11,13 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import update
 
-from api.main import create_app
 from flows.registry import ACTIONS
 from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus, Role
 from models.services.actions import advance_action, store_result
-from models.settings import Settings
-from tests.auth import bearer, issue
+from tests.auth import bearer
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -27,38 +25,6 @@ RERUN = {"task_id": "task-1", "models": ["inbox_emails"], "full_refresh": False}
 NEEDS_APPROVAL = RERUN | {"full_refresh": True}
 
 Client = Callable[..., Awaitable[AsyncClient]]
-
-
-@pytest.fixture
-async def strict_app(
-    settings: Settings, recording_launcher: RecordingLauncher
-) -> AsyncIterator[FastAPI]:
-    """The defaults: separation of duties for every action that needs approval."""
-    strict = settings.model_copy(update={"self_approval": [], "approval_ttl_seconds": 600})
-    app = create_app(strict, launcher=recording_launcher)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def as_role(
-    strict_app: FastAPI, client: AsyncClient
-) -> AsyncIterator[Callable[[str, Role], Awaitable[AsyncClient]]]:
-    """Clients of the strict app signed in as someone with a role (`client` empties the
-    tables afterwards)."""
-    opened: list[AsyncClient] = []
-
-    async def make(name: str, role: Role) -> AsyncClient:
-        secret = await issue(strict_app.state.db, name, role)
-        http = AsyncClient(
-            transport=ASGITransport(app=strict_app), base_url="http://test", headers=bearer(secret)
-        )
-        opened.append(http)
-        return http
-
-    yield make
-    for http in opened:
-        await http.aclose()
 
 
 def url(incident_id: int, path: str = "") -> str:
@@ -165,6 +131,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("POST", "/api/playbooks/incidents/{i}/actions/approvals/{a}/reject", {}, APPROVE),
     ("GET", "/api/checks", None, READ),
     ("GET", "/api/planner", None, READ),
+    ("GET", "/api/incidents/counts", None, READ),
+    ("GET", "/api/me", None, READ),
     ("GET", "/api/tokens", None, ADMIN),
     ("POST", "/api/tokens", {"name": "x", "role": "viewer"}, ADMIN),
     ("GET", "/api/audit", None, ADMIN),

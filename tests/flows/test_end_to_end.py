@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from prefect import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tests.flows.conftest import Stack
+from tests.stack import Stack
 
 # Prefect's client leaves sockets to its server for the garbage collector; not ours to fix.
 pytestmark = [

@@ -1,0 +1,149 @@
+"""The console in a real browser against the real stack: live board, lifecycle, dry-run,
+execute with its status changing live, and the API's refusals shown as its message."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from playwright.async_api import Page, expect
+
+from models.enums import Role
+from tests.auth import bearer
+from tests.console.conftest import Console, Visitor
+
+
+@pytest.fixture
+async def api(console: Console) -> AsyncIterator[AsyncClient]:
+    token = await console.token("api-writer@x.io", Role.ADMIN)
+    async with AsyncClient(base_url=console.url, headers=bearer(token), timeout=30) as http:
+        yield http
+
+
+async def open_incident(api: AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
+    body = {"kind": "invariant", "key": key, "severity": "sev2", "summary": f"{key} is stale",
+            "playbooks": ["rerun_dbt"]} | fields  # fmt: skip
+    response = await api.post("/api/incidents", json=body)
+    assert response.status_code == 201, response.text
+    incident: dict[str, Any] = response.json()
+    return incident
+
+
+async def still_the_same_page(page: Page) -> bool:
+    return bool(await page.evaluate("window.__loadedOnce === true"))
+
+
+async def test_the_board_shows_a_new_incident_without_a_reload(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    page = await visitor.open_as("watcher@x.io", Role.VIEWER)
+    open_count = int(await page.locator("[data-status=open] strong").inner_text())
+
+    incident = await open_incident(api, "INV_browser_board", severity="sev1")
+
+    row = page.locator(f"tr[data-incident-id='{incident['id']}']")
+    await expect(row).to_be_visible()
+    await expect(row).to_contain_text("INV_browser_board is stale")
+    await expect(row.locator("[data-severity=sev1]")).to_be_visible()
+    await expect(page.locator("[data-status=open] strong")).to_have_text(str(open_count + 1))
+    assert await still_the_same_page(page)
+
+
+async def test_acknowledging_from_the_page_changes_its_status(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "INV_browser_ack")
+    page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+
+    await page.click("button[data-verb=acknowledge]")
+
+    await expect(page.locator("section.incident")).to_have_attribute("data-status", "acknowledged")
+    await expect(page.locator("ol.timeline")).to_contain_text("acknowledge")
+    stored = (await api.get(f"/api/incidents/{incident['id']}")).json()
+    assert (stored["status"], stored["acknowledged_by"]) == ("acknowledged", "rita@x.io")
+    assert await page.locator("button[data-verb=acknowledge]").count() == 0
+
+
+async def test_a_viewer_sees_no_buttons_that_change_anything(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "INV_browser_viewer")
+    page = await visitor.open_as("vic@x.io", Role.VIEWER, f"/#/incidents/{incident['id']}")
+
+    await expect(page.locator(".playbook[data-action-type=rerun_dbt]")).to_be_visible()
+    assert await page.locator("button[data-verb]").count() == 0
+
+
+async def test_a_dry_run_preview_renders_the_plan(visitor: Visitor, api: AsyncClient) -> None:
+    incident = await open_incident(api, "INV_browser_preview")
+    page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
+
+    await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["inbox_emails"]}))
+    await playbook.locator("button[data-do=dry-run]").click()
+
+    plan = playbook.locator(".plan")
+    await expect(plan).to_be_visible()
+    await expect(plan).to_contain_text("inbox_emails")
+    await expect(plan).to_contain_text("No approval needed")
+    assert await plan.locator("ul.changes li").count() >= 1
+    await expect(playbook.locator("button[data-do=execute]")).to_be_visible()
+    history = (await api.get(f"/api/playbooks/incidents/{incident['id']}/actions/history")).json()
+    assert [(a["dry_run"], a["status"]) for a in history["actions"]] == [(True, "dry_run_success")]
+
+
+async def test_an_execute_shows_the_action_status_change_live(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "INV_browser_execute")
+    page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
+    await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["inbox_emails"]}))
+    await playbook.locator("button[data-do=dry-run]").click()
+
+    await playbook.locator("button[data-do=execute]").click()
+
+    executed = page.locator("table.history tbody tr:not([data-status^=dry_run])")
+    await expect(executed).to_have_count(1)
+    first_seen = await executed.get_attribute("data-status")
+    assert first_seen in {"pending", "scheduled", "running"}  # not finished when first shown
+    await expect(executed).to_have_attribute("data-status", "success", timeout=90_000)
+    link = executed.locator("a", has_text="Prefect UI")
+    assert "/runs/flow-run/" in (await link.get_attribute("href") or "")
+    assert await still_the_same_page(page)
+
+
+async def test_a_forbidden_approval_shows_the_api_message(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "INV_browser_forbidden")
+    page = await visitor.open_as("ann@x.io", Role.APPROVER, f"/#/incidents/{incident['id']}")
+    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
+    await playbook.locator("textarea[name=params]").fill(
+        json.dumps({"models": ["inbox_emails"], "full_refresh": True})
+    )
+    await playbook.locator("button[data-do=dry-run]").click()
+    await expect(playbook.locator(".plan")).to_contain_text("Requires approval")
+
+    # separation of duties is on by default: an approver may not approve their own execution
+    await playbook.locator("button[data-do=execute-approved]").click()
+
+    error = page.locator("#error")
+    await expect(error).to_be_visible()
+    await expect(error).to_contain_text("forbidden")
+    history = (await api.get(f"/api/playbooks/incidents/{incident['id']}/actions/history")).json()
+    assert all(action["dry_run"] for action in history["actions"])  # nothing ran
+
+
+async def test_a_bad_token_is_refused_with_the_api_message(
+    visitor: Visitor, console: Console
+) -> None:
+    page = await visitor.browser.new_page()
+    await page.goto(console.url)
+    await page.fill("input[name=token]", "ivt_not-a-token")
+    await page.click("#sign-in-form button[type=submit]")
+
+    await expect(page.locator("#error")).to_contain_text("unauthorized")
+    await expect(page.locator("#sign-in-form")).to_be_visible()
+    await page.close()
