@@ -30,6 +30,7 @@ const state = {
   filters: { status: "", severity: "", kind: "" },
   route: { name: "board" },
   previews: new Map(), // action_type -> the last dry-run of it on this incident page
+  drafts: new Map(), // action_type -> {params, open}: what the user typed survives a live refresh
   refreshTimer: null,
 };
 
@@ -256,6 +257,7 @@ function parseRoute() {
 function render() {
   state.route = parseRoute();
   state.previews.clear();
+  state.drafts.clear();
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.classList.toggle("current", link.dataset.nav === state.route.name
       || (link.dataset.nav === "board" && state.route.name === "incident"));
@@ -441,9 +443,15 @@ function playbookPanel(incidentId, incident, action) {
   const me = state.me;
   const required = Object.entries(action.params || {})
     .filter(([, doc]) => doc.includes("(required)")).map(([name]) => name);
+  const suggested = (incident.playbooks || []).includes(action.action_type);
+  const draft = state.drafts.get(action.action_type) || { params: "", open: suggested };
+  state.drafts.set(action.action_type, draft);
   const params = h("textarea", { name: "params", rows: 3, spellcheck: "false",
-    placeholder: required.length ? `required: ${required.join(", ")}` : "{}" });
+    placeholder: required.length ? `required: ${required.join(", ")}` : "{}",
+    oninput: (event) => { draft.params = event.target.value; } });
+  params.value = draft.params;
   const preview = h("div", { class: "preview", "aria-live": "polite" });
+  if (state.previews.has(action.action_type)) preview.append(planView(state.previews.get(action.action_type)));
   const readParams = () => {
     const text = params.value.trim() || "{}";
     try {
@@ -499,8 +507,11 @@ function playbookPanel(incidentId, incident, action) {
   }
   renderExecuteButtons();
 
-  return h("div", { class: "playbook", dataset: { actionType: action.action_type } },
-    h("h3", {}, action.display_name, " ", h("code", {}, action.action_type),
+  // the incident's own playbooks start open; the rest of the library is one click away
+  return h("details", { class: "playbook", open: draft.open, dataset: { actionType: action.action_type },
+    ontoggle: (event) => { draft.open = event.target.open; } },
+    h("summary", {}, h("strong", {}, action.display_name), " ", h("code", {}, action.action_type),
+      suggested ? h("span", { class: "badge suggested" }, "suggested") : null,
       action.requires_approval ? h("span", { class: "badge approval" }, "needs approval") : null),
     h("p", {}, action.description),
     h("p", { class: "muted small" }, `~${action.estimated_duration}, ${action.estimated_cost}`,

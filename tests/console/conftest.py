@@ -7,6 +7,7 @@ missing browser is a failure.
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,29 +26,48 @@ REQUIRED = os.environ.get("INTERVENE_TEST_BROWSER") == "required"
 
 @dataclass
 class Console:
-    url: str
-    database_url: str
+    """The API (and so the console) in its own uvicorn, on the stack's database and Prefect."""
+
+    stack: Stack
+    port: int
+    server: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        return self.stack.settings.database_url
 
     async def token(self, name: str, role: Role) -> str:
         return await issue_at(self.database_url, name, role)
 
+    def start(self) -> None:
+        env = self.stack.env | {
+            "INTERVENE_SSE_HEARTBEAT_SECONDS": "2",
+            "INTERVENE_SSE_RETRY_MS": "500",  # a dropped stream comes back quickly
+            "INTERVENE_RATE_LIMIT": "100000/hour",  # every test's browser comes from 127.0.0.1
+        }
+        command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
+                   "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        self.server = start(command, env, self.stack.logs / "console-api.log")
+        wait_healthy(f"{self.url}/api/health", self.server, seconds=60)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop([self.server])
+            self.server = None
+
 
 @pytest.fixture(scope="session")
 def console(stack: Stack) -> Iterator[Console]:
-    """The API (and so the console) in its own uvicorn, on the stack's database and Prefect."""
-    port = free_port()
-    env = stack.env | {
-        "INTERVENE_SSE_HEARTBEAT_SECONDS": "2",
-        "INTERVENE_RATE_LIMIT": "100000/hour",  # every test's browser comes from 127.0.0.1
-    }
-    command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
-    server = start(command, env, stack.logs / "console-api.log")
+    serving = Console(stack, free_port())
+    serving.start()
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/api/health", server, seconds=60)
-        yield Console(f"http://127.0.0.1:{port}", stack.settings.database_url)
+        yield serving
     finally:
-        stop([server])
+        serving.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import pytest
 from httpx import AsyncClient
 from playwright.async_api import Page, expect
 
-from models.enums import Role
+from models.db import connect, transaction
+from models.enums import IncidentKind, Role, Severity
+from models.services.incidents import NewIncident, create_incident
 from tests.auth import bearer
 from tests.console.conftest import Console, Visitor
 
@@ -134,6 +136,35 @@ async def test_a_forbidden_approval_shows_the_api_message(
     await expect(error).to_contain_text("forbidden")
     history = (await api.get(f"/api/playbooks/incidents/{incident['id']}/actions/history")).json()
     assert all(action["dry_run"] for action in history["actions"])  # nothing ran
+
+
+async def test_the_board_catches_up_after_its_connection_drops(
+    visitor: Visitor, console: Console
+) -> None:
+    page = await visitor.open_as("watcher@x.io", Role.VIEWER)
+    console.stop()  # the API goes away: the stream drops
+    try:
+        await expect(page.locator("#live")).to_have_text("reconnecting…")
+        # meanwhile another process (a check in the worker, say) opens an incident
+        database = connect(console.database_url)
+        try:
+            async with transaction(database.writer) as session:
+                new = NewIncident(
+                    kind=IncidentKind.INVARIANT,
+                    key="INV_browser_missed",
+                    severity=Severity.SEV3,
+                    summary="opened while the API was down",
+                )
+                incident, _ = await create_incident(session, new=new, actor="tests")
+                incident_id = incident.id
+        finally:
+            await database.dispose()
+    finally:
+        console.start()
+
+    await expect(page.locator("#live")).to_have_text("live", timeout=30_000)
+    await expect(page.locator(f"tr[data-incident-id='{incident_id}']")).to_be_visible()
+    assert await still_the_same_page(page)
 
 
 async def test_a_bad_token_is_refused_with_the_api_message(
