@@ -25,6 +25,7 @@ from api.routes import (
     me,
     planner,
     playbooks,
+    webhooks,
 )
 from api.routes.console import mount_console
 from api.sse import Broadcaster
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     install_error_handlers(app)
     app.add_middleware(Gate, settings=settings)
     signed_in = [Depends(authenticate)]
-    for module in (incidents, approvals, playbooks, events, checks, planner, admin, me):
+    modules = (incidents, approvals, playbooks, events, checks, planner, admin, me, webhooks)
+    for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
     mount_console(app)  # the page is open; everything it shows needs a token

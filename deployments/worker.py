@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,12 @@ from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
 from deployments.reconciler import reconcile_forever
+from deployments.webhooks import deliver_forever
 from flows.checks.config import load_checks
 from flows.checks.flow import FLOW_NAME as CHECK_FLOW
 from flows.checks.flow import check_deployments
 from flows.registry import ACTIONS, DEPLOYMENT_NAME
-from models.settings import Settings, get_settings
+from models.settings import get_settings
 
 log = logging.getLogger("intervene.worker")
 
@@ -43,10 +45,9 @@ def action_deployments() -> list[Any]:
     ]
 
 
-def start_reconciler(settings: Settings) -> threading.Thread:
-    thread = threading.Thread(
-        target=asyncio.run, args=(reconcile_forever(settings),), name="reconciler", daemon=True
-    )
+def start_loop(name: str, loop: Coroutine[Any, Any, None]) -> threading.Thread:
+    """A long-running loop of the worker, on its own thread and event loop."""
+    thread = threading.Thread(target=asyncio.run, args=(loop,), name=name, daemon=True)
     thread.start()
     return thread
 
@@ -101,7 +102,8 @@ def run_worker() -> None:
         start_warm_dbt(settings.dbt_socket)
     else:
         parse_project()
-    start_reconciler(settings)
+    start_loop("reconciler", reconcile_forever(settings))
+    start_loop("webhooks", deliver_forever(settings))
     threading.Thread(
         target=asyncio.run, args=(kick_checks(list(checks)),), name="kick-checks", daemon=True
     ).start()

@@ -111,3 +111,9 @@ class ApprovalStatus(StrEnum):
     APPROVED = "approved"  # and executed, exactly once
     REJECTED = "rejected"
     EXPIRED = "expired"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its turn or for its next attempt
+    SUCCEEDED = "succeeded"  # the target answered 2xx
+    FAILED = "failed"  # refused (4xx), blocked, or still failing when its retry time ran out

@@ -164,6 +164,35 @@ class Settings(BaseSettings):
         default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
     )
 
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="How long a webhook target has to answer."
+    )
+    webhook_retry_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long a delivery is retried (network errors, timeouts, 429 and 5xx)"
+        " before it is marked failed.",
+    )
+    webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="The first retry's delay; it doubles with each attempt."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="The longest delay between two attempts."
+    )
+    webhook_disable_after: int = Field(
+        default=5,
+        ge=1,
+        description="Failed deliveries in a row after which a subscription is disabled.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook targets on private and loopback addresses (on-prem)."
+        " Link-local and cloud metadata addresses are always refused.",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the worker looks for events to deliver."
+    )
+
     @property
     def incident_cap_window(self) -> timedelta:
         return timedelta(seconds=self.incident_cap_window_seconds)

@@ -7,6 +7,7 @@ from models.check_run import CheckRun
 from models.event import Event, EventRetention
 from models.incident import Incident, TimelineEntry
 from models.planner import PlannerChange, PlannerState
+from models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "Action",
@@ -21,4 +22,6 @@ __all__ = [
     "PlannerChange",
     "PlannerState",
     "TimelineEntry",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -81,6 +81,7 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         dbt_target_dir=dbt_dirs["target"],
         self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
         rate_limit="1000000/hour",  # the whole session is one client; test_rate_limits.py
+        webhook_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
         _env_file=None,  # type: ignore[call-arg]
     )
 
