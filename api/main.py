@@ -16,6 +16,7 @@ from api.launcher import Launcher, PrefectLauncher
 from api.middleware import Gate
 from api.playbooks import Playbooks
 from api.routes import admin, approvals, checks, events, health, incidents, planner, playbooks
+from api.sla import SlaSweep
 from api.sse import Broadcaster
 from api.version import VERSION
 from flows.checks.config import load_checks
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         app.state.broadcaster = broadcaster
         app.state.checks = Checks(specs, database, settings)
         app.state.checks.start_watchdog()
+        app.state.sla = SlaSweep(database, settings)
+        app.state.sla.start()
         log.info("database ready (%s)", database.dialect)
         # What start-up allocated (the imports: Prefect's client alone is large) lives as long
         # as the process: keep it out of the collector's full passes, which would otherwise
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
             yield
         finally:
             await app.state.checks.stop()
+            await app.state.sla.stop()
             await broadcaster.stop()
             await database.dispose()
 
