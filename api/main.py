@@ -15,7 +15,17 @@ from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
 from api.middleware import Gate
 from api.playbooks import Playbooks
-from api.routes import admin, approvals, checks, events, health, incidents, planner, playbooks
+from api.routes import (
+    admin,
+    approvals,
+    checks,
+    events,
+    health,
+    incidents,
+    planner,
+    playbooks,
+    stats,
+)
 from api.sla import SlaSweep
 from api.sse import Broadcaster
 from api.version import VERSION
@@ -85,7 +95,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     install_error_handlers(app)
     app.add_middleware(Gate, settings=settings)
     signed_in = [Depends(authenticate)]
-    for module in (incidents, approvals, playbooks, events, checks, planner, admin):
+    for module in (incidents, approvals, playbooks, events, checks, planner, admin, stats):
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
     return app

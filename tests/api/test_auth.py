@@ -165,6 +165,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("POST", "/api/playbooks/incidents/{i}/actions/approvals/{a}/reject", {}, APPROVE),
     ("GET", "/api/checks", None, READ),
     ("GET", "/api/planner", None, READ),
+    ("GET", "/api/stats", None, READ),
     ("GET", "/api/tokens", None, ADMIN),
     ("POST", "/api/tokens", {"name": "x", "role": "viewer"}, ADMIN),
     ("GET", "/api/audit", None, ADMIN),
