@@ -128,7 +128,10 @@ def _sla_from_context(value: Any, info: ValidationInfo) -> Any:
 
 
 class IncidentRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    # `sla` has a default only so that `of()` can fill it in: every response carries it.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     id: int
     kind: IncidentKind

@@ -12,12 +12,24 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.base import isoformat
 from models.enums import ACTIVE_STATUSES, Severity, SlaState, SlaTimer
 from models.incident import SLA_BREACH_FIELDS, Incident
 from models.sla import SlaTargets, TimerStatus, sla_status
+
+# What judging a timer reads: the severity and the times, not the documents.
+_TIMES = (
+    Incident.severity,
+    Incident.created_at,
+    Incident.acknowledged_at,
+    Incident.mitigated_at,
+    Incident.resolved_at,
+    Incident.closed_at,
+    *(getattr(Incident, name) for name in SLA_BREACH_FIELDS.values()),
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,9 @@ async def record_sla_breaches(
     if overdue is None:
         return []
     seen = await session.scalars(
-        select(Incident).where(Incident.status.in_(ACTIVE_STATUSES), overdue)
+        select(Incident)
+        .where(Incident.status.in_(ACTIVE_STATUSES), overdue)
+        .options(load_only(*_TIMES))
     )
     ids = sorted(i.id for i in seen if _unannounced(i, now, targets))[:limit]
     if not ids:
