@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import READ_METHODS
 from api.playbooks import Playbooks
+from api.schemas.incidents import SlaClock
+from models.base import utcnow
 from models.db import Database
 from models.settings import Settings
 
@@ -38,8 +40,14 @@ def get_playbooks(request: Request) -> Playbooks:
     return playbooks
 
 
+def get_sla_clock(request: Request) -> SlaClock:
+    """The configured SLA targets and the time of this request, for incidents' `sla`."""
+    return SlaClock(targets=get_settings(request).sla_targets, now=utcnow())
+
+
 # scope="function": commit before the response is sent, so a 200 means it is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PlaybooksDep = Annotated[Playbooks, Depends(get_playbooks)]
+SlaClockDep = Annotated[SlaClock, Depends(get_sla_clock)]

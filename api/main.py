@@ -25,9 +25,11 @@ from api.routes import (
     me,
     planner,
     playbooks,
+    stats,
     webhooks,
 )
 from api.routes.console import mount_console
+from api.sla import SlaSweep
 from api.sse import Broadcaster
 from api.version import VERSION
 from flows.checks.config import load_checks
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         app.state.broadcaster = broadcaster
         app.state.checks = Checks(specs, database, settings)
         app.state.checks.start_watchdog()
+        app.state.sla = SlaSweep(database, settings)
+        app.state.sla.start()
         log.info("database ready (%s)", database.dialect)
         # What start-up allocated (the imports: Prefect's client alone is large) lives as long
         # as the process: keep it out of the collector's full passes, which would otherwise
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
             yield
         finally:
             await app.state.checks.stop()
+            await app.state.sla.stop()
             await broadcaster.stop()
             await database.dispose()
 
@@ -93,7 +98,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     install_error_handlers(app)
     app.add_middleware(Gate, settings=settings)
     signed_in = [Depends(authenticate)]
-    modules = (incidents, approvals, playbooks, events, checks, planner, admin, me, webhooks)
+    modules = (incidents, approvals, playbooks, events, checks, planner, admin, me, stats, webhooks)
     for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it

@@ -43,6 +43,20 @@ class Verb(StrEnum):
     ASSIGN = "assign"
 
 
+class SlaTimer(StrEnum):
+    """The stages an incident's severity gives a deadline (see models/sla.py)."""
+
+    ACKNOWLEDGE = "acknowledge"
+    MITIGATE = "mitigate"
+    RESOLVE = "resolve"
+
+
+class SlaState(StrEnum):
+    PENDING = "pending"  # not done, not due yet
+    MET = "met"  # done by its due time
+    BREACHED = "breached"  # done late, or not done and past due
+
+
 class EventType(StrEnum):
     INCIDENT_CREATED = "incident_created"
     INCIDENT_UPDATED = "incident_updated"

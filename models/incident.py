@@ -21,6 +21,7 @@ from models.enums import (
     IncidentKind,
     IncidentStatus,
     Severity,
+    SlaTimer,
     Verb,
 )
 from models.errors import InvalidTransition
@@ -43,6 +44,13 @@ _STAMPED: dict[Verb, str] = {
     Verb.MITIGATE: "mitigated_at",
     Verb.RESOLVE: "resolved_at",
     Verb.CLOSE: "closed_at",
+}
+
+# Where the announced breach of each SLA timer is kept (models/sla.py computes the timers).
+SLA_BREACH_FIELDS: dict[SlaTimer, str] = {
+    SlaTimer.ACKNOWLEDGE: "sla_acknowledge_breached_at",
+    SlaTimer.MITIGATE: "sla_mitigate_breached_at",
+    SlaTimer.RESOLVE: "sla_resolve_breached_at",
 }
 
 # The `change` an `incident_updated` event names for each verb.
@@ -122,6 +130,11 @@ class Incident(Base):
     mitigated_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Set once, when the SLA sweep announces that the timer ran out (its due time): the mark
+    # that makes the announcement happen exactly once, whatever the number of sweepers.
+    sla_acknowledge_breached_at: Mapped[datetime | None]
+    sla_mitigate_breached_at: Mapped[datetime | None]
+    sla_resolve_breached_at: Mapped[datetime | None]
     occurrence_count: Mapped[int] = mapped_column(default=1)
     reopen_count: Mapped[int] = mapped_column(default=0)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -265,6 +278,28 @@ class Incident(Base):
             )
         )  # fmt: skip
         self._emit_updated(verb, {"notes": notes, **(changes or {})}, at)
+
+    def sla_breach_announced(self, timer: SlaTimer) -> datetime | None:
+        announced: datetime | None = getattr(self, SLA_BREACH_FIELDS[timer])
+        return announced
+
+    def record_sla_breach(
+        self, *, timer: SlaTimer, due_at: datetime, at: datetime, notes: str
+    ) -> None:
+        """Announce that `timer` ran out at `due_at` (a timeline row and an `sla_breached`
+        event); the status is untouched. The caller holds the row lock and checked
+        `sla_breach_announced` under it."""
+        setattr(self, SLA_BREACH_FIELDS[timer], due_at)
+        self.updated_at = at
+        self.timeline.add(
+            TimelineEntry(
+                actor="sla", verb="sla_breached", from_status=self.status.value,
+                to_status=self.status.value, notes=notes, at=at,
+            )
+        )  # fmt: skip
+        self._emit_updated(
+            "sla_breached", {"sla": timer.value, "due_at": due_at, "breached_at": due_at}, at
+        )
 
     def _emit_updated(self, change: str, changed: dict[str, Any], at: datetime) -> None:
         payload: dict[str, Any] = {"id": self.id, "status": self.status.value, "change": change}

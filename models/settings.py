@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.enums import Severity
+from models.sla import DEFAULT_SLA_TARGETS, SlaTargets
+
 DEFAULT_DATA_DIR = Path(".intervene")
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +62,15 @@ class Settings(BaseSettings):
     )
     watchdog_interval_seconds: float = Field(
         default=30, gt=0, description="How often the API looks for stale checks."
+    )
+    sla_targets: dict[Severity, SlaTargets] = Field(
+        default_factory=lambda: dict(DEFAULT_SLA_TARGETS),
+        description="Seconds from creation to acknowledge, mitigate and resolve, per severity"
+        ' (JSON, e.g. {"sev1": {"acknowledge": 300, "mitigate": 1800, "resolve": 14400}});'
+        " a missing stage has no target, a missing severity keeps its default.",
+    )
+    sla_sweep_interval_seconds: float = Field(
+        default=30, gt=0, description="How often the API looks for SLA timers that ran out."
     )
     github_repo: str | None = Field(
         default=None,
@@ -196,6 +208,11 @@ class Settings(BaseSettings):
     @property
     def incident_cap_window(self) -> timedelta:
         return timedelta(seconds=self.incident_cap_window_seconds)
+
+    @field_validator("sla_targets")
+    @classmethod
+    def _every_severity(cls, value: dict[Severity, SlaTargets]) -> dict[Severity, SlaTargets]:
+        return DEFAULT_SLA_TARGETS | value
 
     @field_validator("database_url")
     @classmethod

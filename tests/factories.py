@@ -1,9 +1,15 @@
-"""Keyword-only factories with full defaults; they go through the HTTP API like a client would."""
+"""Keyword-only factories with full defaults; they go through the HTTP API like a client would
+(but for `create_incident_at`, whose times the API would not take)."""
 
 import itertools
+from datetime import datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
+
+from models.db import Database, transaction
+from models.enums import IncidentKind, Severity, Verb
+from models.services import incidents
 
 _keys = itertools.count(1)
 
@@ -67,3 +73,37 @@ async def create_incident_in(client: AsyncClient, status: str, **overrides: Any)
         response = await apply_verb(client, incident["id"], verb)
         assert response.status_code == 200, response.text
     return incident
+
+
+async def create_incident_at(
+    database: Database,
+    *,
+    created_at: datetime,
+    severity: str = "sev2",
+    key: str | None = None,
+    after: dict[str, timedelta] | None = None,
+) -> int:
+    """An incident with known times, through the service (HTTP cannot backdate): created at
+    `created_at`, then each verb of `after` applied that long after creation, in order."""
+    async with transaction(database.writer) as session:
+        incident, _ = await incidents.create_incident(
+            session,
+            new=incidents.NewIncident(
+                kind=IncidentKind.INVARIANT,
+                key=key or f"INV_at_{next(_keys)}",
+                severity=Severity(severity),
+                summary="An incident with known times",
+            ),
+            actor="tests",
+            at=created_at,
+        )
+        for verb, delay in (after or {}).items():
+            await incidents.transition_incident(
+                session,
+                incident_id=incident.id,
+                verb=Verb(verb),
+                actor="tests",
+                at=created_at + delay,
+                changes={"acknowledged_by": "tests"} if verb == "acknowledge" else None,
+            )
+        return incident.id

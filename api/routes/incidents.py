@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response, status
 
-from api.deps import DatabaseDep, SessionDep, SettingsDep
+from api.deps import DatabaseDep, SessionDep, SettingsDep, SlaClockDep
 from api.schemas.incidents import (
     AcknowledgeRequest,
     AcknowledgeResponse,
@@ -30,6 +30,7 @@ OptionalNotes = Annotated[NotesRequest | None, Body()]
 @router.get("")
 async def list_incidents(
     session: SessionDep,
+    clock: SlaClockDep,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
     severity: Severity | None = None,
     kind: IncidentKind | None = None,
@@ -41,7 +42,7 @@ async def list_incidents(
         session, status=status_, severity=severity, kind=kind, limit=limit, offset=offset
     )
     return IncidentList(
-        incidents=[IncidentRead.model_validate(row) for row in rows],
+        incidents=[IncidentRead.of(row, clock) for row in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -63,6 +64,7 @@ async def create_incident(
     session: SessionDep,
     settings: SettingsDep,
     database: DatabaseDep,
+    clock: SlaClockDep,
     response: Response,
     background: BackgroundTasks,
 ) -> IncidentRead:
@@ -89,13 +91,15 @@ async def create_incident(
         response.status_code = status.HTTP_200_OK
     else:  # after the response, hence after the commit: the alert never waits for GitHub
         background.add_task(IssueOpener(settings).open_for, database, [incident.id])
-    return IncidentRead.model_validate(incident)
+    return IncidentRead.of(incident, clock)
 
 
 @router.get("/{incident_id}")
-async def get_incident(incident_id: IncidentId, session: SessionDep) -> IncidentRead:
+async def get_incident(
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep
+) -> IncidentRead:
     """Read one incident."""
-    return IncidentRead.model_validate(await service.get_incident(session, incident_id))
+    return IncidentRead.of(await service.get_incident(session, incident_id), clock)
 
 
 @router.get("/{incident_id}/timeline")
@@ -125,50 +129,54 @@ async def acknowledge_incident(
 
 
 async def _transition(
-    session: SessionDep, incident_id: int, verb: Verb, body: NotesRequest | None
+    session: SessionDep,
+    clock: SlaClockDep,
+    incident_id: int,
+    verb: Verb,
+    body: NotesRequest | None,
 ) -> IncidentRead:
     body = body or NotesRequest()
     incident = await service.transition_incident(
         session, incident_id=incident_id, verb=verb, actor=body.actor, notes=body.notes
     )
-    return IncidentRead.model_validate(incident)
+    return IncidentRead.of(incident, clock)
 
 
 @router.post("/{incident_id}/mitigate")
 async def mitigate_incident(
-    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
 ) -> IncidentRead:
     """Mark the impact as mitigated (from open or acknowledged)."""
-    return await _transition(session, incident_id, Verb.MITIGATE, body)
+    return await _transition(session, clock, incident_id, Verb.MITIGATE, body)
 
 
 @router.post("/{incident_id}/resolve")
 async def resolve_incident(
-    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
 ) -> IncidentRead:
     """Resolve: the cause is fixed (from open, acknowledged or mitigated)."""
-    return await _transition(session, incident_id, Verb.RESOLVE, body)
+    return await _transition(session, clock, incident_id, Verb.RESOLVE, body)
 
 
 @router.post("/{incident_id}/close")
 async def close_incident(
-    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
 ) -> IncidentRead:
     """Close a resolved incident after its verification period."""
-    return await _transition(session, incident_id, Verb.CLOSE, body)
+    return await _transition(session, clock, incident_id, Verb.CLOSE, body)
 
 
 @router.post("/{incident_id}/reopen")
 async def reopen_incident(
-    incident_id: IncidentId, session: SessionDep, body: OptionalNotes = None
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
 ) -> IncidentRead:
     """Reopen a resolved incident whose problem came back."""
-    return await _transition(session, incident_id, Verb.REOPEN, body)
+    return await _transition(session, clock, incident_id, Verb.REOPEN, body)
 
 
 @router.post("/{incident_id}/assign")
 async def assign_incident(
-    incident_id: IncidentId, body: AssignRequest, session: SessionDep
+    incident_id: IncidentId, body: AssignRequest, session: SessionDep, clock: SlaClockDep
 ) -> IncidentRead:
     """Assign (or, with null, unassign) an incident that is not closed."""
     incident = await service.transition_incident(
@@ -179,4 +187,4 @@ async def assign_incident(
         notes=body.notes,
         changes={"assigned_to": body.assigned_to},
     )
-    return IncidentRead.model_validate(incident)
+    return IncidentRead.of(incident, clock)

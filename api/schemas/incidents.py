@@ -2,12 +2,24 @@
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from models.enums import IncidentKind, IncidentStatus, Severity
+from models.enums import IncidentKind, IncidentStatus, Severity, SlaState, SlaTimer
+from models.incident import Incident
+from models.sla import SlaTargets, TimerStatus, sla_status
 
 
 def _no_nul(value: str) -> str:
@@ -70,8 +82,56 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class IncidentRead(BaseModel):
+class SlaTimerRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    target_seconds: int
+    due_at: datetime
+    state: SlaState
+    done_at: datetime | None
+    breached_at: datetime | None
+
+
+class SlaRead(BaseModel):
+    """Each timer as of the response; null where the severity sets no target."""
+
+    acknowledge: SlaTimerRead | None
+    mitigate: SlaTimerRead | None
+    resolve: SlaTimerRead | None
+
+    @classmethod
+    def of(cls, timers: dict[SlaTimer, TimerStatus | None]) -> "SlaRead":
+        return cls.model_validate(
+            {timer.value: status for timer, status in timers.items()}, from_attributes=True
+        )
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """What an incident's `sla` depends on besides the row: the targets and the time."""
+
+    targets: dict[Severity, SlaTargets]
+    now: datetime
+
+    def context(self, incident: Incident) -> dict[str, Any]:
+        timers = sla_status(incident, targets=self.targets, now=self.now)
+        return {"sla": SlaRead.of(timers)}
+
+
+# `sla` is not a column: a response's `of()` computes it and hands it in through the
+# validation context (a plain dict, as in a re-validated response, carries it itself).
+_SLA: Any = Field(default=None, validate_default=True)
+
+
+def _sla_from_context(value: Any, info: ValidationInfo) -> Any:
+    return (info.context or {}).get("sla") if value is None else value
+
+
+class IncidentRead(BaseModel):
+    # `sla` has a default only so that `of()` can fill it in: every response carries it.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     id: int
     kind: IncidentKind
@@ -94,6 +154,13 @@ class IncidentRead(BaseModel):
     occurrence_count: int
     reopen_count: int
     last_seen_at: datetime
+    sla: SlaRead = _SLA
+
+    _sla = field_validator("sla", mode="before")(_sla_from_context)
+
+    @classmethod
+    def of(cls, incident: Incident, clock: SlaClock) -> "IncidentRead":
+        return cls.model_validate(incident, context=clock.context(incident))
 
 
 class IncidentList(BaseModel):

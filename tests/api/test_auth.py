@@ -133,6 +133,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, Role]] = [
     ("GET", "/api/planner", None, READ),
     ("GET", "/api/incidents/counts", None, READ),
     ("GET", "/api/me", None, READ),
+    ("GET", "/api/stats", None, READ),
+    ("GET", "/api/webhooks", None, ADMIN),
     ("GET", "/api/tokens", None, ADMIN),
     ("POST", "/api/tokens", {"name": "x", "role": "viewer"}, ADMIN),
     ("GET", "/api/audit", None, ADMIN),
