@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 
 from api.approvals import Approvals
@@ -13,9 +14,21 @@ from api.auth import Authenticator, RedactTokens, authenticate
 from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
+from api.logs import REQUEST_ID_HEADER, new_request_id, valid_request_id
+from api.metrics import Metrics, RequestMetrics
 from api.middleware import Gate
 from api.playbooks import Playbooks
-from api.routes import admin, approvals, checks, events, health, incidents, planner, playbooks
+from api.routes import (
+    admin,
+    approvals,
+    checks,
+    events,
+    health,
+    incidents,
+    metrics,
+    planner,
+    playbooks,
+)
 from api.sse import Broadcaster
 from api.version import VERSION
 from flows.checks.config import load_checks
@@ -78,10 +91,24 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
-    app.add_middleware(Gate, settings=settings)
+    # outermost last: the request id first (every later line and answer carries it), then the
+    # metrics (which count the Gate's refusals too), then the Gate
+    app.add_middleware(Gate, settings=settings, metrics=app.state.metrics)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name=REQUEST_ID_HEADER,
+        generator=new_request_id,
+        validator=valid_request_id,
+    )
     signed_in = [Depends(authenticate)]
     for module in (incidents, approvals, playbooks, events, checks, planner, admin):
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
+    # a viewer token, as Prometheus can send (README); INTERVENE_METRICS_AUTH=disabled opens it
+    app.include_router(
+        metrics.router, dependencies=signed_in if settings.metrics_auth == "enabled" else []
+    )
     return app
