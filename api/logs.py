@@ -16,7 +16,13 @@ import re
 from typing import Any, Literal
 from uuid import uuid4
 
+import prefect.main  # noqa: F401  (see below)
 from asgi_correlation_id import correlation_id
+
+# Importing Prefect's flow machinery (prefect.main) configures logging, uvicorn's loggers
+# included (WARNING, a handler of its own), replacing what was there before: it is imported
+# above, before ours is applied, in every process (uvicorn's workers import this module to read
+# the configuration they are handed), so that ours wins.
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # visible ASCII only (no spaces or control characters to forge log lines with), at most the 64
@@ -50,9 +56,15 @@ JSON_NAMES = {"levelname": "level", "name": "logger"}
 
 
 def json_formatter() -> logging.Formatter:
+    from pythonjsonlogger.core import RESERVED_ATTRS
     from pythonjsonlogger.json import JsonFormatter
 
-    return JsonFormatter(JSON_FIELDS, rename_fields=JSON_NAMES, timestamp="time")
+    return JsonFormatter(
+        JSON_FIELDS,
+        rename_fields=JSON_NAMES,
+        timestamp="time",
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's, with terminal colours
+    )
 
 
 def log_config(log_format: Literal["json", "text"], level: str = "INFO") -> dict[str, Any]:
