@@ -9,6 +9,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -74,7 +75,7 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status, code = next(
         (pair for cls, pair in DOMAIN_ERRORS.items() if isinstance(exc, cls)),
@@ -83,6 +84,8 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, RateLimited):
         headers = rate_limit_headers(exc)
+        if (metrics := getattr(request.app.state, "metrics", None)) is not None:
+            metrics.refused(exc.limit)
     elif isinstance(exc, Unauthorized):
         error = exc.details.get("error")
         headers = {"WWW-Authenticate": f'Bearer error="{error}"' if error else "Bearer"}
@@ -126,7 +129,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "Internal server error")
+    # answered outside every middleware (Starlette's outermost one): the request id, by hand
+    request_id = correlation_id.get()
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return error_response(500, "internal_error", "Internal server error", headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

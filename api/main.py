@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 
 from api.approvals import Approvals
@@ -13,6 +14,8 @@ from api.auth import Authenticator, RedactTokens, authenticate
 from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
+from api.logs import REQUEST_ID_HEADER, new_request_id, valid_request_id
+from api.metrics import Metrics, RequestMetrics
 from api.middleware import Gate
 from api.playbooks import Playbooks
 from api.routes import (
@@ -23,6 +26,7 @@ from api.routes import (
     health,
     incidents,
     me,
+    metrics,
     planner,
     playbooks,
     stats,
@@ -95,12 +99,26 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
-    app.add_middleware(Gate, settings=settings)
+    # outermost last: the request id first (every later line and answer carries it), then the
+    # metrics (which count the Gate's refusals too), then the Gate
+    app.add_middleware(Gate, settings=settings, metrics=app.state.metrics)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name=REQUEST_ID_HEADER,
+        generator=new_request_id,
+        validator=valid_request_id,
+    )
     signed_in = [Depends(authenticate)]
     modules = (incidents, approvals, playbooks, events, checks, planner, admin, me, stats, webhooks)
     for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
+    # a viewer token, as Prometheus can send (README); INTERVENE_METRICS_AUTH=disabled opens it
+    app.include_router(
+        metrics.router, dependencies=signed_in if settings.metrics_auth == "enabled" else []
+    )
     mount_console(app)  # the page is open; everything it shows needs a token
     return app

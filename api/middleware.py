@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import READ_METHODS, Principal
+from api.metrics import Metrics
 from models.access import AuditEntry
 from models.db import Database, transaction
 from models.settings import Settings
@@ -130,8 +131,9 @@ class Gate:
     and the audit log: every request that may change something, once answered, is recorded
     with who (token name), from where, what and the status."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
         self.max_body = settings.max_body_bytes
         self.trusted = trusted_networks(settings)
         self.rate_limit = RateLimit(settings)
@@ -151,6 +153,8 @@ class Gate:
         if path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             allowed, limit_headers, retry_after = await self.rate_limit.count(key)
             if not allowed:
+                if self.metrics is not None:
+                    self.metrics.refused("client_address")
                 await self._refuse(
                     send, 429, "rate_limited",
                     f"Rate limit of {self.rate_limit.item} exceeded for {key}",

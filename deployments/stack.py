@@ -31,6 +31,7 @@ def stack_environment(prefect_port: int = PREFECT_PORT) -> dict[str, str]:
     env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.setdefault("INTERVENE_SELF_APPROVAL", '["*"]')  # the demo has one person
+    env.setdefault("INTERVENE_LOG_FORMAT", "text")  # the API logs to a person's terminal here
     return env
 
 

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -29,9 +29,12 @@ Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call
+def _configure_logging() -> dict[str, Any]:
+    """JSON lines, or text with INTERVENE_LOG_FORMAT=text (api/logs.py); the configuration is
+    returned for uvicorn, which applies it again in each of its worker processes."""
+    from api.logs import configure_logging
+
+    return configure_logging(get_settings().log_format)
 
 
 def _validate_checks() -> None:
@@ -45,7 +48,7 @@ def _validate_checks() -> None:
         raise typer.Exit(2) from None
 
 
-def _serve(host: str, port: int, workers: int = 1) -> None:
+def _serve(host: str, port: int, log_config: dict[str, Any], workers: int = 1) -> None:
     uvicorn.run(
         "api.main:create_app",
         factory=True,
@@ -53,6 +56,7 @@ def _serve(host: str, port: int, workers: int = 1) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
+        log_config=log_config,
     )
 
 
@@ -66,7 +70,7 @@ def api(
     ] = False,
 ) -> None:
     """Run the HTTP API (migrates the database first unless INTERVENE_AUTO_MIGRATE=false)."""
-    _configure_logging()
+    log_config = _configure_logging()
     _validate_checks()
     if seed_demo:
         from models.demo import seed_demo as seed
@@ -76,7 +80,7 @@ def api(
         added = asyncio.run(seed(url))
         if added:
             typer.echo(f"{added} demo incidents added")
-    _serve(host, port, workers)
+    _serve(host, port, log_config, workers)
 
 
 @app.command()

@@ -53,7 +53,13 @@ class Conflict(DomainError):
 
 class RateLimited(DomainError):
     def __init__(
-        self, message: str, *, retry_after: int, details: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        details: dict[str, Any] | None = None,
+        limit: str = "other",
     ) -> None:
         super().__init__(message, details=details)
         self.retry_after = retry_after
+        self.limit = limit  # which limit refused (the `limit` label of the refusals metric)

@@ -175,6 +175,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Larger request bodies are refused (413)."
     )
+    metrics_auth: Literal["enabled", "disabled"] = Field(
+        default="enabled",
+        description="GET /metrics needs a viewer token like every other endpoint; `disabled`"
+        " opens it (for scrapers that cannot send one: keep it off the public network then).",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines of the `intervene` processes: one JSON object each (with the"
+        " request id), or plain text for a terminal (`intervene dev` picks text).",
+    )
 
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="How long a webhook target has to answer."

@@ -82,6 +82,7 @@ async def claim_quota(
             f"Too many {kind} for incident {incident_id}: {len(recent)} in the last "
             f"{int(limit.window.total_seconds())} s (limit {limit.limit})",
             retry_after=retry_after,
+            limit="incident_actions",
             details={
                 "incident_id": incident_id,
                 "limit": limit.limit,

@@ -220,6 +220,7 @@ async def _enforce_cap(
         f"Too many incidents for key {new.key!r}: {len(recent)} opened in the last "
         f"{int(cap.window.total_seconds())} s (limit {cap.limit})",
         retry_after=retry_after,
+        limit="incident_key",
         details={
             "kind": new.kind.value,
             "key": new.key,
