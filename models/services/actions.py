@@ -76,7 +76,9 @@ async def claim_quota(
     reset_at = (recent[0] if recent else at) + limit.window
     if len(recent) >= limit.limit:
         frees_at = recent[len(recent) - limit.limit] + limit.window
-        retry_after = max(1, math.ceil((frees_at - at).total_seconds()))
+        # `at` was read before the lock; a request that held it may have recorded a later time
+        now = max(at, recent[-1])
+        retry_after = max(1, math.ceil((frees_at - now).total_seconds()))
         kind = "dry-runs" if dry_run else "executions"
         raise RateLimited(
             f"Too many {kind} for incident {incident_id}: {len(recent)} in the last "
