@@ -84,14 +84,15 @@ def check_message(problems: list[str]) -> str:
 
 
 def write(docs_dir: Path = DOCS_DIR) -> list[Path]:
-    """Bring every generated file up to date; return those that changed."""
-    changed = []
+    """Bring every generated file up to date; return those that changed. Everything is
+    rendered before anything is written, so a file without its markers changes nothing."""
     docs_dir.mkdir(parents=True, exist_ok=True)
+    planned = []
     for target in targets():
         path = docs_dir / target.name
         current = _read(path)
-        wanted = target.expected(current)
+        planned.append((path, current, target.expected(current)))
+    for path, current, wanted in planned:
         if wanted != current:
             path.write_text(wanted, encoding="utf-8")
-            changed.append(path)
-    return changed
+    return [path for path, current, wanted in planned if wanted != current]
