@@ -42,12 +42,14 @@ class Target:
 
 def targets() -> list[Target]:
     # imported here: the playbooks renderer imports the registry, and with it Prefect
+    from intervene_cli.docgen.lifecycle import render_transitions
     from intervene_cli.docgen.playbooks import render_playbooks
     from intervene_cli.docgen.settings import render_settings
 
     return [
         Target("playbooks.md", render_playbooks),
         Target("operations.md", render_settings, region="settings"),
+        Target("interventions.md", render_transitions, region="transitions"),
     ]
 
 
