@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from intervene_cli import tokens
+from intervene_cli import docs, tokens
 from models import migrate
 from models.settings import get_settings
 
@@ -24,6 +24,7 @@ app.add_typer(warehouse_app, name="warehouse")
 checks_app = typer.Typer(help="The declared checks.", no_args_is_help=True)
 app.add_typer(checks_app, name="checks")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(docs.app, name="docs")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
