@@ -6,6 +6,7 @@ import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+import pydantic_core
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
@@ -61,7 +62,7 @@ def portable(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return f"`{int(value)}`"
     if isinstance(value, list | dict):
-        return f"`{json.dumps(value)}`"
+        return f"`{json.dumps(pydantic_core.to_jsonable_python(value))}`"
     return f"`{value}`"
 
 
