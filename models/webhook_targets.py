@@ -30,10 +30,14 @@ def address_problem(address: Address, *, allow_private: bool) -> str | None:
         return "a cloud metadata address"
     if address.is_link_local:
         return "link-local"
-    if address.is_unspecified or address.is_multicast or address.is_reserved:
+    if address.is_unspecified or address.is_multicast:
         return "not a unicast host address"
-    if not allow_private and (address.is_loopback or address.is_private):
+    if address.is_loopback or address.is_private:  # before is_reserved, which holds ::1 too
+        if allow_private:
+            return None
         return "private or loopback (set INTERVENE_WEBHOOK_ALLOW_PRIVATE=true for on-prem)"
+    if address.is_reserved:
+        return "a reserved address"
     return None
 
 
