@@ -56,6 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "INTERVENE_HEARTBEAT_SECONDS": "1",
         "INTERVENE_STALE_HEARTBEAT_SECONDS": "4",
         "INTERVENE_RECONCILE_INTERVAL_SECONDS": "1",
+        "INTERVENE_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' receivers are on 127.0.0.1
     }
     logs = base / "logs"
     logs.mkdir()
@@ -71,6 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             warehouse_url=env["INTERVENE_WAREHOUSE_URL"],
             dbt_target_dir=Path(env["INTERVENE_DBT_TARGET_DIR"]),
             checks_file=Path(env["INTERVENE_CHECKS_FILE"]),
+            webhook_allow_private=True,
             _env_file=None,  # type: ignore[call-arg]
         )
         the_stack = Stack(env=env, settings=settings, logs=logs, worker=server)

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -10,6 +11,7 @@ from httpx import AsyncClient
 from prefect import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from tests.receiver import Receiver, serve_receiver
 from tests.stack import Stack
 
 # Prefect's client leaves sockets to its server for the garbage collector; not ours to fix.
@@ -182,3 +184,27 @@ async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(
         ("failed", None),
     ]
     assert "Never started" in history[1]["message"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve_receiver()
+
+
+async def test_the_worker_delivers_webhooks(stack_client: AsyncClient, receiver: Receiver) -> None:
+    hook = await stack_client.post("/api/webhooks", json={
+        "url": receiver.url, "event_types": ["incident_created"], "kinds": ["budget"]})  # fmt: skip
+    assert hook.status_code == 201, hook.text
+    body = {"kind": "budget", "key": "BUDGET_e2e_hook", "severity": "sev2", "summary": "e2e hook"}
+    incident = (await stack_client.post("/api/incidents", json=body)).json()
+
+    deadline = time.monotonic() + 30
+    while not receiver.requests and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+
+    [request] = receiver.requests
+    assert request.headers["x-intervene-event"] == "incident_created"
+    assert request.headers["x-intervene-signature"].startswith("v1=")
+    assert f'"id":{incident["id"]}' in request.body.decode()
+    deliveries = (await stack_client.get(f"/api/webhooks/{hook.json()['id']}/deliveries")).json()
+    assert [d["status"] for d in deliveries["deliveries"]] == ["succeeded"]
