@@ -1,9 +1,9 @@
 """The declared checks as the API sees them: status, manual runs, and the stale-check watchdog."""
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from api.periodic import Periodic
 from flows.checks.config import CheckSpec
 from flows.checks.runner import run_check
 from models.base import utcnow
@@ -24,7 +24,9 @@ class Checks:
         self.database = database
         self.settings = settings
         self.started_at = utcnow()  # a check that never ran is judged from here
-        self._task: asyncio.Task[None] | None = None
+        self._watchdog = Periodic(
+            "stale-check watchdog", settings.watchdog_interval_seconds, self.watch
+        )
 
     def get(self, check_id: str) -> CheckSpec:
         spec = self.specs.get(check_id)
@@ -52,20 +54,10 @@ class Checks:
         return await run_check(self.get(check_id), self.database, self.settings)
 
     def start_watchdog(self) -> None:
-        self._task = asyncio.create_task(self._watch_forever(), name="check-watchdog")
+        self._watchdog.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _watch_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.watchdog_interval_seconds)
-            try:
-                await self.watch()
-            except Exception:
-                log.exception("stale-check watchdog pass failed")
+        await self._watchdog.stop()
 
     async def watch(self) -> list[str]:
         """Open (or count again) an incident for every check that stopped running."""

@@ -4,10 +4,10 @@ Several processes sweeping at once is safe: the service locks and re-checks each
 a breach is announced once (models/services/sla.py).
 """
 
-import asyncio
 import logging
 from datetime import datetime
 
+from api.periodic import Periodic
 from models.base import utcnow
 from models.db import Database, transaction
 from models.services.sla import Breach, record_sla_breaches
@@ -20,23 +20,13 @@ class SlaSweep:
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("sla-sweep", settings.sla_sweep_interval_seconds, self.sweep)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._sweep_forever(), name="sla-sweep")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sla_sweep_interval_seconds)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("SLA sweep failed")
+        await self._loop.stop()
 
     async def sweep(self, now: datetime | None = None) -> list[Breach]:
         async with transaction(self.database.writer) as session:

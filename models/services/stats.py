@@ -17,19 +17,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models.enums import IncidentStatus, Severity, SlaState, SlaTimer
 from models.incident import Incident
+from models.services.sla import TIMES
 from models.sla import SlaTargets, timer_status
 
 E = TypeVar("E")
-
-# What the stats read of each incident in the window: its severity and times, no documents.
-_TIMES = (
-    Incident.severity,
-    Incident.created_at,
-    Incident.acknowledged_at,
-    Incident.mitigated_at,
-    Incident.resolved_at,
-    Incident.closed_at,
-)
 
 
 @dataclass
@@ -78,7 +69,7 @@ async def incident_stats(
     by_severity = dict.fromkeys(Severity, 0)
     by_severity.update(await _counts(session, Incident.severity, window))
 
-    incidents = await session.scalars(select(Incident).where(*window).options(load_only(*_TIMES)))
+    incidents = await session.scalars(select(Incident).where(*window).options(load_only(*TIMES)))
     to_ack: list[timedelta] = []
     to_resolve: list[timedelta] = []
     sla = {
