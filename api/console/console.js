@@ -447,7 +447,7 @@ function playbookPanel(incidentId, incident, action) {
   const draft = state.drafts.get(action.action_type) || { params: "", open: suggested };
   state.drafts.set(action.action_type, draft);
   const params = h("textarea", { name: "params", rows: 3, spellcheck: "false",
-    placeholder: required.length ? `required: ${required.join(", ")}` : "{}",
+    placeholder: required.length ? `required: ${required.join(", ")} (where the incident does not preset them)` : "{}",
     oninput: (event) => { draft.params = event.target.value; } });
   params.value = draft.params;
   const preview = h("div", { class: "preview", "aria-live": "polite" });
