@@ -192,8 +192,8 @@ class Settings(BaseSettings):
     webhook_retry_seconds: float = Field(
         default=3600.0,
         gt=0,
-        description="How long a delivery is retried (network errors, timeouts, 429 and 5xx)"
-        " before it is marked failed.",
+        description="How long a delivery is retried from its first attempt (network errors,"
+        " timeouts, 429 and 5xx) before it is marked failed.",
     )
     webhook_backoff_seconds: float = Field(
         default=2.0, gt=0, description="The first retry's delay; it doubles with each attempt."

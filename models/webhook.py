@@ -52,6 +52,7 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_attempt_at: Mapped[datetime | None]  # retries are bounded from here
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[float | None]

@@ -63,6 +63,7 @@ class DeliveryRead(BaseModel):
     status: str
     attempts: int
     next_attempt_at: datetime | None
+    first_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None
     latency_ms: float | None

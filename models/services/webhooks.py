@@ -270,6 +270,7 @@ async def record_attempt(
     webhook = await session.get(Webhook, delivery.webhook_id, with_for_update=True)
     assert webhook is not None
     delivery.attempts += 1
+    delivery.first_attempt_at = delivery.first_attempt_at or now
     delivery.last_status_code, delivery.last_error = attempt.status_code, attempt.error
     delivery.latency_ms = attempt.latency_ms
     succeeded = attempt.status_code is not None and 200 <= attempt.status_code < 300
@@ -278,7 +279,7 @@ async def record_attempt(
         webhook.consecutive_failures = 0
         return delivery
     retry_at = now + policy.delay(delivery.attempts)
-    if attempt.retryable and retry_at <= delivery.created_at + policy.retry_for:
+    if attempt.retryable and retry_at <= delivery.first_attempt_at + policy.retry_for:
         delivery.next_attempt_at = retry_at
         return delivery
     delivery.status, delivery.completed_at = DeliveryStatus.FAILED.value, now

@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import func, select
 
 from deployments.webhooks import Deliverer
-from models.db import Database
+from models.db import Database, transaction
 from models.settings import Settings
+from models.webhook import Webhook, WebhookDelivery
 from tests.factories import create_incident
 from tests.receiver import Receiver, serve_receiver
 
@@ -50,14 +52,22 @@ async def subscribe(client: AsyncClient, url: str, **fields: Any) -> dict[str, A
     return created
 
 
-async def deliver_all(deliverer: Deliverer, *, passes: int = 200) -> None:
-    """Passes until nothing is left to send now (retries included), within the test's time."""
-    for _ in range(passes):
+async def deliver_all(deliverer: Deliverer, *, seconds: float = 30) -> None:
+    """Passes until no enabled subscription has a delivery left (retries included)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         if not await deliverer.pass_once():
-            await asyncio.sleep(0.06)  # a retry may come due
-            if not await deliverer.pass_once():
+            async with transaction(deliverer.database.reader) as session:
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                    .where(WebhookDelivery.status == "pending", Webhook.enabled.is_(True))
+                )
+            if not waiting:
                 return
-    raise AssertionError("deliveries still going after all passes")
+            await asyncio.sleep(0.02)  # a retry comes due
+    raise AssertionError("deliveries still waiting after all passes")
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, tolerance: float = 300) -> bool:
