@@ -9,9 +9,8 @@ clock). Only the announcement of a breach is stored (`Incident.sla_*_breached_at
 it is written once.
 """
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, PositiveInt
 
@@ -47,16 +46,18 @@ DEFAULT_SLA_TARGETS: dict[Severity, SlaTargets] = {
     Severity.SEV4: SlaTargets(),
 }
 
-# The timestamps that mark each stage as done, the stage's own first.
-_DONE_BY: dict[SlaTimer, tuple[str, ...]] = {
-    SlaTimer.ACKNOWLEDGE: ("acknowledged_at", "mitigated_at", "resolved_at", "closed_at"),
-    SlaTimer.MITIGATE: ("mitigated_at", "resolved_at", "closed_at"),
-    SlaTimer.RESOLVE: ("resolved_at", "closed_at"),
+# The timestamps that mark each stage as done, in lifecycle order: a stage is done at its own
+# timestamp or any later one, so each timer reads this tuple from its own position on.
+_STAMPS = ("acknowledged_at", "mitigated_at", "resolved_at", "closed_at")
+_FIRST_STAMP: dict[SlaTimer, int] = {
+    SlaTimer.ACKNOWLEDGE: 0,
+    SlaTimer.MITIGATE: 1,
+    SlaTimer.RESOLVE: 2,
 }
+_NO_TARGETS = SlaTargets()
 
 
-@dataclass(frozen=True)
-class TimerStatus:
+class TimerStatus(NamedTuple):  # a tuple: a list of incidents makes three per row
     timer: SlaTimer
     target_seconds: int
     due_at: datetime
@@ -69,30 +70,93 @@ class TimerStatus:
         return self.due_at if self.state is SlaState.BREACHED else None
 
 
+def _stamps(incident: "Incident") -> tuple[datetime | None, ...]:
+    return tuple(getattr(incident, name) for name in _STAMPS)
+
+
 def done_at(incident: "Incident", timer: SlaTimer) -> datetime | None:
     """When the incident first reached `timer`'s stage or a later one."""
-    stamps = [getattr(incident, name) for name in _DONE_BY[timer]]
+    return _first(_stamps(incident)[_FIRST_STAMP[timer] :])
+
+
+def _first(stamps: tuple[datetime | None, ...]) -> datetime | None:
     return min((stamp for stamp in stamps if stamp is not None), default=None)
+
+
+def _state(due: datetime, done: datetime | None, now: datetime) -> SlaState:
+    """Met when done by the due time; breached when done late, or not done and past it."""
+    if done is not None:
+        return SlaState.MET if done <= due else SlaState.BREACHED
+    return SlaState.BREACHED if now > due else SlaState.PENDING
+
+
+def _judge(
+    timer: SlaTimer,
+    seconds: int | None,
+    created_at: datetime,
+    stamps: tuple[datetime | None, ...],
+    now: datetime,
+) -> TimerStatus | None:
+    if seconds is None:
+        return None
+    due = created_at + timedelta(seconds=seconds)
+    done = _first(stamps[_FIRST_STAMP[timer] :])
+    state = _state(due, done, now)
+    return TimerStatus(timer=timer, target_seconds=seconds, due_at=due, state=state, done_at=done)
 
 
 def timer_status(
     incident: "Incident", timer: SlaTimer, *, targets: dict[Severity, SlaTargets], now: datetime
 ) -> TimerStatus | None:
     """`timer` of `incident` as of `now`; None when its severity sets no target for it."""
-    seconds = targets.get(incident.severity, SlaTargets()).of(timer)
-    if seconds is None:
-        return None
-    due = incident.created_at + timedelta(seconds=seconds)
-    done = done_at(incident, timer)
-    if done is not None:
-        state = SlaState.MET if done <= due else SlaState.BREACHED
-    else:
-        state = SlaState.BREACHED if now > due else SlaState.PENDING
-    return TimerStatus(timer=timer, target_seconds=seconds, due_at=due, state=state, done_at=done)
+    seconds = targets.get(incident.severity, _NO_TARGETS).of(timer)
+    return _judge(timer, seconds, incident.created_at, _stamps(incident), now)
 
 
 def sla_status(
     incident: "Incident", *, targets: dict[Severity, SlaTargets], now: datetime
 ) -> dict[SlaTimer, TimerStatus | None]:
-    """Every timer of `incident` as of `now` (None where its severity sets no target)."""
-    return {timer: timer_status(incident, timer, targets=targets, now=now) for timer in SlaTimer}
+    """Every timer of `incident` as of `now` (None where its severity sets no target). Reads
+    each timestamp once: a list of incidents computes this for every row."""
+    plan = targets.get(incident.severity, _NO_TARGETS)
+    stamps, created_at = _stamps(incident), incident.created_at
+    return {timer: _judge(timer, plan.of(timer), created_at, stamps, now) for timer in SlaTimer}
+
+
+# -- the same judgement for a page of incidents, as the API's `sla` field -------------------
+
+# Per severity: (timer name, first stamp, seconds, as a timedelta) for each timer with a target.
+SlaPlan = tuple[tuple[str, int, int | None, timedelta | None], ...]
+
+
+def plans(targets: dict[Severity, SlaTargets]) -> dict[Severity, SlaPlan]:
+    """The targets laid out once per request, so each incident costs a few comparisons."""
+    return {
+        severity: tuple(
+            (timer.value, _FIRST_STAMP[timer], s, None if s is None else timedelta(seconds=s))
+            for timer in SlaTimer
+            for s in [targets.get(severity, _NO_TARGETS).of(timer)]
+        )
+        for severity in Severity
+    }
+
+
+def sla_document(incident: "Incident", plan: SlaPlan, now: datetime) -> dict[str, Any]:
+    """`sla_status` as plain data (what the API returns); a list of incidents makes one per
+    row, so no objects are built on the way (bench/incidents_api.py)."""
+    stamps = (incident.acknowledged_at, incident.mitigated_at, incident.resolved_at,
+              incident.closed_at)  # fmt: skip
+    created_at = incident.created_at
+    document: dict[str, Any] = {}
+    for name, first, seconds, delta in plan:
+        if delta is None:
+            document[name] = None
+            continue
+        due = created_at + delta
+        done = _first(stamps[first:])
+        state = _state(due, done, now)
+        document[name] = {
+            "target_seconds": seconds, "due_at": due, "state": state, "done_at": done,
+            "breached_at": due if state is SlaState.BREACHED else None,
+        }  # fmt: skip
+    return document
