@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from models.base import utcnow
 from models.db import Database, transaction
@@ -24,6 +25,8 @@ from models.enums import Role
 from models.errors import Forbidden, Unauthorized
 from models.services.tokens import find_active, hash_secret, touch
 from models.settings import Settings
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is a hint, not a log (the audit is)
@@ -154,3 +157,13 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 ApproverDep = Annotated[Principal, Depends(require(Role.APPROVER))]
 AdminDep = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def on_behalf(body: BodyT, field: str, principal: Principal) -> BodyT:
+    """`body` with `field` (who did it: actor, requested_by, reported_by) set to the caller's
+    token name when the client left it out, so timelines and histories name a person, not
+    "api". A name the client gives is kept (a bot acting for someone). With auth disabled
+    there is no one to name, and the default stays."""
+    if field in body.model_fields_set or principal.token_id is None:
+        return body
+    return body.model_copy(update={field: principal.name})

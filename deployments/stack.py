@@ -31,6 +31,8 @@ def stack_environment(prefect_port: int = PREFECT_PORT) -> dict[str, str]:
     env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.setdefault("INTERVENE_SELF_APPROVAL", '["*"]')  # the demo has one person
+    # one address for everything local (browser, curl, scripts): a roomier budget than 1000/hour
+    env.setdefault("INTERVENE_RATE_LIMIT", "10000/hour")
     env.setdefault("INTERVENE_LOG_FORMAT", "text")  # the API logs to a person's terminal here
     return env
 
@@ -135,7 +137,9 @@ def run_stack(host: str, port: int) -> None:
         print("preparing the demo warehouse (dbt seed + run) ...", flush=True)
         subprocess.run([*intervene, "warehouse", "prepare"], env=env, check=True)
         wait_healthy(f"{env['PREFECT_API_URL']}/health", server)
-        processes.append(start([*intervene, "worker"], env, logs / "worker.log"))
+        # the flow runs' own INFO lines reach the Prefect UI; the terminal stays quiet
+        worker_env = env | {"PREFECT_LOGGING_LEVEL": "INFO"}
+        processes.append(start([*intervene, "worker"], worker_env, logs / "worker.log"))
         processes.append(start([*intervene, "warehouse", "feed"], env, logs / "feed.log"))
         api = start([*intervene, "api", "--host", host, "--port", str(port), "--seed-demo"], env)
         processes.append(api)

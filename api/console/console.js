@@ -121,9 +121,14 @@ async function api(path, options = {}) {
 }
 
 function showError(error) {
-  const text = error instanceof ApiError && error.code
+  let text = error instanceof ApiError && error.code
     ? `${error.message} (${error.code}${error.status ? `, ${error.status}` : ""})`
     : String(error && error.message ? error.message : error);
+  const fields = error instanceof ApiError && error.details && Array.isArray(error.details.errors)
+    ? error.details.errors : [];
+  if (fields.length) { // which field, and what is wrong with it, as the API said
+    text += ": " + fields.map((e) => `${e.field}: ${e.message}`).join("; ");
+  }
   document.getElementById("error-text").textContent = text;
   document.getElementById("error").hidden = false;
 }
@@ -222,9 +227,21 @@ function connectEvents() {
     setLive("off", "reconnecting…");
     if (events.readyState === EventSource.CLOSED && state.token) {
       // the browser gave up (a non-200 answer): try again ourselves, from where we were
-      state.reconnectTimer = setTimeout(connectEvents, 2000);
+      state.reconnectTimer = setTimeout(reconnect, 2000);
     }
   };
+}
+
+// Reconnects once the token is known to be good: a revoked one signs out (api() does)
+// instead of knocking on the stream forever; anything else is tried again a little later.
+async function reconnect(delay = 2000) {
+  try {
+    await api("/me");
+    connectEvents();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return;
+    state.reconnectTimer = setTimeout(() => reconnect(Math.min(delay * 2, 30000)), delay);
+  }
 }
 
 function onEvent(type, data) {
@@ -345,6 +362,8 @@ function slaCell(incident) {
   const timers = ["acknowledge", "mitigate", "resolve"]
     .map((name) => [name, incident.sla[name]]).filter(([, timer]) => timer);
   const breached = timers.find(([, timer]) => timer.state === "breached");
+  const finished = incident.status === "resolved" || incident.status === "closed";
+  if (breached && finished) return h("span", { class: "muted" }, `${breached[0]} missed`);
   if (breached) return h("span", { class: "sla breached" }, `${breached[0]} breached`);
   const pending = timers.find(([, timer]) => timer.state === "pending");
   if (pending) {
@@ -403,9 +422,12 @@ async function renderIncident(id) {
           Object.keys(incident.metadata || {}).length ? json(incident.metadata) : null),
         h("div", { class: "card" }, h("h2", {}, "Timeline"), timelineList(timeline.entries))),
       h("div", { class: "card" }, h("h2", {}, "Playbooks"),
-        available.available_actions.length
-          ? available.available_actions.map((action) => playbookPanel(id, incident, action))
-          : h("p", { class: "muted" }, "No playbook suggested for this incident.")),
+        incident.status === "closed"
+          ? h("p", { class: "muted" }, "This incident is closed: playbooks no longer run on it. "
+            + "If the problem is back, the next check (or alert) opens a new incident.")
+          : available.available_actions.length
+            ? available.available_actions.map((action) => playbookPanel(id, incident, action))
+            : h("p", { class: "muted" }, "No playbook suggested for this incident.")),
       approvalsCard(id, approvals.approvals),
       h("div", { class: "card" }, h("h2", {}, "Action history"), historyTable(id, history.actions)),
     ),
@@ -488,8 +510,12 @@ function playbookPanel(incidentId, incident, action) {
   const buttons = h("div", { class: "buttons" });
   function renderExecuteButtons() {
     const plan = state.previews.get(action.action_type);
+    if (!me.may_transition) { // a viewer reads; previews and runs need the responder role
+      buttons.replaceChildren(h("p", { class: "muted small" }, "Previewing and running need the responder role."));
+      return;
+    }
     const controls = [h("button", { type: "button", dataset: { do: "dry-run" }, onclick: dryRun }, "Dry-run")];
-    if (me.may_transition && plan && plan.status !== "dry_run_failed") {
+    if (plan && plan.status !== "dry_run_failed") {
       if (!plan.requires_approval) {
         controls.push(h("button", { type: "button", class: "primary", dataset: { do: "execute" },
           onclick: () => execute(null) }, "Execute"));
@@ -519,7 +545,7 @@ function playbookPanel(incidentId, incident, action) {
     Object.keys(action.params || {}).length
       ? h("dl", { class: "params" }, Object.entries(action.params).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))
       : null,
-    h("label", { class: "small" }, "Params (JSON)", params),
+    me.may_transition ? h("label", { class: "small" }, "Params (JSON)", params) : null,
     buttons,
     preview);
 }

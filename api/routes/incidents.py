@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response, status
 
+from api.auth import Principal, PrincipalDep, on_behalf
 from api.deps import DatabaseDep, SessionDep, SettingsDep, SlaClockDep
 from api.schemas.incidents import (
     AcknowledgeRequest,
@@ -65,10 +66,12 @@ async def create_incident(
     settings: SettingsDep,
     database: DatabaseDep,
     clock: SlaClockDep,
+    principal: PrincipalDep,
     response: Response,
     background: BackgroundTasks,
 ) -> IncidentRead:
     """Open an incident (201), or count a repeat on the active one of that kind and key (200)."""
+    body = on_behalf(body, "reported_by", principal)
     incident, created = await service.create_incident(
         session,
         new=service.NewIncident(
@@ -134,8 +137,9 @@ async def _transition(
     incident_id: int,
     verb: Verb,
     body: NotesRequest | None,
+    principal: Principal,
 ) -> IncidentRead:
-    body = body or NotesRequest()
+    body = on_behalf(body or NotesRequest(), "actor", principal)
     incident = await service.transition_incident(
         session, incident_id=incident_id, verb=verb, actor=body.actor, notes=body.notes
     )
@@ -144,41 +148,62 @@ async def _transition(
 
 @router.post("/{incident_id}/mitigate")
 async def mitigate_incident(
-    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
+    incident_id: IncidentId,
+    session: SessionDep,
+    clock: SlaClockDep,
+    principal: PrincipalDep,
+    body: OptionalNotes = None,
 ) -> IncidentRead:
     """Mark the impact as mitigated (from open or acknowledged)."""
-    return await _transition(session, clock, incident_id, Verb.MITIGATE, body)
+    return await _transition(session, clock, incident_id, Verb.MITIGATE, body, principal)
 
 
 @router.post("/{incident_id}/resolve")
 async def resolve_incident(
-    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
+    incident_id: IncidentId,
+    session: SessionDep,
+    clock: SlaClockDep,
+    principal: PrincipalDep,
+    body: OptionalNotes = None,
 ) -> IncidentRead:
     """Resolve: the cause is fixed (from open, acknowledged or mitigated)."""
-    return await _transition(session, clock, incident_id, Verb.RESOLVE, body)
+    return await _transition(session, clock, incident_id, Verb.RESOLVE, body, principal)
 
 
 @router.post("/{incident_id}/close")
 async def close_incident(
-    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
+    incident_id: IncidentId,
+    session: SessionDep,
+    clock: SlaClockDep,
+    principal: PrincipalDep,
+    body: OptionalNotes = None,
 ) -> IncidentRead:
     """Close a resolved incident after its verification period."""
-    return await _transition(session, clock, incident_id, Verb.CLOSE, body)
+    return await _transition(session, clock, incident_id, Verb.CLOSE, body, principal)
 
 
 @router.post("/{incident_id}/reopen")
 async def reopen_incident(
-    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, body: OptionalNotes = None
+    incident_id: IncidentId,
+    session: SessionDep,
+    clock: SlaClockDep,
+    principal: PrincipalDep,
+    body: OptionalNotes = None,
 ) -> IncidentRead:
     """Reopen a resolved incident whose problem came back."""
-    return await _transition(session, clock, incident_id, Verb.REOPEN, body)
+    return await _transition(session, clock, incident_id, Verb.REOPEN, body, principal)
 
 
 @router.post("/{incident_id}/assign")
 async def assign_incident(
-    incident_id: IncidentId, body: AssignRequest, session: SessionDep, clock: SlaClockDep
+    incident_id: IncidentId,
+    body: AssignRequest,
+    session: SessionDep,
+    clock: SlaClockDep,
+    principal: PrincipalDep,
 ) -> IncidentRead:
     """Assign (or, with null, unassign) an incident that is not closed."""
+    body = on_behalf(body, "actor", principal)
     incident = await service.transition_incident(
         session,
         incident_id=incident_id,

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import AfterValidator
 
-from api.auth import PrincipalDep
+from api.auth import PrincipalDep, on_behalf
 from api.deps import PlaybooksDep
 from api.schemas.playbooks import (
     ActionHistory,
@@ -106,10 +106,14 @@ async def list_available_actions(
 
 @router.post("/dry-run")
 async def dry_run_action(
-    incident_id: IncidentId, body: DryRunRequest, playbooks: PlaybooksDep, response: Response
+    incident_id: IncidentId,
+    body: DryRunRequest,
+    playbooks: PlaybooksDep,
+    principal: PrincipalDep,
+    response: Response,
 ) -> DryRunResponse:
     """Preview an action: what it will change, how long, how much, whether approval is needed."""
-    recorded = await playbooks.dry_run(incident_id, body)
+    recorded = await playbooks.dry_run(incident_id, on_behalf(body, "requested_by", principal))
     _quota_headers(response, recorded.quota)
     action, plan = recorded.action, recorded.plan
     assert plan is not None
@@ -139,7 +143,11 @@ async def execute_action(
 ) -> ExecuteResponse:
     """Run an action as a Prefect flow; `?wait=` answers once it has finished (or timed out)."""
     recorded = await playbooks.execute(
-        incident_id, body, principal=principal, idempotency_key=idempotency_key, wait=wait
+        incident_id,
+        on_behalf(body, "requested_by", principal),
+        principal=principal,
+        idempotency_key=idempotency_key,
+        wait=wait,
     )
     _quota_headers(response, recorded.quota)
     return _execute_response(recorded.action)
@@ -155,9 +163,8 @@ async def rollback_action(
     wait: Wait = 0,
 ) -> RollbackResponse:
     """Undo a successful action by running its flow with rollback=True and the captured state."""
-    action = await playbooks.rollback(
-        incident_id, action_id, body or RollbackRequest(), principal=principal, wait=wait
-    )
+    body = on_behalf(body or RollbackRequest(), "requested_by", principal)
+    action = await playbooks.rollback(incident_id, action_id, body, principal=principal, wait=wait)
     assert action.rollback_of is not None
     return RollbackResponse(
         action_id=action.id,

@@ -424,3 +424,23 @@ async def test_audit_times_without_an_offset_are_utc(
     response = await admin.get("/api/audit", params={"since": "2024-01-01T00:00:00"})
 
     assert response.status_code == 200
+
+
+async def test_who_did_it_defaults_to_the_caller_not_api(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+) -> None:
+    rita = await as_role("rita@x.io", Role.RESPONDER)
+    body = {"kind": "invariant", "key": "INV_named", "severity": "sev3", "summary": "who"}
+    incident = (await rita.post("/api/incidents", json=body)).json()
+    await rita.post(f"/api/incidents/{incident['id']}/mitigate")
+    await rita.post(f"/api/incidents/{incident['id']}/resolve", json={"actor": "pager-bot"})
+    dry_run = await rita.post(url(incident["id"], "/dry-run"),
+                              json={"action_type": "rerun_dbt", "params": RERUN})  # fmt: skip
+
+    timeline = (await rita.get(f"/api/incidents/{incident['id']}/timeline")).json()["entries"]
+    assert [(e["verb"], e["actor"]) for e in timeline] == [
+        ("create", "rita@x.io"), ("mitigate", "rita@x.io"), ("resolve", "pager-bot"),
+    ]  # fmt: skip
+    history = (await rita.get(url(incident["id"], "/history"))).json()["actions"]
+    assert dry_run.status_code == 200
+    assert [a["requested_by"] for a in history] == ["rita@x.io"]

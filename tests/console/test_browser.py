@@ -14,6 +14,7 @@ from models.enums import IncidentKind, Role, Severity
 from models.services.incidents import NewIncident, create_incident
 from tests.auth import bearer
 from tests.console.conftest import Console, Visitor
+from tests.stack import Stack
 
 
 @pytest.fixture
@@ -75,6 +76,8 @@ async def test_a_viewer_sees_no_buttons_that_change_anything(
 
     await expect(page.locator(".playbook[data-action-type=rerun_dbt]")).to_be_visible()
     assert await page.locator("button[data-verb]").count() == 0
+    assert await page.locator("button[data-do]").count() == 0  # no dry-run either
+    assert await page.locator("textarea[name=params]").count() == 0
 
 
 async def test_a_dry_run_preview_renders_the_plan(visitor: Visitor, api: AsyncClient) -> None:
@@ -95,22 +98,44 @@ async def test_a_dry_run_preview_renders_the_plan(visitor: Visitor, api: AsyncCl
     assert [(a["dry_run"], a["status"]) for a in history["actions"]] == [(True, "dry_run_success")]
 
 
-async def test_an_execute_shows_the_action_status_change_live(
+async def test_a_refused_request_shows_what_is_wrong_with_which_field(
     visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "INV_browser_bad_params")
+    page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
+
+    await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["nope_model"]}))
+    await playbook.locator("button[data-do=dry-run]").click()
+
+    error = page.locator("#error")
+    await expect(error).to_contain_text("validation_error")
+    await expect(error).to_contain_text("body.params.models")
+    await expect(error).to_contain_text("nope_model")
+    await playbook.locator("textarea[name=params]").fill("{not json")
+    await playbook.locator("button[data-do=dry-run]").click()
+    await expect(error).to_contain_text("Params are not valid JSON")
+
+
+async def test_an_execute_shows_the_action_status_change_live(
+    visitor: Visitor, api: AsyncClient, stack: Stack
 ) -> None:
     incident = await open_incident(api, "INV_browser_execute")
     page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
     playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
     await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["inbox_emails"]}))
     await playbook.locator("button[data-do=dry-run]").click()
-
-    await playbook.locator("button[data-do=execute]").click()
-
     executed = page.locator("table.history tbody tr:not([data-status^=dry_run])")
-    await expect(executed).to_have_count(1)
-    first_seen = await executed.get_attribute("data-status")
-    assert first_seen in {"pending", "scheduled", "running"}  # not finished when first shown
-    await expect(executed).to_have_attribute("data-status", "success", timeout=90_000)
+
+    stack.kill_worker()  # the run waits for a worker: the page must show it waiting first
+    try:
+        await playbook.locator("button[data-do=execute]").click()
+        await expect(executed).to_have_count(1)
+        assert await executed.get_attribute("data-status") in {"pending", "scheduled"}
+    finally:
+        stack.start_worker()
+
+    await expect(executed).to_have_attribute("data-status", "success", timeout=120_000)
     link = executed.locator("a", has_text="Prefect UI")
     assert "/runs/flow-run/" in (await link.get_attribute("href") or "")
     assert await still_the_same_page(page)
@@ -165,6 +190,22 @@ async def test_the_board_catches_up_after_its_connection_drops(
     await expect(page.locator("#live")).to_have_text("live", timeout=30_000)
     await expect(page.locator(f"tr[data-incident-id='{incident_id}']")).to_be_visible()
     assert await still_the_same_page(page)
+
+
+async def test_a_revoked_token_signs_the_page_out_when_its_stream_drops(
+    visitor: Visitor, console: Console, api: AsyncClient
+) -> None:
+    page = await visitor.open_as("leaver@x.io", Role.VIEWER)
+    tokens = (await api.get("/api/tokens")).json()["tokens"]
+    token_id = next(t["id"] for t in tokens if t["name"] == "leaver@x.io")
+    assert (await api.post(f"/api/tokens/{token_id}/revoke")).status_code == 200
+
+    console.stop()  # the open stream drops; reconnecting with the revoked token is refused
+    console.start()
+
+    await expect(page.locator("#sign-in-form")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#error")).to_contain_text("sign in again")
+    assert await page.evaluate("sessionStorage.getItem('intervene.token')") is None
 
 
 async def test_a_bad_token_is_refused_with_the_api_message(
