@@ -5,6 +5,7 @@ from pydantic import BaseModel
 
 from api.auth import PrincipalDep
 from api.deps import SettingsDep
+from api.launcher import prefect_ui_url
 from models.enums import Role
 
 router = APIRouter(tags=["session"])
@@ -28,5 +29,5 @@ async def read_me(principal: PrincipalDep, settings: SettingsDep) -> Me:
         may_transition=principal.allows(Role.RESPONDER),
         may_approve=principal.allows(Role.APPROVER),
         may_admin=principal.allows(Role.ADMIN),
-        prefect_ui_url=settings.prefect_ui_url,
+        prefect_ui_url=prefect_ui_url(settings.prefect_ui_url),
     )
