@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from models.db import connect, transaction
 from models.enums import IncidentKind, Role, Severity
@@ -31,6 +31,15 @@ async def open_incident(api: AsyncClient, key: str, **fields: Any) -> dict[str, 
     assert response.status_code == 201, response.text
     incident: dict[str, Any] = response.json()
     return incident
+
+
+async def dry_run(page: Page, params: dict[str, Any] | str) -> Locator:
+    """Fill rerun_dbt's params (JSON, or raw text) on the incident page and press Dry-run."""
+    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
+    text = params if isinstance(params, str) else json.dumps(params)
+    await playbook.locator("textarea[name=params]").fill(text)
+    await playbook.locator("button[data-do=dry-run]").click()
+    return playbook
 
 
 async def still_the_same_page(page: Page) -> bool:
@@ -83,10 +92,8 @@ async def test_a_viewer_sees_no_buttons_that_change_anything(
 async def test_a_dry_run_preview_renders_the_plan(visitor: Visitor, api: AsyncClient) -> None:
     incident = await open_incident(api, "INV_browser_preview")
     page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
-    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
 
-    await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["inbox_emails"]}))
-    await playbook.locator("button[data-do=dry-run]").click()
+    playbook = await dry_run(page, {"models": ["inbox_emails"]})
 
     plan = playbook.locator(".plan")
     await expect(plan).to_be_visible()
@@ -103,17 +110,14 @@ async def test_a_refused_request_shows_what_is_wrong_with_which_field(
 ) -> None:
     incident = await open_incident(api, "INV_browser_bad_params")
     page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
-    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
 
-    await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["nope_model"]}))
-    await playbook.locator("button[data-do=dry-run]").click()
+    await dry_run(page, {"models": ["nope_model"]})
 
     error = page.locator("#error")
     await expect(error).to_contain_text("validation_error")
     await expect(error).to_contain_text("body.params.models")
     await expect(error).to_contain_text("nope_model")
-    await playbook.locator("textarea[name=params]").fill("{not json")
-    await playbook.locator("button[data-do=dry-run]").click()
+    await dry_run(page, "{not json")
     await expect(error).to_contain_text("Params are not valid JSON")
 
 
@@ -122,9 +126,7 @@ async def test_an_execute_shows_the_action_status_change_live(
 ) -> None:
     incident = await open_incident(api, "INV_browser_execute")
     page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
-    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
-    await playbook.locator("textarea[name=params]").fill(json.dumps({"models": ["inbox_emails"]}))
-    await playbook.locator("button[data-do=dry-run]").click()
+    playbook = await dry_run(page, {"models": ["inbox_emails"]})
     executed = page.locator("table.history tbody tr:not([data-status^=dry_run])")
 
     stack.kill_worker()  # the run waits for a worker: the page must show it waiting first
@@ -146,11 +148,7 @@ async def test_a_forbidden_approval_shows_the_api_message(
 ) -> None:
     incident = await open_incident(api, "INV_browser_forbidden")
     page = await visitor.open_as("ann@x.io", Role.APPROVER, f"/#/incidents/{incident['id']}")
-    playbook = page.locator(".playbook[data-action-type=rerun_dbt]")
-    await playbook.locator("textarea[name=params]").fill(
-        json.dumps({"models": ["inbox_emails"], "full_refresh": True})
-    )
-    await playbook.locator("button[data-do=dry-run]").click()
+    playbook = await dry_run(page, {"models": ["inbox_emails"], "full_refresh": True})
     await expect(playbook.locator(".plan")).to_contain_text("Requires approval")
 
     # separation of duties is on by default: an approver may not approve their own execution
