@@ -72,8 +72,16 @@ class Deliverer:
 
     async def pass_once(self) -> int:
         """One pass over every subscription; returns how many attempts were made."""
+        async with transaction(self.database.reader) as session:
+            wanted = await service.with_work(session, owner=self.owner, now=utcnow())
+        if not wanted:
+            return 0
+        held = []
         async with transaction(self.database.writer) as session:
-            held = await service.claim(session, owner=self.owner, now=utcnow(), lease=self.lease)
+            for webhook_id in wanted:
+                if await service.claim_one(session, webhook_id=webhook_id, owner=self.owner,
+                                           now=utcnow(), lease=self.lease):  # fmt: skip
+                    held.append(webhook_id)
         sent = await asyncio.gather(*(self._serve(webhook_id) for webhook_id in held))
         return sum(sent)
 

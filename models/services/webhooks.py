@@ -137,20 +137,29 @@ def _lease_free(owner: str, now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def claim(session: AsyncSession, *, owner: str, now: datetime, lease: timedelta) -> list[int]:
-    """The enabled subscriptions this worker now holds the lease of (one worker each)."""
-    candidates = list(
+async def with_work(session: AsyncSession, *, owner: str, now: datetime) -> list[int]:
+    """Enabled subscriptions that have something to do (events past their position, or a
+    delivery due) and no other worker's lease: a read, so an idle worker writes nothing."""
+    newest = select(func.max(Event.id)).scalar_subquery()
+    due = (
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.webhook_id == Webhook.id,
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .exists()
+    )
+    return list(
         await session.scalars(
             select(Webhook.id).where(
-                Webhook.enabled.is_(True), Webhook.deleted_at.is_(None), _lease_free(owner, now)
+                Webhook.enabled.is_(True),
+                Webhook.deleted_at.is_(None),
+                _lease_free(owner, now),
+                or_(Webhook.position < newest, due),
             )
         )
     )
-    return [
-        webhook_id
-        for webhook_id in candidates
-        if await claim_one(session, webhook_id=webhook_id, owner=owner, now=now, lease=lease)
-    ]
 
 
 async def claim_one(

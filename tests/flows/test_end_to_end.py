@@ -206,5 +206,9 @@ async def test_the_worker_delivers_webhooks(stack_client: AsyncClient, receiver:
     assert request.headers["x-intervene-event"] == "incident_created"
     assert request.headers["x-intervene-signature"].startswith("v1=")
     assert f'"id":{incident["id"]}' in request.body.decode()
-    deliveries = (await stack_client.get(f"/api/webhooks/{hook.json()['id']}/deliveries")).json()
-    assert [d["status"] for d in deliveries["deliveries"]] == ["succeeded"]
+    statuses: list[str] = []
+    while statuses != ["succeeded"] and time.monotonic() < deadline:  # recorded just after
+        await asyncio.sleep(0.2)
+        page = await stack_client.get(f"/api/webhooks/{hook.json()['id']}/deliveries")
+        statuses = [d["status"] for d in page.json()["deliveries"]]
+    assert statuses == ["succeeded"]
