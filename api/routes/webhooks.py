@@ -30,10 +30,16 @@ WebhookId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
+async def _read_all(session: SessionDep, webhooks: list[Webhook]) -> list[WebhookRead]:
+    counts = await service.delivery_counts(session, [w.id for w in webhooks])
+    reads = [WebhookRead.model_validate(w) for w in webhooks]
+    for read in reads:
+        read.deliveries = counts[read.id]
+    return reads
+
+
 async def _read(session: SessionDep, webhook: Webhook) -> WebhookRead:
-    read = WebhookRead.model_validate(webhook)
-    read.deliveries = await service.delivery_counts(session, webhook.id)
-    return read
+    return (await _read_all(session, [webhook]))[0]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -62,9 +68,7 @@ async def create_webhook(
 @router.get("")
 async def list_webhooks(_admin: AdminDep, session: SessionDep) -> WebhookList:
     """Every subscription, with its state and delivery counts (never its secret)."""
-    return WebhookList(
-        webhooks=[await _read(session, w) for w in await service.list_webhooks(session)]
-    )
+    return WebhookList(webhooks=await _read_all(session, await service.list_webhooks(session)))
 
 
 @router.get("/{webhook_id}")

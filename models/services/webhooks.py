@@ -1,8 +1,9 @@
 """Webhook subscriptions and their deliveries: what the API manages and the worker sends.
 
-The worker's part, per subscription: `claim` a lease, `take_events` (delivery rows written
-and the position moved in one transaction), send the `head` delivery, `record_attempt`, and
-`release`. Sending itself (HTTP) is in deployments/webhooks.py.
+The worker's part: find the subscriptions `with_work`, then per subscription `claim_one` its
+lease, `take_events` (delivery rows written and the position moved in one transaction), send
+the `head` delivery, `record_attempt`, and `release`. Sending itself (HTTP) is in
+deployments/webhooks.py.
 """
 
 import json
@@ -302,11 +303,20 @@ async def record_attempt(
     return delivery
 
 
-async def delivery_counts(session: AsyncSession, webhook_id: int) -> dict[str, int]:
+async def delivery_counts(
+    session: AsyncSession, webhook_ids: list[int]
+) -> dict[int, dict[str, int]]:
+    """Deliveries per status for each subscription (every status, zeros included), in one
+    query however many subscriptions are listed."""
+    counts = {webhook_id: dict.fromkeys(DeliveryStatus, 0) for webhook_id in webhook_ids}
     rows = await session.execute(
-        select(WebhookDelivery.status, func.count())
-        .where(WebhookDelivery.webhook_id == webhook_id)
-        .group_by(WebhookDelivery.status)
+        select(WebhookDelivery.webhook_id, WebhookDelivery.status, func.count())
+        .where(WebhookDelivery.webhook_id.in_(webhook_ids))
+        .group_by(WebhookDelivery.webhook_id, WebhookDelivery.status)
     )
-    counted: dict[str, int] = {status: n for status, n in rows.all()}
-    return {status.value: int(counted.get(status.value, 0)) for status in DeliveryStatus}
+    for webhook_id, status, count in rows:
+        counts[webhook_id][DeliveryStatus(status)] = count
+    return {
+        webhook_id: {status.value: n for status, n in by_status.items()}
+        for webhook_id, by_status in counts.items()
+    }
