@@ -42,7 +42,7 @@ def get_playbooks(request: Request) -> Playbooks:
 
 def get_sla_clock(request: Request) -> SlaClock:
     """The configured SLA targets and the time of this request, for incidents' `sla`."""
-    return SlaClock(targets=get_settings(request).sla_targets, now=utcnow())
+    return SlaClock(plans=request.app.state.sla_plans, now=utcnow())
 
 
 # scope="function": commit before the response is sent, so a 200 means it is stored.

@@ -40,6 +40,7 @@ from flows.checks.config import load_checks
 from models import migrate
 from models.db import connect
 from models.settings import Settings, get_settings
+from models.sla import plans
 
 log = logging.getLogger("intervene.api")
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.sla_plans = plans(settings.sla_targets)  # the targets laid out once
     app.state.metrics = Metrics()
     install_error_handlers(app)
     # outermost last: the request id first (every later line and answer carries it), then the

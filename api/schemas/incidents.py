@@ -20,7 +20,7 @@ from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from models.enums import IncidentKind, IncidentStatus, Severity, SlaState
 from models.incident import Incident
-from models.sla import SlaTargets, plans, sla_document
+from models.sla import SlaPlan, sla_document
 
 
 def _no_nul(value: str) -> str:
@@ -102,12 +102,11 @@ class SlaRead(TypedDict):
 class SlaClock:
     """What an incident's `sla` depends on besides the row: the targets and the time."""
 
-    def __init__(self, targets: dict[Severity, SlaTargets], now: datetime) -> None:
-        self.targets, self.now = targets, now
-        self._plans = plans(targets)
+    def __init__(self, plans: dict[Severity, SlaPlan], now: datetime) -> None:
+        self.plans, self.now = plans, now  # plans: models.sla.plans(targets), once per app
 
     def context(self, incident: Incident) -> dict[str, Any]:
-        return {"sla": sla_document(incident, self._plans[incident.severity], self.now)}
+        return {"sla": sla_document(incident, self.plans[incident.severity], self.now)}
 
 
 # `sla` is not a column: a response's `of()` computes it and hands it in through the
