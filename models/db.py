@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models import json_columns
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _WRITE_OPTION = "intervene_write"
 
@@ -90,7 +92,7 @@ def connect(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Databas
     """Create the engine and the two session factories (reads, writes) for `url`."""
     target = async_url(url)
     ensure_sqlite_directory(target)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True, "json_deserializer": json_columns.loads}
     if target.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
     else:

@@ -11,7 +11,7 @@ stamps the time, and appends a timeline row and an event row to the same transac
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, inspect, text
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from models.base import Base, BigId, JsonDoc, isoformat, utcnow
@@ -149,6 +149,11 @@ class Incident(Base):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    def as_row(self) -> dict[str, Any]:
+        """Every column, keyed by attribute name: what a listed row holds
+        (`models.services.incidents.list_incidents`)."""
+        return {key: getattr(self, key) for key in inspect(Incident).column_attrs.keys()}  # noqa: SIM118 (a mapper collection)
 
     def check(self, verb: Verb) -> IncidentStatus | None:
         """Raise InvalidTransition unless `verb` is allowed now; return the status it leads to."""

@@ -48,7 +48,7 @@ DEFAULT_SLA_TARGETS: dict[Severity, SlaTargets] = {
 
 # The timestamps that mark each stage as done, in lifecycle order: a stage is done at its own
 # timestamp or any later one, so each timer reads this tuple from its own position on.
-_STAMPS = ("acknowledged_at", "mitigated_at", "resolved_at", "closed_at")
+STAMPS = ("acknowledged_at", "mitigated_at", "resolved_at", "closed_at")
 _FIRST_STAMP: dict[SlaTimer, int] = {
     SlaTimer.ACKNOWLEDGE: 0,
     SlaTimer.MITIGATE: 1,
@@ -70,17 +70,18 @@ class TimerStatus(NamedTuple):  # a tuple: a list of incidents makes three per r
         return self.due_at if self.state is SlaState.BREACHED else None
 
 
-def _stamps(incident: "Incident") -> tuple[datetime | None, ...]:
-    return tuple(getattr(incident, name) for name in _STAMPS)
+def stage_times(incident: "Incident") -> tuple[datetime | None, ...]:
+    """The incident's `STAMPS`, in order."""
+    return tuple(getattr(incident, name) for name in STAMPS)
 
 
 def done_at(incident: "Incident", timer: SlaTimer) -> datetime | None:
     """When the incident first reached `timer`'s stage or a later one."""
-    return _first(_stamps(incident)[_FIRST_STAMP[timer] :])
+    return _first(stage_times(incident)[_FIRST_STAMP[timer] :])
 
 
 def _first(stamps: tuple[datetime | None, ...]) -> datetime | None:
-    return min((stamp for stamp in stamps if stamp is not None), default=None)
+    return min(filter(None, stamps), default=None)  # datetimes are never false
 
 
 def _state(due: datetime, done: datetime | None, now: datetime) -> SlaState:
@@ -110,7 +111,7 @@ def timer_status(
 ) -> TimerStatus | None:
     """`timer` of `incident` as of `now`; None when its severity sets no target for it."""
     seconds = targets.get(incident.severity, _NO_TARGETS).of(timer)
-    return _judge(timer, seconds, incident.created_at, _stamps(incident), now)
+    return _judge(timer, seconds, incident.created_at, stage_times(incident), now)
 
 
 def sla_status(
@@ -119,7 +120,7 @@ def sla_status(
     """Every timer of `incident` as of `now` (None where its severity sets no target). Reads
     each timestamp once: a list of incidents computes this for every row."""
     plan = targets.get(incident.severity, _NO_TARGETS)
-    stamps, created_at = _stamps(incident), incident.created_at
+    stamps, created_at = stage_times(incident), incident.created_at
     return {timer: _judge(timer, plan.of(timer), created_at, stamps, now) for timer in SlaTimer}
 
 
@@ -141,12 +142,12 @@ def plans(targets: dict[Severity, SlaTargets]) -> dict[Severity, SlaPlan]:
     }
 
 
-def sla_document(incident: "Incident", plan: SlaPlan, now: datetime) -> dict[str, Any]:
-    """`sla_status` as plain data (what the API returns); a list of incidents makes one per
-    row, so no objects are built on the way (bench/incidents_api.py)."""
-    stamps = (incident.acknowledged_at, incident.mitigated_at, incident.resolved_at,
-              incident.closed_at)  # fmt: skip
-    created_at = incident.created_at
+def sla_document(
+    created_at: datetime, stamps: tuple[datetime | None, ...], plan: SlaPlan, now: datetime
+) -> dict[str, Any]:
+    """`sla_status` as plain data (what the API returns), from `created_at` and the `STAMPS`
+    in order; a list of incidents makes one per row, so no objects are built on the way
+    (bench/incidents_api.py)."""
     document: dict[str, Any] = {}
     for name, first, seconds, delta in plan:
         if delta is None:

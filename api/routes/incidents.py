@@ -39,12 +39,12 @@ async def list_incidents(
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> IncidentList:
     """List incidents, newest first, filtered by status, severity and kind."""
-    rows, total = await service.list_incidents(
+    page = await service.list_incidents(
         session, status=status_, severity=severity, kind=kind, limit=limit, offset=offset
     )
     return IncidentList(
-        incidents=[IncidentRead.of(row, clock) for row in rows],
-        total=total,
+        incidents=[IncidentRead.of_row(row, clock) for row in page.rows],
+        total=page.total,
         limit=limit,
         offset=offset,
     )

@@ -2,6 +2,7 @@
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,14 +14,12 @@ from pydantic import (
     Field,
     SkipValidation,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
 )
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
 from models.enums import IncidentKind, IncidentStatus, Severity, SlaState
 from models.incident import Incident
-from models.sla import SlaPlan, sla_document
+from models.sla import STAMPS, SlaPlan, sla_document
 
 
 def _no_nul(value: str) -> str:
@@ -105,25 +104,13 @@ class SlaClock:
     def __init__(self, plans: dict[Severity, SlaPlan], now: datetime) -> None:
         self.plans, self.now = plans, now  # plans: models.sla.plans(targets), once per app
 
-    def context(self, incident: Incident) -> dict[str, Any]:
-        return {"sla": sla_document(incident, self.plans[incident.severity], self.now)}
-
-
-# `sla` is not a column: a response's `of()` computes it and hands it in through the
-# validation context (a plain dict, as in a re-validated response, carries it itself).
-_SLA: Any = Field(default=None, validate_default=True)
-
-
-def _sla_from_context(value: Any, info: ValidationInfo) -> Any:
-    return (info.context or {}).get("sla") if value is None else value
+    def sla(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The `sla` document of an incident's row (`Incident.as_row`)."""
+        stamps = tuple(row[name] for name in STAMPS)
+        return sla_document(row["created_at"], stamps, self.plans[row["severity"]], self.now)
 
 
 class IncidentRead(BaseModel):
-    # `sla` has a default only so that `of()` can fill it in: every response carries it.
-    model_config = ConfigDict(
-        from_attributes=True, json_schema_serialization_defaults_required=True
-    )
-
     id: int
     kind: IncidentKind
     key: str
@@ -145,15 +132,20 @@ class IncidentRead(BaseModel):
     occurrence_count: int
     reopen_count: int
     last_seen_at: datetime
-    # Built by `sla_document` from the row, not from a client: not validated again (a list
-    # builds fifty), only serialized by this shape.
-    sla: Annotated[SlaRead, SkipValidation] = _SLA
-
-    _sla = field_validator("sla", mode="before")(_sla_from_context)
+    # Computed by `SlaClock.sla`, not sent by a client: not validated again (a list builds
+    # fifty), only serialized by this shape.
+    sla: Annotated[SlaRead, SkipValidation]
 
     @classmethod
     def of(cls, incident: Incident, clock: SlaClock) -> "IncidentRead":
-        return cls.model_validate(incident, context=clock.context(incident))
+        return cls.of_row(incident.as_row(), clock)
+
+    @classmethod
+    def of_row(cls, row: dict[str, Any], clock: SlaClock) -> "IncidentRead":
+        """From an incident's row, plain data with no ORM object on the way: a list of fifty
+        is the API's busiest read (bench/incidents_api.py)."""
+        row["sla"] = clock.sla(row)
+        return cls.model_validate(row)
 
 
 class IncidentList(BaseModel):
