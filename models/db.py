@@ -95,8 +95,9 @@ def connect(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Databas
     options: dict[str, Any] = {"pool_pre_ping": True, "json_deserializer": json_columns.loads}
     if target.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
-    else:
+    else:  # sessions in UTC: timestamps come back as UTC already (models.base.UTCDateTime)
         options.update(pool_size=pool_size, max_overflow=max_overflow)
+        options["connect_args"] = {"options": "-c TimeZone=UTC"}
     engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
         configure_sqlite(engine.sync_engine)

@@ -4,6 +4,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Annotated, Any
 
 from pydantic import (
@@ -98,6 +99,9 @@ class SlaRead(TypedDict):
     resolve: SlaTimerRead | None
 
 
+_stage_times = itemgetter(*STAMPS)
+
+
 class SlaClock:
     """What an incident's `sla` depends on besides the row: the targets and the time."""
 
@@ -106,7 +110,7 @@ class SlaClock:
 
     def sla(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The `sla` document of an incident's row (`Incident.as_row`)."""
-        stamps = tuple(row[name] for name in STAMPS)
+        stamps: tuple[datetime | None, ...] = _stage_times(row)
         return sla_document(row["created_at"], stamps, self.plans[row["severity"]], self.now)
 
 
