@@ -25,6 +25,11 @@ from models.enums import ApprovalStatus
 from models.errors import BadRequest, Conflict, Forbidden, NotFound
 from models.services.incidents import get_incident
 
+# How long an approval may take from claiming its request to recording the run (a plan, a
+# preflight and one call to Prefect take seconds); a claim older than this with no run
+# recorded belongs to a process that stopped.
+CLAIM_SECONDS = 300
+
 
 def shown_status(request: ApprovalRequest) -> str:
     """A pending request past its time reads as expired, whether or not that was written."""
@@ -96,8 +101,8 @@ class Approvals:
         concurrent approval or rejection finds it decided. If the run cannot even be recorded
         (a limit, a plan that no longer holds), the claim is given back."""
         async with transaction(self.database.writer) as session:
-            request = await self._pending(session, incident_id, approval_id)
-            if request is not None:
+            request, refusal = await self._pending(session, incident_id, approval_id)
+            if refusal is None:
                 if request.requested_by == principal.name and not approver_may_act_alone(
                     request.action_type, self.playbooks.settings
                 ):
@@ -108,8 +113,8 @@ class Approvals:
                 request.status = ApprovalStatus.APPROVED.value
                 request.decided_by, request.decided_at = principal.name, utcnow()
                 request.decision_notes = notes
-        if request is None:  # expired: written as such (committed) before saying so
-            raise _expired(approval_id)
+        if refusal is not None:  # what it found is written (committed) before saying so
+            raise refusal
         try:
             action = await self._run(request, principal)
         except Exception:
@@ -143,31 +148,48 @@ class Approvals:
         self, incident_id: int, approval_id: int, principal: Principal, notes: str | None
     ) -> ApprovalRequest:
         async with transaction(self.database.writer) as session:
-            request = await self._pending(session, incident_id, approval_id)
-            if request is not None:
+            request, refusal = await self._pending(session, incident_id, approval_id)
+            if refusal is None:
                 request.status = ApprovalStatus.REJECTED.value
                 request.decided_by, request.decided_at = principal.name, utcnow()
                 request.decision_notes = notes
-        if request is None:
-            raise _expired(approval_id)
+        if refusal is not None:
+            raise refusal
         return request
 
     async def _pending(
         self, session: AsyncSession, incident_id: int, approval_id: int
-    ) -> ApprovalRequest | None:
-        """The request, locked, if it can still be decided; None once it has expired (and
-        then written as expired); Conflict if it was already decided."""
+    ) -> tuple[ApprovalRequest, Conflict | None]:
+        """The request, locked, and why it can no longer be decided (None: it can). What it
+        finds out is written in this transaction (an expiry, an abandoned claim given back, a
+        recorded run linked), so the caller raises the refusal only after the commit."""
         request = await _get(session, incident_id, approval_id, for_update=True)
+        if await self._abandoned(session, request):
+            request.status = ApprovalStatus.PENDING.value
+            request.decided_by = request.decided_at = request.decision_notes = None
         if request.status == ApprovalStatus.PENDING and utcnow() >= request.expires_at:
             request.status = ApprovalStatus.EXPIRED.value
-            return None
+            return request, _expired(approval_id)
         if request.status != ApprovalStatus.PENDING:
-            raise Conflict(
+            return request, Conflict(
                 f"Approval request {approval_id} is already {request.status}",
                 details={"approval_id": approval_id, "status": request.status,
                          "action_id": request.action_id},
             )  # fmt: skip
-        return request
+        return request, None
+
+    async def _abandoned(self, session: AsyncSession, request: ApprovalRequest) -> bool:
+        """Whether an approval claimed this request and then stopped before its run was
+        recorded (its process died in between): after CLAIM_SECONDS with no recorded action,
+        the request may be decided again. A run that was recorded is linked instead."""
+        if request.status != ApprovalStatus.APPROVED or request.action_id is not None:
+            return False
+        recorded = await self._recorded_action(session, request)
+        if recorded is not None:
+            request.action_id = recorded.id
+            return False
+        assert request.decided_at is not None
+        return utcnow() - request.decided_at >= timedelta(seconds=CLAIM_SECONDS)
 
     async def _run(self, request: ApprovalRequest, principal: Principal) -> Action:
         """Execute (or roll back) exactly what was asked, once: a second approval of the same
