@@ -82,6 +82,12 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
         rate_limit="1000000/hour",  # the whole session is one client; test_rate_limits.py
         webhook_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
+        # The session's app lives for the whole run: its own watchdog would find the declared
+        # checks (never run here) stale after 3 intervals and open incidents in the middle of
+        # other tests, and its SLA sweep would announce breaches of their backdated incidents.
+        # The tests call both with a clock of their own (tests/api/test_checks.py, test_sla.py).
+        watchdog_interval_seconds=24 * 3600,
+        sla_sweep_interval_seconds=24 * 3600,
         _env_file=None,  # type: ignore[call-arg]
     )
 
