@@ -426,6 +426,18 @@ async def test_audit_times_without_an_offset_are_utc(
     assert response.status_code == 200
 
 
+async def test_audit_times_are_date_times_not_numbers(
+    as_role: Callable[[str, Role], Awaitable[AsyncClient]],
+) -> None:
+    admin = await as_role("admin@x.io", Role.ADMIN)
+
+    response = await admin.get("/api/audit", params={"until": "0.5", "since": "1700000000"})
+
+    assert response.status_code == 422  # the schema says date-time; no Unix times
+    errors = response.json()["error"]["details"]["errors"]
+    assert sorted(e["field"] for e in errors) == ["query.since", "query.until"]
+
+
 async def test_who_did_it_defaults_to_the_caller_not_api(
     as_role: Callable[[str, Role], Awaitable[AsyncClient]],
 ) -> None:
