@@ -82,6 +82,9 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
         rate_limit="1000000/hour",  # the whole session is one client; test_rate_limits.py
         webhook_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
+        # no periodic pass: three minutes into the session it would open stale-check incidents
+        # between tests (test_checks.py calls Checks.watch itself)
+        watchdog_interval_seconds=3600,
         _env_file=None,  # type: ignore[call-arg]
     )
 
