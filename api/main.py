@@ -17,6 +17,7 @@ from api.launcher import Launcher, PrefectLauncher
 from api.logs import REQUEST_ID_HEADER, new_request_id, valid_request_id
 from api.metrics import Metrics, RequestMetrics
 from api.middleware import Gate
+from api.openapi import install_openapi
 from api.playbooks import Playbooks
 from api.routes import (
     admin,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     app.state.sla_plans = plans(settings.sla_targets)  # the targets laid out once
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    install_openapi(app)  # the errors above, declared in /openapi.json
     # outermost last: the request id first (every later line and answer carries it), then the
     # metrics (which count the Gate's refusals too), then the Gate
     app.add_middleware(Gate, settings=settings, metrics=app.state.metrics)

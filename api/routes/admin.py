@@ -1,10 +1,11 @@
 """Admin: API tokens (create, list, revoke) and the audit log."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
 from sqlalchemy import select
 
 from api.auth import AdminDep, Authenticator
@@ -94,6 +95,20 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso(value: object) -> object:
+    """Only what the schema promises (a date-time): pydantic alone reads `0.5` as Unix time."""
+    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time, such as 2026-01-31T09:00:00Z")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_utc)]
+When = Query(description="An ISO 8601 date-time; without an offset, UTC")
+
+
 @router.get("/audit")
 async def audit(
     _admin: AdminDep,
@@ -101,8 +116,8 @@ async def audit(
     principal: Text | None = None,
     method: Annotated[str | None, StringConstraints(max_length=10)] = None,
     path_prefix: Text | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Moment | None, When] = None,
+    until: Annotated[Moment | None, When] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditList:
     """State-changing requests, newest first, filtered by who, what and when."""
@@ -114,7 +129,7 @@ async def audit(
     if path_prefix is not None:
         query = query.where(AuditEntry.path.startswith(path_prefix, autoescape=True))
     if since is not None:
-        query = query.where(AuditEntry.at >= _utc(since))
+        query = query.where(AuditEntry.at >= since)
     if until is not None:
-        query = query.where(AuditEntry.at < _utc(until))
+        query = query.where(AuditEntry.at < until)
     return AuditList(entries=[AuditRead.model_validate(e) for e in await session.scalars(query)])

@@ -1,0 +1,53 @@
+"""The OpenAPI document declares the errors the API answers, with the envelope as their schema
+(so schemathesis, tests/api/test_fuzz.py, checks every error body too)."""
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from api.openapi import CONFLICTS, UNAVAILABLE, Error, ValidationFailed
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(m.upper(), p, op) for p, ops in document["paths"].items() for m, op in ops.items()]
+
+
+async def test_every_operation_declares_its_errors_in_the_envelope(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    assert "HTTPValidationError" not in json.dumps(document)  # FastAPI's, never answered
+    for method, path, operation in operations(document):
+        errors = {int(s): r for s, r in operation["responses"].items() if int(s) >= 400}
+        expected = {400, 500} | ({401, 403} if operation.get("security") else set())
+        expected |= {404} if "{" in path else set()
+        expected |= {413} if method != "GET" else set()
+        assert expected <= set(errors), (method, path, sorted(errors))
+        for status, response in errors.items():
+            schema = response["content"]["application/json"]["schema"]["$ref"]
+            name = "ValidationFailed" if status == 422 else "Error"
+            assert schema == f"#/components/schemas/{name}", (method, path, status)
+    unauthorized = document["paths"]["/api/incidents"]["get"]["responses"]["401"]
+    assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
+
+
+async def test_what_errors_look_like_is_what_the_document_declares(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    missing = await client.get("/api/incidents/999999")
+    invalid = await client.get("/api/incidents", params={"limit": 0, "severity": "sev9"})
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as anonymous:
+        unsigned = await anonymous.get("/api/incidents")
+
+    assert Error.model_validate(missing.json()).error.code == "not_found"
+    assert Error.model_validate(unsigned.json()).error.code == "unauthorized"
+    fields = ValidationFailed.model_validate(invalid.json()).error.details.errors
+    assert sorted(f.field for f in fields) == ["query.limit", "query.severity"]
+
+
+def test_the_conflict_and_unavailable_lists_name_operations_that_exist(app: FastAPI) -> None:
+    served = {(method, path) for method, path, _ in operations(app.openapi())}
+
+    assert CONFLICTS - served == set()
+    assert UNAVAILABLE - served == set()
