@@ -30,6 +30,10 @@ WATCHDOG_LOCK = 0x1A7E_C4EC  # one constant for every Intervene process
 WATCHDOG = "watchdog"
 
 
+def actor_of(check_id: str) -> str:
+    return f"check:{check_id}"
+
+
 def own_key(check_id: str, problem: Problem) -> str:
     return f"INV_check_{check_id}_{problem}"
 
@@ -80,7 +84,7 @@ async def open_check_incident(
     session: AsyncSession, problem: CheckProblem, *, cap: IncidentCap, at: datetime
 ) -> tuple[Incident, bool]:
     """Open the incident about the check, or count a repeat on the active one; whether new."""
-    actor = WATCHDOG if problem.problem == "stale" else f"check:{problem.check_id}"
+    actor = WATCHDOG if problem.problem == "stale" else actor_of(problem.check_id)
     return await create_incident(session, new=problem.incident(), actor=actor, cap=cap, at=at)
 
 

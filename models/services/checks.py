@@ -18,10 +18,10 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from models.check_run import CheckRun
 from models.enums import ACTIVE_STATUSES, IncidentKind, Verb
-from models.errors import RateLimited
 from models.incident import Incident
-from models.services.check_health import is_own
-from models.services.incidents import IncidentCap, NewIncident, create_incident, transition_incident
+from models.services.check_health import actor_of, is_own
+from models.services.check_open import Pending, open_for_failures
+from models.services.incidents import IncidentCap, NewIncident, transition_incident
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,6 @@ class Active:
         return self.by_check.get(check_id, [])
 
 
-def actor_of(check_id: str) -> str:
-    return f"check:{check_id}"
-
-
 async def record_runs(
     session: AsyncSession,
     *,
@@ -86,6 +82,7 @@ async def record_runs(
         for m, _ in items
     ]  # fmt: skip
     runs = await _insert_runs(session, rows)
+    pending: list[Pending] = []  # failing runs whose key has no active incident
     for run, (m, on_failure) in zip(runs, items, strict=True):
         new = on_failure.incident
         incident = active.by_key.get((new.kind, new.key))
@@ -99,16 +96,14 @@ async def record_runs(
             )
             run.incident_id = incident.id
         elif m.passed is False:
-            outcome = await _open_for_failure(session, run, new, cap)
-            if outcome is not None:
-                found, created = outcome
-                active.by_key[(new.kind, new.key)] = found
-                if created and opened is not None:
-                    opened.append(found.id)
+            pending.append((run, new))
         elif m.passed and previous.get(m.check_id) is not True:
             # passing after a failure, or after errors that followed one
             for settled in _recovering(active, m, on_failure):
                 await _recovered(session, run, settled, on_failure.auto_resolve)
+    created = await open_for_failures(session, pending, cap)
+    if opened is not None:
+        opened += created
     await session.flush()
     return runs
 
@@ -191,31 +186,6 @@ async def _lock_active(
         if isinstance(check_id, str):
             active.by_check.setdefault(check_id, []).append(incident)
     return active
-
-
-async def _open_for_failure(
-    session: AsyncSession, run: CheckRun, new: NewIncident, cap: IncidentCap
-) -> tuple[Incident, bool] | None:
-    """Open the incident of a failing run, or count a repeat on one that appeared since the
-    batch took its locks; whether it is new; None when the per-key cap refuses it."""
-    incident = NewIncident(
-        kind=new.kind,
-        key=new.key,
-        severity=new.severity,
-        summary=new.summary,
-        details=new.details,
-        playbooks=new.playbooks,
-        metadata=new.metadata | {"check_run_id": run.id},
-    )
-    try:  # the cap refuses before writing anything, so no savepoint is needed
-        found, created = await create_incident(
-            session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
-        )
-        run.incident_id = found.id
-        return found, created
-    except RateLimited as capped:  # the run is kept; the flood of incidents is not
-        run.context = run.context | {"incident_refused": capped.message}
-        return None
 
 
 async def _recovered(

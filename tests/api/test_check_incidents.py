@@ -7,7 +7,7 @@ from httpx import AsyncClient
 
 from api.checks import Checks
 from flows.checks.config import CheckSpec
-from flows.checks.runner import record
+from flows.checks.runner import record, record_many
 from models.db import Database
 from models.services.checks import Measurement
 from models.settings import Settings
@@ -139,3 +139,24 @@ async def test_a_stale_check_that_runs_again_settles_its_stale_incident(
 
     assert (await get(client, stale["id"]))["status"] == "resolved"
     assert await checks.watch() == []
+
+
+async def test_one_sweep_opens_the_incidents_of_all_its_failing_checks(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    specs = [SHIPPED["triage_latency"], SHIPPED["data_freshness_inbox"], SHIPPED["triage_cost"]]
+    values = [5000, 1800, 99]
+
+    runs = await record_many(
+        [(s, measurement(s, value=v)) for s, v in zip(specs, values, strict=True)], db, settings
+    )
+
+    opened = [await get(client, run.incident_id) for run in runs]
+    assert [i["key"] for i in opened] == [
+        "BUDGET_inbox.triage_latency_p95_ms", "INV_data_freshness_inbox",
+        "BUDGET_inbox.triage_cost_per_day",
+    ]  # fmt: skip
+    assert [i["metadata"]["check_run_id"] for i in opened] == [run.id for run in runs]
+    assert [i["severity"] for i in opened] == ["sev2", "sev1", "sev3"]
+    for incident in opened:
+        assert [e["verb"] for e in await timeline(client, incident["id"])] == ["create"]
