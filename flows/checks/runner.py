@@ -45,7 +45,8 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
         f"{spec.threshold:g}) - {what}"[:500],
         details=details,
         playbooks=list(spec.playbooks),
-        metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id},
+        metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id}
+        | ({"playbook_params": spec.params} if spec.params else {}),
     )  # fmt: skip
 
 

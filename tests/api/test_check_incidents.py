@@ -160,3 +160,23 @@ async def test_one_sweep_opens_the_incidents_of_all_its_failing_checks(
     assert [i["severity"] for i in opened] == ["sev2", "sev1", "sev3"]
     for incident in opened:
         assert [e["verb"] for e in await timeline(client, incident["id"])] == ["create"]
+
+
+async def test_the_freshness_incident_presets_the_models_rerun_dbt_needs(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["data_freshness_inbox"]
+    run = await record(spec, measurement(spec, value=1800), db, settings)
+    incident = await get(client, run.incident_id)
+    assert incident["metadata"]["playbook_params"] == {"rerun_dbt": {"models": ["inbox_emails"]}}
+    url = f"/api/playbooks/incidents/{run.incident_id}/actions/dry-run"
+
+    preset = await client.post(url, json={"action_type": "rerun_dbt", "params": {}})
+    chosen = await client.post(
+        url, json={"action_type": "rerun_dbt", "params": {"models": ["triage_results"]}}
+    )
+
+    assert preset.status_code == 200, preset.text
+    assert preset.json()["details"]["models"] == ["inbox_emails"]
+    assert preset.json()["details"]["command"] == "dbt run --select inbox_emails --threads 4"
+    assert chosen.json()["details"]["models"] == ["triage_results"]  # the caller's win
