@@ -82,6 +82,9 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
         rate_limit="1000000/hour",  # the whole session is one client; test_rate_limits.py
         webhook_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
+        # Tests run watchdog passes themselves: the session app's own, minutes into the run,
+        # would open stale-check incidents (and their events) in whatever test is running.
+        watchdog_interval_seconds=86_400,
         _env_file=None,  # type: ignore[call-arg]
     )
 
