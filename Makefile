@@ -29,9 +29,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## the benchmarks (see bench/README.md); the first needs PostgreSQL
+bench: $(STAMP)  ## the benchmarks (see bench/README.md); incidents_api and checks_sweep need PostgreSQL
 	$(BIN)/python bench/incidents_api.py
 	$(BIN)/python bench/playbooks.py
+	$(BIN)/python bench/checks_sweep.py
 
 clean:
 	rm -rf $(VENV) .intervene .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,8 +9,9 @@ from flows.checks.runner import run_check
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
-from models.errors import NotFound, RateLimited
+from models.errors import NotFound
 from models.issue_opener import IssueOpener
+from models.services import check_health as health
 from models.services import checks as service
 from models.services.incidents import IncidentCap
 from models.settings import Settings
@@ -59,31 +60,40 @@ class Checks:
     async def stop(self) -> None:
         await self._watchdog.stop()
 
-    async def watch(self) -> list[str]:
-        """Open (or count again) an incident for every check that stopped running."""
-        now = utcnow()
-        last = await self.last_runs()
-        stale = [
-            spec for spec in self.specs.values() if self.is_stale(spec, last.get(spec.id), now)
-        ]
+    async def watch(self, now: datetime | None = None) -> list[str] | None:
+        """Open (or count again, once per interval) an incident for every check that stopped
+        running; the ids of the stale checks, or None when another process is on it now."""
+        now = now or utcnow()
         cap = IncidentCap(
             limit=self.settings.incident_cap_per_key, window=self.settings.incident_cap_window
         )
-        for spec in stale:
-            previous = last.get(spec.id)
-            silent = (now - (previous.started_at if previous else self.started_at)).total_seconds()
-            try:
-                async with transaction(self.database.writer) as session:
-                    incident, created = await service.open_check_incident(
-                        session, check_id=spec.id, agent=spec.agent, problem="stale",
-                        summary=f"Check {spec.id} has not run for {silent:.0f} s "
-                        f"(it runs every {spec.every:g} s): is the worker or its schedule down?",
-                        threshold=self.settings.check_stale_intervals * spec.every, actual=silent,
-                        cap=cap, at=now,
-                    )  # fmt: skip
-            except RateLimited:
-                continue  # the cap holds this key back; counted again next pass
-            log.warning("check %s is stale (%.0f s without a run)", spec.id, silent)
-            if created:
-                await IssueOpener(self.settings).open_for(self.database, [incident.id])
-        return [spec.id for spec in stale]
+        async with transaction(self.database.writer) as session:
+            if not await health.take_watchdog_turn(session):
+                return None
+            last = await service.last_runs(session)  # read under the turn: what others wrote
+            stale = [
+                self._stale(spec, last.get(spec.id), now)
+                for spec in self.specs.values()
+                if self.is_stale(spec, last.get(spec.id), now)
+            ]
+            written = await health.record_stale(session, stale, cap=cap, at=now)
+        for item in stale:
+            log.warning("check %s is stale (%.0f s without a run)", item.problem.check_id,
+                        item.problem.actual)  # fmt: skip
+        opened = [incident.id for incident, created in written if created]
+        if opened:
+            await IssueOpener(self.settings).open_for(self.database, opened)
+        return [item.problem.check_id for item in stale]
+
+    def _stale(self, spec: CheckSpec, last: CheckRun | None, now: datetime) -> health.Stale:
+        silent = (now - (last.started_at if last else self.started_at)).total_seconds()
+        return health.Stale(
+            problem=health.CheckProblem(
+                check_id=spec.id, agent=spec.agent, severity=spec.incident_severity,
+                problem="stale",
+                summary=f"Check {spec.id} has not run for {silent:.0f} s "
+                f"(it runs every {spec.every:g} s): is the worker or its schedule down?",
+                threshold=self.settings.check_stale_intervals * spec.every, actual=silent,
+            ),
+            every=spec.every,
+        )  # fmt: skip

@@ -7,7 +7,9 @@ warehouse with agent runs (one agent per check), declares the checks in a YAML f
 with the real loader), then times one sweep (flows/checks/runner.py: measure every check through
 one warehouse connection, pipelined, while recording the runs and opening the incidents, a
 transaction per chunk) against its floor: the same queries run back to back through one psycopg
-connection. Target: the sweep within 1.5x of the floor. Exits 1 when it is missed.
+connection, in the same run. Every round is reported, round 1 (the one that opens the incidents)
+included, with the incidents that sweep opened. Target: every sweep within 1.5x of its round's
+floor. Exits 1 when one is missed.
 """
 
 import argparse
@@ -20,19 +22,19 @@ from pathlib import Path
 
 import psycopg
 from sqlalchemy import func, select
+from sqlalchemy.orm import configure_mappers
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.incidents_api import create_database, drop_database  # noqa: E402
-from flows.checks.config import load_checks  # noqa: E402
+from flows.checks.config import CheckSpec, load_checks  # noqa: E402
 from flows.checks.runner import sweep  # noqa: E402
 from models import migrate  # noqa: E402
-from models.db import connect, transaction  # noqa: E402
+from models.db import Database, connect, transaction  # noqa: E402
 from models.incident import Incident  # noqa: E402
 from models.settings import Settings  # noqa: E402
 
-PROFILE = False
 QUERY = (
     "select avg(quality_score) as value, count(*) as runs from agent_runs"
     " where agent = '{agent}' and started_at > now() - interval '24 hours'"
@@ -82,31 +84,21 @@ def floor(url: str, queries: list[str]) -> float:
         return time.perf_counter() - started
 
 
-async def timed_sweep(settings: Settings, checks: list) -> tuple[float, int]:  # type: ignore[type-arg]
+async def count_incidents(database: Database) -> int:
+    async with transaction(database.reader) as session:
+        return int(await session.scalar(select(func.count()).select_from(Incident)) or 0)
+
+
+async def timed_sweep(settings: Settings, checks: list[CheckSpec]) -> tuple[float, int]:
+    """One sweep's time and how many incidents it opened (not how many the database holds)."""
     database = connect(settings.database_url)
     try:
+        before = await count_incidents(database)
         started = time.perf_counter()
         runs = await sweep(checks, database, settings)
         elapsed = time.perf_counter() - started
-        if PROFILE:
-            from flows.checks.evaluate import measure_many
-            from flows.checks.runner import record_many
-
-            t = time.perf_counter()
-            ms = await asyncio.to_thread(measure_many, checks, settings.warehouse_url)
-            t2 = time.perf_counter()
-            from pyinstrument import Profiler
-
-            profiler = Profiler(interval=0.0005)
-            profiler.start()
-            await record_many(list(zip(checks, ms, strict=True)), database, settings)
-            profiler.stop()
-            print(profiler.output_text(unicode=False, color=False)[:5000])
-            print(f"measure {t2 - t:.3f} s, record {time.perf_counter() - t2:.3f} s")
-        async with transaction(database.reader) as session:
-            incidents = await session.scalar(select(func.count()).select_from(Incident))
         assert all(r.error is None for r in runs), [r.error for r in runs if r.error][:3]
-        return elapsed, int(incidents or 0)
+        return elapsed, await count_incidents(database) - before
     finally:
         await database.dispose()
 
@@ -136,24 +128,27 @@ def main() -> int:
         )
         queries = [c.query for c in checks]
         floor(warehouse, queries)  # warm the warehouse's caches
-        floors, sweeps, opened = [], [], 0
+        configure_mappers()  # once per process, like the imports: not a sweep's cost
+        rounds = []  # (floor, sweep, incidents the sweep opened)
         for _ in range(args.rounds):
-            floors.append(floor(warehouse, queries))
-            elapsed, opened = asyncio.run(timed_sweep(settings, checks))
-            sweeps.append(elapsed)
+            floor_seconds = floor(warehouse, queries)
+            rounds.append((floor_seconds, *asyncio.run(timed_sweep(settings, checks))))
     finally:
         drop_database(warehouse)
         drop_database(app_db)
 
-    f, s = statistics.median(floors), statistics.median(sweeps)
     print(f"\n{args.checks} invariants on PostgreSQL, {args.rows_per_agent} rows per agent, "
-          f"{args.failing:.0%} failing; median of {args.rounds} rounds\n")  # fmt: skip
-    print(f"floor: queries back to back on one connection  {f:7.2f} s")
-    print(f"sweep: measure + record + incidents             {s:7.2f} s   ratio {s / f:.2f}")
-    print(f"incidents opened: {opened} (later rounds count occurrences on the same incidents)")
-    ok = s <= 1.5 * f
-    print("\ntarget: sweep within 1.5x of the floor")
-    print("result: " + ("target met" if ok else "MISSED: sweep above 1.5x the floor"))
+          f"{args.failing:.0%} failing; {args.rounds} rounds (floor, then sweep)\n")  # fmt: skip
+    print("round   floor (s)   sweep (s)   ratio   incidents opened by the sweep")
+    for number, (f, s, opened) in enumerate(rounds, 1):
+        print(f"{number:5}   {f:9.2f}   {s:9.2f}   {s / f:5.2f}   {opened}")
+    ratios = [s / f for f, s, _ in rounds]
+    print(f"\nmedian ratio {statistics.median(ratios):.2f}, worst {max(ratios):.2f} "
+          "(round 1 opens the incidents; later rounds count occurrences on them)")  # fmt: skip
+    print("floor: the same queries run back to back through one psycopg connection")
+    ok = max(ratios) <= 1.5
+    print("\ntarget: every sweep, round 1 included, within 1.5x of its round's floor")
+    print("result: " + ("target met" if ok else "MISSED: a sweep above 1.5x its floor"))
     return 0 if ok else 1
 
 

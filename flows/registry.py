@@ -238,4 +238,7 @@ def presets(action_type: str, *, incident_id: int, key: str, details: dict[str, 
         drawn["from_version"] = version
     elif action_type == adjust_canary_split.ACTION_TYPE and version:
         drawn["version"] = version
+    declared = metadata.get("playbook_params")  # a check's `params` for this action
+    if isinstance(declared, dict) and isinstance(declared.get(action_type), dict):
+        drawn |= declared[action_type]
     return drawn

@@ -11,9 +11,14 @@
         playbooks: [rerun_dbt, rerun_eval]
         every: 60                  # seconds between runs
         auto_resolve: false
+        params:                    # optional: params its incidents preset, per playbook
+          rerun_dbt: {models: [inbox_emails]}
 
 Budget checks also name `budget` (quality, latency_p95_ms, cost_per_day, ...); planner checks
-return the canary's `version` as a column. A file with any error loads nothing.
+return the canary's `version` as a column. Refused, each with the line of the field at fault:
+what the schema refuses, a playbook that flows/registry.py does not know, a key given twice in
+one mapping (YAML would keep the last silently), and two checks that would share an incident
+key (their incidents would be one). A file with any error loads nothing.
 """
 
 import operator
@@ -28,9 +33,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from flows.checks import yaml_lines
+from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
 from models.enums import IncidentKind, Severity
 
 Comparison = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -65,6 +74,30 @@ class CheckSpec(BaseModel):
     every: float = Field(default=60, ge=5, le=86_400, description="seconds between runs")
     auto_resolve: bool = False
     budget: Name | None = None
+    params: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("playbooks")
+    @classmethod
+    def _known(cls, playbooks: list[str]) -> list[str]:
+        unknown = [name for name in playbooks if name not in PLAYBOOKS]
+        if unknown:
+            known = ", ".join(sorted(PLAYBOOKS))
+            raise ValueError(f"unknown playbook {', '.join(map(repr, unknown))} (known: {known})")
+        return playbooks
+
+    @field_validator("params")
+    @classmethod
+    def _params_of_playbooks(
+        cls, params: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        suggested = info.data.get("playbooks") or []
+        for name in params:
+            if name not in ACTION_TYPES or name not in suggested:
+                raise ValueError(
+                    f"{name!r} is not an action among the check's playbooks (aliases fix their"
+                    " own params)"
+                )
+        return params
 
     @model_validator(mode="after")
     def _consistent(self) -> "CheckSpec":
@@ -88,49 +121,80 @@ class CheckSpec(BaseModel):
             return f"PLANNER_{context.get('version') or self.id}"
         return f"INV_{self.id}"
 
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that remembers the line where each mapping starts."""
-
-
-def _mapping_with_line(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = {str(key): value for key, value in loader.construct_mapping(node, deep=True).items()}
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+    def incident_keys(self) -> dict[tuple[str, str], str]:
+        """Every (kind, key) its incidents may have, with the field that decides it; a planner's
+        stands for all its canary versions."""
+        own = {("invariant", f"INV_check_{self.id}_{p}"): "id" for p in ("failing", "stale")}
+        if self.kind is IncidentKind.BUDGET:
+            return own | {("budget", self.incident_key({})): "budget"}
+        if self.kind is IncidentKind.PLANNER:
+            return own | {("planner", "PLANNER_<canary version>"): "kind"}
+        return own | {("invariant", self.incident_key({})): "id"}
 
 
 def load_checks(path: Path) -> dict[str, CheckSpec]:
     """Every check in `path`, or ConfigError listing each problem with its line."""
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml_lines.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: checks file not found") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("checks"), list):
         raise ConfigError(f"{path}: expected a top-level `checks:` list")
-    problems: list[str] = []
+    problems = [
+        f"{path}:{line}: {key}: given twice (first on line {first})"
+        for key, line, first in getattr(document, "repeated", [])
+    ]
     checks: dict[str, CheckSpec] = {}
+    lines: dict[str, yaml_lines.Lined] = {}
     for entry in document["checks"]:
-        if not isinstance(entry, dict):
+        if not isinstance(entry, yaml_lines.Lined):
             problems.append(f"{path}: each entry under `checks:` must be a mapping")
             continue
-        line = entry.pop("__line__", "?")
+        name = entry.get("id", "?")
+        repeated = list(yaml_lines.repeated_keys(entry))
+        for field, line, first in repeated:
+            problems.append(_say(path, line, name, field, f"given twice (first on line {first})"))
         try:
-            check = CheckSpec.model_validate(entry)
+            check = CheckSpec.model_validate(yaml_lines.plain(entry))
         except ValidationError as exc:
-            name = entry.get("id", "?")
             for error in exc.errors():
-                field = ".".join(str(p) for p in error["loc"]) or "(check)"
-                problems.append(f"{path}:{line}: check {name!r}: {field}: {error['msg']}")
+                loc = error["loc"]
+                line = entry.line_of(loc[0]) if loc else entry.line
+                field = ".".join(map(str, loc)) or "(check)"
+                problems.append(_say(path, line, name, field, error["msg"]))
+            continue
+        if repeated:
             continue
         if check.id in checks:
-            problems.append(f"{path}:{line}: check {check.id!r}: duplicate id")
+            problems.append(_say(path, entry.line_of("id"), name, "id", "duplicate id"))
             continue
-        checks[check.id] = check
+        checks[check.id], lines[check.id] = check, entry
+    problems += _shared_keys(path, checks, lines)
     if problems:
         raise ConfigError("invalid checks configuration:\n  " + "\n  ".join(problems))
     return checks
+
+
+def _say(path: Path, line: int, check_id: object, field: str, message: str) -> str:
+    return f"{path}:{line}: check {check_id!r}: {field}: {message}"
+
+
+def _shared_keys(
+    path: Path, checks: dict[str, CheckSpec], lines: dict[str, yaml_lines.Lined]
+) -> list[str]:
+    """One problem for each check whose incidents would share a key with an earlier check's."""
+    owner: dict[tuple[str, str], str] = {}
+    problems = []
+    for check in checks.values():
+        for kind_key, field in check.incident_keys().items():
+            other = owner.setdefault(kind_key, check.id)
+            if other == check.id:
+                continue
+            problems.append(_say(
+                path, lines[check.id].line_of(field), check.id, field,
+                f"its incidents would share the key {kind_key[1]!r} with check {other!r} (line "
+                f"{lines[other].line}): give each check its own",
+            ))  # fmt: skip
+    return problems

@@ -11,13 +11,8 @@ from models.db import Database, transaction
 from models.enums import IncidentKind
 from models.errors import RateLimited
 from models.issue_opener import IssueOpener
-from models.services.checks import (
-    Measurement,
-    OnFailure,
-    consecutive_errors,
-    open_check_incident,
-    record_runs,
-)
+from models.services.check_health import CheckProblem, open_check_incident
+from models.services.checks import Measurement, OnFailure, consecutive_errors, record_runs
 from models.services.incidents import IncidentCap, NewIncident
 from models.settings import Settings
 
@@ -50,7 +45,8 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
         f"{spec.threshold:g}) - {what}"[:500],
         details=details,
         playbooks=list(spec.playbooks),
-        metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id},
+        metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id}
+        | ({"playbook_params": spec.params} if spec.params else {}),
     )  # fmt: skip
 
 
@@ -81,16 +77,15 @@ async def record_many(
                 continue
             try:
                 async with session.begin_nested():
-                    incident, created = await open_check_incident(
-                        session,
-                        check_id=spec.id,
-                        agent=spec.agent,
+                    problem = CheckProblem(
+                        check_id=spec.id, agent=spec.agent, severity=spec.incident_severity,
                         problem="failing",
-                        summary=f"Check {spec.id} failed {errors} times in a row: {m.error}"[:500],
-                        threshold=settings.check_error_threshold,
-                        actual=errors,
-                        cap=cap,
-                        at=m.started_at,
+                        summary=f"Check {spec.id} failed {errors} times in a row: {m.error}",
+                        threshold=settings.check_error_threshold, actual=errors,
+                        check_run_id=run.id,
+                    )  # fmt: skip
+                    incident, created = await open_check_incident(
+                        session, problem, cap=cap, at=m.started_at
                     )
                 run.incident_id = incident.id
                 if created:

@@ -2,23 +2,26 @@
 
 A failing run opens an incident for its key, or counts a repeat on the active one (the
 incident service's dedup and per-key cap apply). A run that passes after a failing one notes it
-on the active incident's timeline and, with `auto_resolve`, resolves it. A check whose query
-keeps failing, or that stops running, gets an incident of its own.
+on the active incident's timeline and, with `auto_resolve`, resolves it; for a planner check
+that includes the incidents it opened for earlier canary versions (found by the check id in
+their metadata). A check whose query keeps failing, or that stops running, gets an incident of
+its own (models/services/check_health.py), resolved by its next run without an error.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from models.check_run import CheckRun
-from models.enums import ACTIVE_STATUSES, IncidentKind, Severity, Verb
-from models.errors import RateLimited
+from models.enums import ACTIVE_STATUSES, IncidentKind, Verb
 from models.incident import Incident
-from models.services.incidents import IncidentCap, NewIncident, create_incident, transition_incident
+from models.services.check_health import actor_of, is_own
+from models.services.check_open import Pending, open_for_failures
+from models.services.incidents import IncidentCap, NewIncident, transition_incident
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,16 @@ class OnFailure:
     auto_resolve: bool = False
 
 
-def actor_of(check_id: str) -> str:
-    return f"check:{check_id}"
+@dataclass
+class Active:
+    """The active incidents a batch may touch, locked: by (kind, key), and by the check that
+    opened them (`metadata.check_id`)."""
+
+    by_key: dict[tuple[IncidentKind, str], Incident]
+    by_check: dict[str, list[Incident]]
+
+    def of_check(self, check_id: str) -> list[Incident]:
+        return self.by_check.get(check_id, [])
 
 
 async def record_runs(
@@ -54,12 +65,15 @@ async def record_runs(
 ) -> list[CheckRun]:
     """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome.
     The ids of incidents this opened (not those it counted again) are added to `opened`."""
-    active = await _lock_active(session, [f.incident for m, f in items if m.passed is not None])
+    active = await _lock_active(
+        session,
+        [f.incident for m, f in items if m.passed is not None],
+        sorted({m.check_id for m, _ in items}),
+    )
     # whether a passing run is a recovery depends on the run before it: read before inserting,
-    # and only for the checks that pass now while their incident is active (few, if any)
+    # and only for the checks that pass now while an incident of theirs is active (few, if any)
     previous = await last_outcomes(session, [
-        m.check_id for m, f in items
-        if m.passed and (f.incident.kind, f.incident.key) in active
+        m.check_id for m, f in items if m.passed and _recovering(active, m, f)
     ])  # fmt: skip
     rows = [
         {"check_id": m.check_id, "started_at": m.started_at, "duration_ms": m.duration_ms,
@@ -68,10 +82,13 @@ async def record_runs(
         for m, _ in items
     ]  # fmt: skip
     runs = await _insert_runs(session, rows)
+    pending: list[Pending] = []  # failing runs whose key has no active incident
     for run, (m, on_failure) in zip(runs, items, strict=True):
         new = on_failure.incident
-        incident = active.get((new.kind, new.key))
-        before = previous.get(m.check_id)
+        incident = active.by_key.get((new.kind, new.key))
+        if m.passed is not None:  # it ran: whatever said it was broken is over
+            for own in [i for i in active.of_check(m.check_id) if is_own(i, m.check_id)]:
+                await _runs_again(session, run, own)
         if m.passed is False and incident is not None:
             # a repeat: counted in memory, written with the whole batch at the final flush
             incident.record_recurrence(
@@ -79,17 +96,31 @@ async def record_runs(
             )
             run.incident_id = incident.id
         elif m.passed is False:
-            outcome = await _open_for_failure(session, run, new, cap)
-            if outcome is not None:
-                found, created = outcome
-                active[(new.kind, new.key)] = found
-                if created and opened is not None:
-                    opened.append(found.id)
-        elif m.passed and incident is not None and before is not True:
+            pending.append((run, new))
+        elif m.passed and previous.get(m.check_id) is not True:
             # passing after a failure, or after errors that followed one
-            await _recovered(session, run, incident, on_failure.auto_resolve)
+            for settled in _recovering(active, m, on_failure):
+                await _recovered(session, run, settled, on_failure.auto_resolve)
+    created = await open_for_failures(session, pending, cap)
+    if opened is not None:
+        opened += created
     await session.flush()
     return runs
+
+
+def _recovering(active: Active, m: Measurement, on_failure: OnFailure) -> list[Incident]:
+    """The active incidents a passing run settles: the one with the run's key and, for a
+    planner check, those it opened for earlier canary versions (keyed by their version)."""
+    new = on_failure.incident
+    found = active.by_key.get((new.kind, new.key))
+    settled = [found] if found is not None else []
+    if new.kind is IncidentKind.PLANNER:
+        settled += [
+            incident
+            for incident in active.of_check(m.check_id)
+            if incident.kind is IncidentKind.PLANNER and incident is not found
+        ]
+    return settled
 
 
 _INSERT_RUN = (
@@ -131,46 +162,30 @@ async def _insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> lis
 
 
 async def _lock_active(
-    session: AsyncSession, incidents: list[NewIncident]
-) -> dict[tuple[IncidentKind, str], Incident]:
+    session: AsyncSession, incidents: list[NewIncident], check_ids: list[str]
+) -> Active:
     """Lock the active incidents a batch may touch, in one order, before it writes any event:
-    the event lock (models.event) is then always taken after the row locks, never before."""
+    the event lock (models.event) is then always taken after the row locks, never before.
+    Those are the incidents with the batch's keys and those its checks opened under another
+    key (a planner's earlier canary versions, a check's own failing or stale incident)."""
     keys = sorted({(new.kind.value, new.key) for new in incidents})
-    if not keys:
-        return {}
+    if not keys and not check_ids:
+        return Active({}, {})
+    opened_by = Incident.metadata_["check_id"].as_string()
     rows = await session.scalars(
         select(Incident)
-        .where(tuple_(Incident.kind, Incident.key).in_(keys))
+        .where(or_(tuple_(Incident.kind, Incident.key).in_(keys), opened_by.in_(check_ids)))
         .where(Incident.status.in_(ACTIVE_STATUSES))
         .order_by(Incident.kind, Incident.key)
         .with_for_update()
     )
-    return {(incident.kind, incident.key): incident for incident in rows}
-
-
-async def _open_for_failure(
-    session: AsyncSession, run: CheckRun, new: NewIncident, cap: IncidentCap
-) -> tuple[Incident, bool] | None:
-    """Open the incident of a failing run, or count a repeat on one that appeared since the
-    batch took its locks; whether it is new; None when the per-key cap refuses it."""
-    incident = NewIncident(
-        kind=new.kind,
-        key=new.key,
-        severity=new.severity,
-        summary=new.summary,
-        details=new.details,
-        playbooks=new.playbooks,
-        metadata=new.metadata | {"check_run_id": run.id},
-    )
-    try:  # the cap refuses before writing anything, so no savepoint is needed
-        found, created = await create_incident(
-            session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
-        )
-        run.incident_id = found.id
-        return found, created
-    except RateLimited as capped:  # the run is kept; the flood of incidents is not
-        run.context = run.context | {"incident_refused": capped.message}
-        return None
+    active = Active({}, {})
+    for incident in rows:
+        active.by_key[(incident.kind, incident.key)] = incident
+        check_id = incident.metadata_.get("check_id")
+        if isinstance(check_id, str):
+            active.by_check.setdefault(check_id, []).append(incident)
+    return active
 
 
 async def _recovered(
@@ -191,6 +206,17 @@ async def _recovered(
                       at=run.started_at)  # fmt: skip
 
 
+async def _runs_again(session: AsyncSession, run: CheckRun, incident: Incident) -> None:
+    """A check that was failing to run or silent ran without an error: its own incident is
+    over (resolved whatever `auto_resolve` says: see models/services/check_health.py)."""
+    outcome = "passed" if run.passed else "failed"
+    await transition_incident(
+        session, incident_id=incident.id, verb=Verb.RESOLVE, actor=actor_of(run.check_id),
+        notes=f"Check {run.check_id} runs again without an error (run {run.id}, {outcome}); "
+        "resolved automatically", at=run.started_at,
+    )  # fmt: skip
+
+
 async def consecutive_errors(session: AsyncSession, check_id: str, limit: int) -> int:
     recent = await session.scalars(
         select(CheckRun.error)
@@ -204,42 +230,6 @@ async def consecutive_errors(session: AsyncSession, check_id: str, limit: int) -
             break
         count += 1
     return count
-
-
-async def open_check_incident(
-    session: AsyncSession,
-    *,
-    check_id: str,
-    agent: str,
-    problem: str,
-    summary: str,
-    threshold: float,
-    actual: float,
-    cap: IncidentCap,
-    at: datetime,
-) -> tuple[Incident, bool]:
-    """An incident about the check itself (`problem`: failing or stale), not what it measures;
-    and whether it is new."""
-    return await create_incident(
-        session,
-        new=NewIncident(
-            kind=IncidentKind.INVARIANT,
-            key=f"INV_check_{check_id}_{problem}",
-            severity=Severity.SEV3,
-            summary=summary,
-            details={
-                "invariant": {
-                    "id": f"check_{problem}:{check_id}",
-                    "threshold": threshold,
-                    "actual": actual,
-                }
-            },
-            metadata={"agent": agent, "auto_created": True, "check_id": check_id},
-        ),
-        actor="watchdog" if problem == "stale" else actor_of(check_id),
-        cap=cap,
-        at=at,
-    )
 
 
 async def last_runs(

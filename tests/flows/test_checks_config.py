@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from flows.checks.config import ConfigError, load_checks
+from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
+from flows.registry import ACTIONS, ALIASES
 from models.enums import IncidentKind, Severity
 from models.settings import Settings
 
@@ -55,7 +57,7 @@ def test_priority_maps_to_severity_and_comparisons_work(tmp_path: Path) -> None:
     [
         (
             ('comparison: "<="', 'comparison: "=<"'),
-            ":2: check 'fresh': comparison: Input should be",
+            ":6: check 'fresh': comparison: Input should be",  # the field's line
         ),
         (("    threshold: 300\n", ""), ":2: check 'fresh': threshold: Field required"),
         (("priority: critical", "priority: critical\n    severity: sev1"), "exactly one of"),
@@ -87,8 +89,8 @@ def test_every_problem_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None
         load_checks(path)
 
     message = str(raised.value)
-    assert f"{path}:9: check 'other': threshold" in message
-    assert f"{path}:16: check 'fresh': duplicate id" in message
+    assert f"{path}:14: check 'other': threshold: Input should be a valid number" in message
+    assert f"{path}:16: check 'fresh': id: duplicate id" in message
 
 
 @pytest.mark.parametrize(
@@ -107,3 +109,114 @@ def test_malformed_files(tmp_path: Path, text: str, expected: str) -> None:
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="checks file not found"):
         load_checks(tmp_path / "nope.yml")
+
+
+def refused(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_checks(path)
+    return str(raised.value).replace(str(path), "checks.yml")
+
+
+def test_the_playbook_names_are_the_registrys() -> None:
+    assert set(ACTION_TYPES) == set(ACTIONS)
+    assert set(PLAYBOOKS) == set(ACTIONS) | set(ALIASES)
+
+
+def test_playbooks_must_be_known_and_aliases_are(tmp_path: Path) -> None:
+    aliases = GOOD + "    playbooks: [rerun_dbt, reduce_traffic, pause_agent]\n"
+    assert load_checks(write(tmp_path, aliases))["fresh"].playbooks[1] == "reduce_traffic"
+
+    message = refused(tmp_path, GOOD + "    playbooks: [rerun_dbt, rerun_dtb]\n")
+
+    assert "checks.yml:9: check 'fresh': playbooks: Value error, unknown playbook 'rerun_dtb'" in (
+        message
+    )
+    assert "(known: adjust_canary_split, clear_cache, pause_agent, reduce_traffic," in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("    threshold: 400\n",
+         "checks.yml:9: check 'fresh': threshold: given twice (first on line 7)"),
+        ("    playbooks: [rerun_dbt]\n    params:\n      rerun_dbt: {models: [a], models: [b]}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.models: given twice (first on line 11)"),
+        ("checks: []\n", "checks.yml:9: checks: given twice (first on line 1)"),
+    ],
+)  # fmt: skip
+def test_a_key_given_twice_is_refused(tmp_path: Path, extra: str, expected: str) -> None:
+    assert expected in refused(tmp_path, GOOD + extra)
+
+
+BUDGET = """\
+  - id: {id}
+    kind: budget
+    budget: quality
+    agent: inbox.triage
+    query: select 1 as value
+    comparison: ">="
+    threshold: 85
+    severity: sev2
+"""
+PLANNER = """\
+  - id: {id}
+    kind: planner
+    agent: planner
+    query: select 1 as value, 'v2' as version
+    comparison: "<="
+    threshold: 5
+    severity: sev2
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("checks:\n" + BUDGET.format(id="a") + BUDGET.format(id="b"),
+         "checks.yml:12: check 'b': budget: its incidents would share the key "
+         "'BUDGET_inbox.triage_quality' with check 'a' (line 2): give each check its own"),
+        ("checks:\n" + PLANNER.format(id="a") + PLANNER.format(id="b"),
+         "checks.yml:10: check 'b': kind: its incidents would share the key "
+         "'PLANNER_<canary version>' with check 'a' (line 2)"),
+        (GOOD + GOOD.split("checks:\n")[1].replace("id: fresh", "id: check_fresh_stale"),
+         "checks.yml:9: check 'check_fresh_stale': id: its incidents would share the key "
+         "'INV_check_fresh_stale' with check 'fresh' (line 2)"),
+    ],
+)  # fmt: skip
+def test_two_checks_sharing_an_incident_key_are_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in refused(tmp_path, text)
+
+
+def test_budget_checks_of_different_budgets_or_agents_load(tmp_path: Path) -> None:
+    text = (
+        "checks:\n"
+        + BUDGET.format(id="a")
+        + BUDGET.format(id="b").replace("budget: quality", "budget: cost")
+    )
+    assert set(load_checks(write(tmp_path, text))) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("      rerun_eval: {agent: x}\n", "'rerun_eval' is not an action among the check's"),
+        ("      reduce_traffic: {}\n", "'reduce_traffic' is not an action among the check's"),
+        ("      rerun_dbt: [inbox_emails]\n", "params.rerun_dbt: Input should be a valid dict"),
+    ],
+)
+def test_params_are_for_the_checks_own_actions(tmp_path: Path, params: str, expected: str) -> None:
+    text = GOOD + "    playbooks: [rerun_dbt, reduce_traffic]\n    params:\n" + params
+
+    message = refused(tmp_path, text)
+
+    assert "checks.yml:10: check 'fresh': params" in message
+    assert expected in message
+
+
+def test_params_load(tmp_path: Path) -> None:
+    text = GOOD + "    playbooks: [rerun_dbt]\n    params:\n      rerun_dbt: {models: [a]}\n"
+
+    assert load_checks(write(tmp_path, text))["fresh"].params == {"rerun_dbt": {"models": ["a"]}}

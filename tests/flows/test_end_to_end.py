@@ -3,12 +3,23 @@
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import duckdb
 import pytest
 from httpx import AsyncClient
 from prefect import get_client
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tests.receiver import Receiver, serve_receiver
@@ -108,27 +119,47 @@ async def test_a_worker_killed_mid_run_ends_crashed_not_running(
 async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
     stack: Stack, stack_client: AsyncClient
 ) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        listed = (await stack_client.get("/api/incidents", params={"kind": "invariant"})).json()
-        found = [i for i in listed["incidents"] if i["key"] == "INV_e2e_always_failing"]
-        if found:
-            break
-        assert time.monotonic() < deadline, "the scheduled check never opened its incident"
-        await asyncio.sleep(1)
+    """The worker also runs each check once at start-up: only a run that Prefect's scheduler
+    created (auto-scheduled, not tagged `startup`) and that was recorded proves the schedule."""
+    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+        async with get_client() as prefect:
+            deployment = await prefect.read_deployment_by_name("check/e2e_always_failing")
+            deadline = time.monotonic() + 120
+            while not (scheduled := await scheduled_runs_done(prefect, deployment.id)):
+                assert time.monotonic() < deadline, "no scheduled run of the check completed"
+                await asyncio.sleep(1)
+    assert deployment.schedules
 
-    incident = found[0]
+    runs = (await stack_client.get("/api/checks/e2e_always_failing/runs")).json()["runs"]
+    from_schedule = [
+        run for run in runs
+        if any(flow.start_time <= datetime.fromisoformat(run["started_at"]) <= flow.end_time
+               for flow in scheduled)
+    ]  # fmt: skip
+    assert from_schedule, (runs, [(f.start_time, f.end_time) for f in scheduled])
+    assert len(runs) >= 2  # the start-up run and the scheduled one
+    incident = (await stack_client.get(f"/api/incidents/{runs[-1]['incident_id']}")).json()
+    assert incident["key"] == "INV_e2e_always_failing"
     assert incident["metadata"]["auto_created"] is True
     assert incident["details"]["invariant"] == {
         "id": "e2e_always_failing", "threshold": 0, "actual": 200.0,
     }  # fmt: skip
-    runs = (await stack_client.get("/api/checks/e2e_always_failing/runs")).json()["runs"]
-    assert runs
-    assert runs[-1]["incident_id"] == incident["id"]
-    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
-        async with get_client() as prefect:
-            deployment = await prefect.read_deployment_by_name("check/e2e_always_failing")
-    assert deployment.schedules
+    assert from_schedule[0]["incident_id"] == incident["id"]
+    assert incident["occurrence_count"] >= 2
+
+
+async def scheduled_runs_done(prefect: PrefectClient, deployment_id: UUID) -> list[FlowRun]:
+    """The deployment's flow runs that its schedule created and that completed."""
+    runs = await prefect.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+        ),
+    )
+    return [
+        run for run in runs
+        if run.auto_scheduled and "startup" not in run.tags and run.start_time and run.end_time
+    ]  # fmt: skip
 
 
 async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(

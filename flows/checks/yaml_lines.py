@@ -1,0 +1,69 @@
+"""YAML that says where things are: each mapping knows its line, its keys' lines and the keys
+it repeats (PyYAML keeps the last of a repeated key silently; the checks loader refuses them).
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class Lined(dict[str, Any]):
+    """A mapping from the file: where it starts, where each key is, which keys repeat."""
+
+    line: int = 0
+    lines: dict[str, int]
+    repeated: list[tuple[str, int, int]]  # (key, its line, the line of its first use)
+
+    def line_of(self, key: object) -> int:
+        return self.lines.get(str(key), self.line)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose mappings are `Lined`."""
+
+
+def _lined(loader: _Loader, node: yaml.MappingNode) -> Lined:
+    first: dict[str, int] = {}
+    repeated: list[tuple[str, int, int]] = []
+    for key_node, _ in node.value:  # before merge keys (`<<`) are flattened into the node
+        if key_node.tag == MERGE_TAG:
+            continue
+        key, line = str(loader.construct_object(key_node, deep=True)), key_node.start_mark.line + 1
+        if key in first:
+            repeated.append((key, line, first[key]))
+        else:
+            first[key] = line
+    mapping = Lined((str(k), v) for k, v in loader.construct_mapping(node, deep=True).items())
+    mapping.line, mapping.lines, mapping.repeated = node.start_mark.line + 1, first, repeated
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _lined)
+
+
+def load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def repeated_keys(value: Any, path: str = "") -> Iterator[tuple[str, int, int]]:
+    """Every repeated key in `value` and below: (dotted field, its line, the first's line)."""
+    if isinstance(value, Lined):
+        for key, line, first in value.repeated:
+            yield f"{path}{key}", line, first
+        for key, item in value.items():
+            yield from repeated_keys(item, f"{path}{key}.")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from repeated_keys(item, f"{path}{index}.")
+
+
+def plain(value: Any) -> Any:
+    """`value` with plain dicts in place of Lined ones."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value

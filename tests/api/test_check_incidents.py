@@ -1,0 +1,182 @@
+"""How check incidents settle: a planner check's earlier canary versions, and a check's own
+failing and stale incidents (severity, triggering run, resolved when it runs again)."""
+
+from typing import Any
+
+from httpx import AsyncClient
+
+from api.checks import Checks
+from flows.checks.config import CheckSpec
+from flows.checks.runner import record, record_many
+from models.db import Database
+from models.services.checks import Measurement
+from models.settings import Settings
+from tests.api.test_checks import SHIPPED, at, measurement
+
+
+def canary(spec: CheckSpec, *, version: str, value: float, offset: float) -> Measurement:
+    return Measurement(
+        check_id=spec.id, started_at=at(offset), duration_ms=1.0, threshold=spec.threshold,
+        value=value, passed=spec.passes(value), context={"version": version, "stable": "v1"},
+    )  # fmt: skip
+
+
+async def get(client: AsyncClient, incident_id: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = (await client.get(f"/api/incidents/{incident_id}")).json()
+    return body
+
+
+async def timeline(client: AsyncClient, incident_id: int | None) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = (
+        await client.get(f"/api/incidents/{incident_id}/timeline")
+    ).json()["entries"]
+    return entries
+
+
+async def test_a_new_canary_that_passes_settles_the_incidents_of_earlier_versions(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["planner_canary"]
+    old = await record(spec, canary(spec, version="v1.2.3", value=6.1, offset=0), db, settings)
+    newer = await record(spec, canary(spec, version="v1.2.4", value=7, offset=1), db, settings)
+
+    passed = await record(spec, canary(spec, version="v1.2.4", value=1, offset=2), db, settings)
+    again = await record(spec, canary(spec, version="v1.2.5", value=1, offset=3), db, settings)
+
+    assert old.incident_id != newer.incident_id
+    assert passed.incident_id in {old.incident_id, newer.incident_id}
+    assert again.incident_id is None  # noted once, on the change from failing to passing
+    for run in (old, newer):
+        incident = await get(client, run.incident_id)
+        assert incident["status"] == "open"  # no auto_resolve
+        notes = [e for e in await timeline(client, run.incident_id) if e["verb"] == "check_passing"]
+        assert len(notes) == 1
+        assert notes[0]["actor"] == "check:planner_canary"
+
+
+async def test_with_auto_resolve_every_version_is_resolved_but_not_other_planner_incidents(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["planner_canary"].model_copy(update={"auto_resolve": True})
+    external = {"kind": "planner", "key": "PLANNER_v9", "severity": "sev2", "summary": "alert"}
+    alert = await client.post("/api/incidents", json=external)
+    old = await record(spec, canary(spec, version="v1.2.3", value=6.1, offset=0), db, settings)
+
+    await record(spec, canary(spec, version="v1.2.4", value=2, offset=1), db, settings)
+
+    assert (await get(client, old.incident_id))["status"] == "resolved"
+    assert "resolved automatically" in (await timeline(client, old.incident_id))[-1]["notes"]
+    assert (await get(client, alert.json()["id"]))["status"] == "open"  # not opened by the check
+
+
+async def errors(spec: CheckSpec, db: Database, settings: Settings, first: float = 0) -> list[Any]:
+    failed = [
+        measurement(spec, value=None, error="OperationalError: down", offset=first + n)
+        for n in range(settings.check_error_threshold)
+    ]
+    return [await record(spec, m, db, settings) for m in failed]
+
+
+async def test_the_failing_incident_has_the_checks_severity_and_its_run(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["data_freshness_inbox"]  # priority: critical
+
+    runs = await errors(spec, db, settings)
+
+    incident = await get(client, runs[-1].incident_id)
+    assert incident["key"] == "INV_check_data_freshness_inbox_failing"
+    assert incident["severity"] == "sev1"
+    assert incident["metadata"] == {
+        "agent": "inbox.triage", "auto_created": True, "check_id": "data_freshness_inbox",
+        "check_run_id": runs[-1].id,
+    }  # fmt: skip
+
+
+async def test_a_run_without_error_resolves_the_checks_own_incident(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["triage_latency"]
+    failing_id = (await errors(spec, db, settings))[-1].incident_id
+
+    run = await record(spec, measurement(spec, value=5000, offset=10), db, settings)  # fails
+
+    incident = await get(client, failing_id)
+    assert incident["status"] == "resolved"
+    last = (await timeline(client, failing_id))[-1]
+    assert last["actor"] == "check:triage_latency"
+    assert last["to_status"] == "resolved"
+    assert f"runs again without an error (run {run.id}, failed)" in last["notes"]
+    assert run.incident_id != failing_id  # the run's own incident is the budget's
+    assert (await get(client, run.incident_id))["key"] == "BUDGET_inbox.triage_latency_p95_ms"
+
+
+async def test_an_erroring_run_leaves_the_checks_own_incident_open(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["triage_cost"]
+    failing_id = (await errors(spec, db, settings))[-1].incident_id
+
+    await errors(spec, db, settings, first=10)
+
+    incident = await get(client, failing_id)
+    assert incident["status"] == "open"
+    assert incident["occurrence_count"] == 1 + settings.check_error_threshold
+
+
+async def test_a_stale_check_that_runs_again_settles_its_stale_incident(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["triage_quality"]  # priority: high
+    checks = Checks({spec.id: spec}, db, settings)
+    checks.started_at = at(-3600)
+    assert await checks.watch() == [spec.id]
+    listed = (await client.get("/api/incidents", params={"kind": "invariant"})).json()
+    [stale] = [i for i in listed["incidents"] if i["key"] == "INV_check_triage_quality_stale"]
+    assert stale["severity"] == "sev2"
+
+    await record(spec, measurement(spec, value=90, offset=1), db, settings)  # passes
+
+    assert (await get(client, stale["id"]))["status"] == "resolved"
+    assert await checks.watch() == []
+
+
+async def test_one_sweep_opens_the_incidents_of_all_its_failing_checks(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    specs = [SHIPPED["triage_latency"], SHIPPED["data_freshness_inbox"], SHIPPED["triage_cost"]]
+    values = [5000, 1800, 99]
+
+    runs = await record_many(
+        [(s, measurement(s, value=v)) for s, v in zip(specs, values, strict=True)], db, settings
+    )
+
+    opened = [await get(client, run.incident_id) for run in runs]
+    assert [i["key"] for i in opened] == [
+        "BUDGET_inbox.triage_latency_p95_ms", "INV_data_freshness_inbox",
+        "BUDGET_inbox.triage_cost_per_day",
+    ]  # fmt: skip
+    assert [i["metadata"]["check_run_id"] for i in opened] == [run.id for run in runs]
+    assert [i["severity"] for i in opened] == ["sev2", "sev1", "sev3"]
+    for incident in opened:
+        assert [e["verb"] for e in await timeline(client, incident["id"])] == ["create"]
+
+
+async def test_the_freshness_incident_presets_the_models_rerun_dbt_needs(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["data_freshness_inbox"]
+    run = await record(spec, measurement(spec, value=1800), db, settings)
+    incident = await get(client, run.incident_id)
+    assert incident["metadata"]["playbook_params"] == {"rerun_dbt": {"models": ["inbox_emails"]}}
+    url = f"/api/playbooks/incidents/{run.incident_id}/actions/dry-run"
+
+    preset = await client.post(url, json={"action_type": "rerun_dbt", "params": {}})
+    chosen = await client.post(
+        url, json={"action_type": "rerun_dbt", "params": {"models": ["triage_results"]}}
+    )
+
+    assert preset.status_code == 200, preset.text
+    assert preset.json()["details"]["models"] == ["inbox_emails"]
+    assert preset.json()["details"]["command"] == "dbt run --select inbox_emails --threads 4"
+    assert chosen.json()["details"]["models"] == ["triage_results"]  # the caller's win
