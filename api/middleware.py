@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from limits import parse
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import READ_METHODS, Principal
+from api.headers import RATE_LIMIT_STATE, answer_headers
 from api.metrics import Metrics
 from models.access import AuditEntry
 from models.db import Database, transaction
@@ -29,19 +31,6 @@ log = logging.getLogger("intervene.api")
 # files (its API calls are counted like any other client's).
 UNLIMITED_PATHS = frozenset({"/api/health", "/"})
 UNLIMITED_PREFIXES = ("/console/",)
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-]
-API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-CONSOLE_CSP = (  # the console loads only its own files and talks only to its own API
-    b"content-security-policy",
-    b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    b"form-action 'self'; frame-ancestors 'none'",
-)
-
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -124,12 +113,32 @@ class RateLimit:
         return allowed, headers, max(1, reset - int(time.time()))
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """An answer the Gate gives itself, before the app sees the request."""
+
+    status: int
+    code: str
+    message: str
+    details: dict[str, Any]
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    async def send(self, send: Send) -> None:
+        body = _envelope(self.status, self.code, self.message, self.details)
+        await send({"type": "http.response.start", "status": self.status, "headers": [
+            *self.headers, (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
 class Gate:
     """One middleware (one wrapper around `send`, which every SSE frame passes through):
-    NUL in the URL refused (400), the rate limit (X-RateLimit-* on every answer; 429 with
-    Retry-After past it), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers,
-    and the audit log: every request that may change something, once answered, is recorded
-    with who (token name), from where, what and the status."""
+    the rate limit (X-RateLimit-* on every answer; 429 with Retry-After past it), NUL in the
+    URL refused (400), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers, and
+    the audit log: every request that may change something, once answered, is recorded
+    with who (token name), from where, what and the status. The Gate's own refusals go out
+    through the same wrapper as the app's answers, so they carry the same headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
@@ -142,30 +151,54 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            await self._refuse(send, 400, "bad_request", "NUL characters are not accepted in URLs",
-                               {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
-            return
         key = client_address(scope, self.trusted)
-        scope.setdefault("state", {})["client_address"] = key
-        limit_headers: list[tuple[bytes, bytes]] = []
+        state = scope.setdefault("state", {})
+        state["client_address"] = key
+        allowed, retry_after = True, 0
         path = scope["path"]
         if path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
-            allowed, limit_headers, retry_after = await self.rate_limit.count(key)
-            if not allowed:
-                if self.metrics is not None:
-                    self.metrics.refused("client_address")
-                await self._refuse(
-                    send, 429, "rate_limited",
-                    f"Rate limit of {self.rate_limit.item} exceeded for {key}",
-                    {"limit": self.rate_limit.item.amount, "retry_after": retry_after},
-                    [*limit_headers, (b"retry-after", str(retry_after).encode())],
-                )  # fmt: skip
-                return
+            allowed, state[RATE_LIMIT_STATE], retry_after = await self.rate_limit.count(key)
+        status = 500
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = answer_headers(scope, list(message.get("headers", [])))
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope, key, allowed, retry_after)
+            if refusal is not None:
+                await refusal.send(send_guarded)
+            else:
+                await self.app(scope, self._counted(receive), send_guarded)
+        finally:
+            if scope["method"] not in READ_METHODS and path.startswith("/api"):
+                await self._audit(scope, status)
+
+    def _refusal(self, scope: Scope, key: str, allowed: bool, retry_after: int) -> Refusal | None:
+        if not allowed:
+            if self.metrics is not None:
+                self.metrics.refused("client_address")
+            return Refusal(
+                429, "rate_limited", f"Rate limit of {self.rate_limit.item} exceeded for {key}",
+                {"limit": self.rate_limit.item.amount, "retry_after": retry_after},
+                [(b"retry-after", str(retry_after).encode())],
+            )  # fmt: skip
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return Refusal(400, "bad_request", "NUL characters are not accepted in URLs",
+                           {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._too_large(send)
-            return
+            return Refusal(413, "payload_too_large",
+                           f"Request body larger than {self.max_body} bytes",
+                           {"max_bytes": self.max_body},
+                           [(b"connection", b"close")])  # the rest is not read  # fmt: skip
+        return None
+
+    def _counted(self, receive: Receive) -> Receive:
+        """`receive` that stops a body (chunked, no Content-Length) once it passes the cap."""
         received = 0
 
         async def counted_receive() -> Message:
@@ -173,56 +206,11 @@ class Gate:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:  # a chunked body that keeps going
+                if received > self.max_body:
                     raise HTTPException(413, f"Request body larger than {self.max_body} bytes")
             return message
 
-        status = 500
-        is_api = scope["path"].startswith("/api")
-        is_console = scope["path"] == "/" or scope["path"].startswith("/console/")
-
-        async def send_guarded(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", []), *SECURITY_HEADERS]
-                if is_api:
-                    headers.append(API_CSP)
-                elif is_console:
-                    headers.append(CONSOLE_CSP)
-                if limit_headers and not any(k.lower() == b"x-ratelimit-limit"
-                                             for k, _ in headers):  # fmt: skip
-                    headers += limit_headers  # (a route's own quota is more precise)
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, send_guarded)
-        finally:
-            if scope["method"] not in READ_METHODS and is_api:
-                await self._audit(scope, status)
-
-    async def _too_large(self, send: Send) -> None:
-        await self._refuse(send, 413, "payload_too_large",
-                           f"Request body larger than {self.max_body} bytes",
-                           {"max_bytes": self.max_body},
-                           [(b"connection", b"close")])  # the rest is not read  # fmt: skip
-
-    @staticmethod
-    async def _refuse(
-        send: Send,
-        status: int,
-        code: str,
-        message: str,
-        details: dict[str, Any],
-        headers: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        body = _envelope(status, code, message, details)
-        await send({"type": "http.response.start", "status": status, "headers": [*(headers or []),
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            *SECURITY_HEADERS,
-        ]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        return counted_receive
 
     async def _audit(self, scope: Scope, status: int) -> None:
         state = scope.get("state") or {}
