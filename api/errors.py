@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.headers import answer_headers
+from api.headers import answer_headers, incident_quota_headers
 from models.errors import (
     BadRequest,
     Conflict,
@@ -58,10 +58,8 @@ HTTP_CODES: dict[int, str] = {
 
 def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
     headers = {"Retry-After": str(exc.retry_after)}
-    if "limit" in exc.details and "reset_at" in exc.details:
-        headers["X-RateLimit-Limit"] = str(exc.details["limit"])
-        headers["X-RateLimit-Remaining"] = "0"
-        headers["X-RateLimit-Reset"] = str(exc.details["reset_at"])
+    if exc.limit == "incident_actions":  # X-RateLimit-* stay the address's (the Gate's)
+        headers |= incident_quota_headers(exc.details["limit"], 0, exc.details["reset_at"])
     return headers
 
 

@@ -37,3 +37,13 @@ def answer_headers(scope: Scope, headers: Headers) -> Headers:
         added.append(CONSOLE_CSP)
     added += (scope.get("state") or {}).get(RATE_LIMIT_STATE, [])
     return added
+
+
+def incident_quota_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    """The per-incident dry-run and execute quota, beside (never instead of) X-RateLimit-*,
+    which always describe the per-address budget."""
+    return {
+        "X-Incident-RateLimit-Limit": str(limit),
+        "X-Incident-RateLimit-Remaining": str(remaining),
+        "X-Incident-RateLimit-Reset": str(reset),
+    }
