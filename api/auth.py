@@ -87,24 +87,36 @@ class Authenticator:
             self._seen[key] = found
         return found
 
+    def known(self, secret: str) -> Principal | None:
+        """The principal if this process looked the token up lately; never a query (the Gate
+        names who sent a request it refuses, if it can, at no cost)."""
+        return self._seen.get(hash_secret(secret))
+
     def forget(self) -> None:
         """After a revocation: look every token up again."""
         self._seen.clear()
 
 
-def _secret(request: Request) -> str | None:
+def bearer_secret(header: str | None) -> str | None:
+    """The token in an Authorization header's value, if it is a bearer token."""
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def request_secret(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return value.strip() or None
+        return bearer_secret(header)
     if request.url.path.endswith("/sse/events"):
         return request.query_params.get("access_token") or None
     return None
 
 
-# declares the scheme in the OpenAPI document (the docs' Authorize button); `_secret` reads it
+# declares the scheme in the OpenAPI document (the Authorize button); request_secret reads it
 BEARER = HTTPBearer(auto_error=False, description="An API token: intervene tokens create")
 
 
@@ -117,7 +129,7 @@ async def authenticate(
     if not authenticator.enabled:
         principal = LOCAL_ADMIN
     else:
-        secret = _secret(request)
+        secret = request_secret(request)
         if secret is None:
             raise Unauthorized(
                 "Authentication required: send Authorization: Bearer <token>",

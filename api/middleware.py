@@ -18,11 +18,11 @@ from limits.storage import storage_from_string
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import READ_METHODS, Principal
+from api.auth import READ_METHODS, Authenticator, Principal, bearer_secret
 from api.headers import RATE_LIMIT_STATE, answer_headers
 from api.metrics import Metrics
-from models.access import AuditEntry
 from models.db import Database, transaction
+from models.services.audit import record_entry
 from models.settings import Settings
 
 log = logging.getLogger("intervene.api")
@@ -213,24 +213,38 @@ class Gate:
         return counted_receive
 
     async def _audit(self, scope: Scope, status: int) -> None:
-        state = scope.get("state") or {}
+        """Who (the token's name: the request's principal, or for a request refused before it
+        was authenticated, whoever this process knows the token as), from where, what, the
+        status. A failed write keeps the answer but is logged as an error and counted."""
         app = scope.get("app")
         database: Database | None = getattr(getattr(app, "state", None), "db", None)
         if database is None:
             return
-        principal: Principal | None = state.get("principal")
-        request_id = next((v.decode("latin-1")[:64] for k, v in scope["headers"]
+        state = scope.get("state") or {}
+        principal: Principal | None = state.get("principal") or self._known(app, scope)
+        request_id = next((v.decode("latin-1") for k, v in scope["headers"]
                            if k == b"x-request-id"), None)  # fmt: skip
-        entry = AuditEntry(
-            principal=principal.name if principal else None,
-            role=principal.role.value if principal else None,
-            client=(state.get("client_address") or client_address(scope, self.trusted))[:100],
-            method=scope["method"], path=scope["path"][:500], status=status,
-            request_id=request_id,
-        )  # fmt: skip
         try:
             async with transaction(database.writer) as session:
-                session.add(entry)
+                await record_entry(
+                    session, principal=principal.name if principal else None,
+                    role=principal.role.value if principal else None,
+                    client=state.get("client_address") or client_address(scope, self.trusted),
+                    method=scope["method"], path=scope["path"], status=status,
+                    request_id=request_id,
+                )  # fmt: skip
         except Exception:  # never turns an answered request into an error
-            log.exception("could not write the audit entry for %s %s", scope["method"],
-                          scope["path"])  # fmt: skip
+            if self.metrics is not None:
+                self.metrics.audit_failures.inc()
+            log.exception("AUDIT ENTRY LOST: %s %s answered %d but not recorded",
+                          scope["method"], scope["path"], status)  # fmt: skip
+
+    @staticmethod
+    def _known(app: Any, scope: Scope) -> Principal | None:
+        authenticator: Authenticator | None = getattr(app.state, "authenticator", None)
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"]
+                              if k == b"authorization"), None)  # fmt: skip
+        secret = bearer_secret(authorization)
+        if authenticator is None or secret is None:
+            return None
+        return authenticator.known(secret)
