@@ -9,7 +9,7 @@ With INTERVENE_AUTH=disabled every request acts as the local admin (the API warn
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
@@ -114,6 +114,20 @@ def request_secret(request: Request) -> str | None:
     if request.url.path.endswith("/sse/events"):
         return request.query_params.get("access_token") or None
     return None
+
+
+def token_recheck(request: Request) -> Callable[[], Awaitable[bool]] | None:
+    """For an answer that outlives its request (the event stream): whether the request's token
+    is still accepted, asked through the same cache as requests. None with auth disabled."""
+    authenticator: Authenticator = request.app.state.authenticator
+    secret = request_secret(request)
+    if not authenticator.enabled or secret is None:
+        return None
+
+    async def still_allowed() -> bool:
+        return await authenticator.principal(secret) is not None
+
+    return still_allowed
 
 
 # declares the scheme in the OpenAPI document (the Authorize button); request_secret reads it
