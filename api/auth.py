@@ -62,7 +62,10 @@ LOCAL_ADMIN = Principal(name="local", role=Role.ADMIN)
 
 
 class Authenticator:
-    """Token lookups by hash, remembered for a few seconds so a request costs no query."""
+    """Token lookups by hash, remembered for a few seconds so a request costs no query.
+
+    A lookup that began before a `forget()` may have read the token before it was revoked:
+    the generation it began in tells, and such a result is used once but never remembered."""
 
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
@@ -70,11 +73,13 @@ class Authenticator:
         self._seen: TTLCache[str, Principal] = TTLCache(
             maxsize=10_000, ttl=settings.auth_cache_seconds, timer=time.monotonic
         )
+        self._generation = 0  # one more at each forget()
 
     async def principal(self, secret: str) -> Principal | None:
         key = hash_secret(secret)
         if (known := self._seen.get(key)) is not None:
             return known
+        generation = self._generation
         async with transaction(self.database.reader) as session:
             token = await find_active(session, secret)
         if token is None:
@@ -83,7 +88,7 @@ class Authenticator:
             async with transaction(self.database.writer) as session:
                 await touch(session, token.id)
         found = Principal(name=token.name, role=Role(token.role), token_id=token.id)
-        if self._seen.ttl > 0:
+        if self._seen.ttl > 0 and generation == self._generation:
             self._seen[key] = found
         return found
 
@@ -93,7 +98,9 @@ class Authenticator:
         return self._seen.get(hash_secret(secret))
 
     def forget(self) -> None:
-        """After a revocation: look every token up again."""
+        """After a revocation (committed): look every token up again, including those whose
+        lookup is under way now."""
+        self._generation += 1
         self._seen.clear()
 
 
