@@ -31,6 +31,7 @@ log = logging.getLogger("intervene.api")
 # files (its API calls are counted like any other client's).
 UNLIMITED_PATHS = frozenset({"/api/health", "/"})
 UNLIMITED_PREFIXES = ("/console/",)
+WARN_EVERY_SECONDS = 60.0  # the rate-limit store being down, logged at most this often
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -86,7 +87,9 @@ def _envelope(status: int, code: str, message: str, details: dict[str, Any]) -> 
 
 class RateLimit:
     """INTERVENE_RATE_LIMIT per client address, counted in memory or in Redis (shared by every
-    API process). If the counter store cannot be reached, requests pass (logged)."""
+    API process). If the counter store cannot be reached, requests pass uncounted (fail open),
+    with a warning at most once a minute: a Redis outage must not take the API down, nor
+    flood its log with a traceback per request."""
 
     def __init__(self, settings: Settings) -> None:
         self.item = parse(settings.rate_limit)
@@ -95,6 +98,8 @@ class RateLimit:
             storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
         )
         self.namespace = settings.rate_limit_namespace
+        self._warned_at: float | None = None
+        self._uncounted = 0  # requests passed uncounted since the last warning
 
     async def count(self, key: str) -> tuple[bool, list[tuple[bytes, bytes]], int]:
         """Whether `key` may go on, the X-RateLimit-* headers, and the seconds until reset."""
@@ -102,7 +107,7 @@ class RateLimit:
             allowed = await self.limiter.hit(self.item, self.namespace, key)
             stats = await self.limiter.get_window_stats(self.item, self.namespace, key)
         except Exception:  # the store is down: the API stays up
-            log.warning("rate-limit store unreachable; request not counted", exc_info=True)
+            self._store_down()
             return True, [], 0
         reset = math.ceil(stats.reset_time)
         headers = [
@@ -111,6 +116,15 @@ class RateLimit:
             (b"x-ratelimit-reset", str(reset).encode()),
         ]
         return allowed, headers, max(1, reset - int(time.time()))
+
+    def _store_down(self) -> None:
+        now = time.monotonic()
+        if self._warned_at is not None and now - self._warned_at < WARN_EVERY_SECONDS:
+            self._uncounted += 1
+            return
+        log.warning("rate-limit store unreachable: requests pass uncounted (%d more since the"
+                    " last warning)", self._uncounted, exc_info=True)  # fmt: skip
+        self._warned_at, self._uncounted = now, 0
 
 
 @dataclass(frozen=True)

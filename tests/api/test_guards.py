@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from api.main import create_app
+from deployments.stack import free_port
 from models.settings import Settings
 from tests.api.conftest import LiveServer
 from tests.auth import bearer, issue
@@ -196,6 +197,28 @@ async def test_two_api_processes_share_one_budget_through_redis(
     statuses = await asyncio.gather(*(get(one if n % 2 else two) for n in range(40)))
 
     assert Counter(statuses) == {200: 20, 429: 20}
+
+
+async def test_with_the_rate_limit_store_down_requests_pass_and_it_is_logged_once(
+    settings: Settings,
+    recording_launcher: RecordingLauncher,
+    client: AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}"  # nothing listens there
+    app: FastAPI = create_app(
+        settings.model_copy(update={"rate_limit_storage": nowhere}), launcher=recording_launcher
+    )
+    async with app.router.lifespan_context(app):
+        headers = bearer(await issue(app.state.db))
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t",
+                               headers=headers) as http:  # fmt: skip
+            statuses = [(await http.get("/api/incidents")).status_code for _ in range(5)]
+
+    assert statuses == [200] * 5  # fails open, as documented
+    (warning,) = [r for r in caplog.records if "rate-limit store unreachable" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert warning.exc_info is not None  # the cause, once
 
 
 async def test_nul_characters_are_refused_not_a_500(client: AsyncClient) -> None:
