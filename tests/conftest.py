@@ -82,6 +82,9 @@ def settings(database_url: str, dbt_dirs: dict[str, Path]) -> Settings:
         self_approval=["*"],  # one approver acting alone; tests/api/test_auth.py checks the rest
         rate_limit="1000000/hour",  # the whole session is one client; test_rate_limits.py
         webhook_allow_private=True,  # the tests' webhook receivers listen on 127.0.0.1
+        # the session's app outlives three intervals of the shipped checks: its stale-check
+        # watchdog would open incidents in other tests' tables; tests call checks.watch()
+        watchdog_interval_seconds=86_400,
         _env_file=None,  # type: ignore[call-arg]
     )
 
