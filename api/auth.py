@@ -9,7 +9,7 @@ With INTERVENE_AUTH=disabled every request acts as the local admin (the API warn
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
@@ -62,7 +62,10 @@ LOCAL_ADMIN = Principal(name="local", role=Role.ADMIN)
 
 
 class Authenticator:
-    """Token lookups by hash, remembered for a few seconds so a request costs no query."""
+    """Token lookups by hash, remembered for a few seconds so a request costs no query.
+
+    A lookup that began before a `forget()` may have read the token before it was revoked:
+    the generation it began in tells, and such a result is used once but never remembered."""
 
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
@@ -70,11 +73,13 @@ class Authenticator:
         self._seen: TTLCache[str, Principal] = TTLCache(
             maxsize=10_000, ttl=settings.auth_cache_seconds, timer=time.monotonic
         )
+        self._generation = 0  # one more at each forget()
 
     async def principal(self, secret: str) -> Principal | None:
         key = hash_secret(secret)
         if (known := self._seen.get(key)) is not None:
             return known
+        generation = self._generation
         async with transaction(self.database.reader) as session:
             token = await find_active(session, secret)
         if token is None:
@@ -83,28 +88,56 @@ class Authenticator:
             async with transaction(self.database.writer) as session:
                 await touch(session, token.id)
         found = Principal(name=token.name, role=Role(token.role), token_id=token.id)
-        if self._seen.ttl > 0:
+        if self._seen.ttl > 0 and generation == self._generation:
             self._seen[key] = found
         return found
 
+    def known(self, secret: str) -> Principal | None:
+        """The principal if this process looked the token up lately; never a query (the Gate
+        names who sent a request it refuses, if it can, at no cost)."""
+        return self._seen.get(hash_secret(secret))
+
     def forget(self) -> None:
-        """After a revocation: look every token up again."""
+        """After a revocation (committed): look every token up again, including those whose
+        lookup is under way now."""
+        self._generation += 1
         self._seen.clear()
 
 
-def _secret(request: Request) -> str | None:
+def bearer_secret(header: str | None) -> str | None:
+    """The token in an Authorization header's value, if it is a bearer token."""
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def request_secret(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return value.strip() or None
+        return bearer_secret(header)
     if request.url.path.endswith("/sse/events"):
         return request.query_params.get("access_token") or None
     return None
 
 
-# declares the scheme in the OpenAPI document (the docs' Authorize button); `_secret` reads it
+def token_recheck(request: Request) -> Callable[[], Awaitable[bool]] | None:
+    """For an answer that outlives its request (the event stream): whether the request's token
+    is still accepted, asked through the same cache as requests. None with auth disabled."""
+    authenticator: Authenticator = request.app.state.authenticator
+    secret = request_secret(request)
+    if not authenticator.enabled or secret is None:
+        return None
+
+    async def still_allowed() -> bool:
+        return await authenticator.principal(secret) is not None
+
+    return still_allowed
+
+
+# declares the scheme in the OpenAPI document (the Authorize button); request_secret reads it
 BEARER = HTTPBearer(auto_error=False, description="An API token: intervene tokens create")
 
 
@@ -117,7 +150,7 @@ async def authenticate(
     if not authenticator.enabled:
         principal = LOCAL_ADMIN
     else:
-        secret = _secret(request)
+        secret = request_secret(request)
         if secret is None:
             raise Unauthorized(
                 "Authentication required: send Authorization: Bearer <token>",

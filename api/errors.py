@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.headers import answer_headers, incident_quota_headers
 from models.errors import (
     BadRequest,
     Conflict,
@@ -57,10 +58,8 @@ HTTP_CODES: dict[int, str] = {
 
 def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
     headers = {"Retry-After": str(exc.retry_after)}
-    if "limit" in exc.details and "reset_at" in exc.details:
-        headers["X-RateLimit-Limit"] = str(exc.details["limit"])
-        headers["X-RateLimit-Remaining"] = "0"
-        headers["X-RateLimit-Reset"] = str(exc.details["reset_at"])
+    if exc.limit == "incident_actions":  # X-RateLimit-* stay the address's (the Gate's)
+        headers |= incident_quota_headers(exc.details["limit"], 0, exc.details["reset_at"])
     return headers
 
 
@@ -129,10 +128,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    # answered outside every middleware (Starlette's outermost one): the request id, by hand
+    # answered outside every middleware (Starlette's outermost one): the request id and the
+    # headers the Gate adds to every other answer, by hand
     request_id = correlation_id.get()
     headers = {"X-Request-ID": request_id} if request_id else None
-    return error_response(500, "internal_error", "Internal server error", headers=headers)
+    response = error_response(500, "internal_error", "Internal server error", headers=headers)
+    response.raw_headers = answer_headers(request.scope, response.raw_headers)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,8 +3,9 @@
 Two kinds of families:
 
 - this process's counters: HTTP requests and their latency by method, route template and
-  status, and the rate-limit refusals. They live in a registry of the app's own, not the
-  library's global one, so that several apps in one process (the tests) do not collide.
+  status, the rate-limit refusals, and the audit entries that could not be written. They live
+  in a registry of the app's own, not the library's global one, so that several apps in one
+  process (the tests) do not collide.
 - gauges read when scraped: incidents by status and severity, actions by type and status and
   the checks' last results, from the database (the same numbers whichever process answers),
   and the SSE subscribers of the process that answers.
@@ -66,6 +67,11 @@ class Metrics:
         )
         for limit in LIMITS:  # present (at 0) before the first refusal: rate() works from there
             self.refusals.labels(limit)
+        self.audit_failures = Counter(
+            "intervene_audit_write_failures",
+            "State-changing requests answered but missing from the audit log (the write failed).",
+            registry=self.registry,
+        )
 
     def refused(self, limit: str) -> None:
         self.refusals.labels(limit).inc()

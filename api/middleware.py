@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from limits import parse
@@ -17,10 +18,11 @@ from limits.storage import storage_from_string
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import READ_METHODS, Principal
+from api.auth import READ_METHODS, Authenticator, Principal, bearer_secret
+from api.headers import RATE_LIMIT_STATE, answer_headers
 from api.metrics import Metrics
-from models.access import AuditEntry
 from models.db import Database, transaction
+from models.services.audit import record_entry
 from models.settings import Settings
 
 log = logging.getLogger("intervene.api")
@@ -29,19 +31,7 @@ log = logging.getLogger("intervene.api")
 # files (its API calls are counted like any other client's).
 UNLIMITED_PATHS = frozenset({"/api/health", "/"})
 UNLIMITED_PREFIXES = ("/console/",)
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-]
-API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-CONSOLE_CSP = (  # the console loads only its own files and talks only to its own API
-    b"content-security-policy",
-    b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    b"form-action 'self'; frame-ancestors 'none'",
-)
-
+WARN_EVERY_SECONDS = 60.0  # the rate-limit store being down, logged at most this often
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -97,7 +87,9 @@ def _envelope(status: int, code: str, message: str, details: dict[str, Any]) -> 
 
 class RateLimit:
     """INTERVENE_RATE_LIMIT per client address, counted in memory or in Redis (shared by every
-    API process). If the counter store cannot be reached, requests pass (logged)."""
+    API process). If the counter store cannot be reached, requests pass uncounted (fail open),
+    with a warning at most once a minute: a Redis outage must not take the API down, nor
+    flood its log with a traceback per request."""
 
     def __init__(self, settings: Settings) -> None:
         self.item = parse(settings.rate_limit)
@@ -106,6 +98,8 @@ class RateLimit:
             storage_from_string(uri if uri.startswith("async+") else f"async+{uri}")
         )
         self.namespace = settings.rate_limit_namespace
+        self._warned_at: float | None = None
+        self._uncounted = 0  # requests passed uncounted since the last warning
 
     async def count(self, key: str) -> tuple[bool, list[tuple[bytes, bytes]], int]:
         """Whether `key` may go on, the X-RateLimit-* headers, and the seconds until reset."""
@@ -113,7 +107,7 @@ class RateLimit:
             allowed = await self.limiter.hit(self.item, self.namespace, key)
             stats = await self.limiter.get_window_stats(self.item, self.namespace, key)
         except Exception:  # the store is down: the API stays up
-            log.warning("rate-limit store unreachable; request not counted", exc_info=True)
+            self._store_down()
             return True, [], 0
         reset = math.ceil(stats.reset_time)
         headers = [
@@ -123,13 +117,42 @@ class RateLimit:
         ]
         return allowed, headers, max(1, reset - int(time.time()))
 
+    def _store_down(self) -> None:
+        now = time.monotonic()
+        if self._warned_at is not None and now - self._warned_at < WARN_EVERY_SECONDS:
+            self._uncounted += 1
+            return
+        log.warning("rate-limit store unreachable: requests pass uncounted (%d more since the"
+                    " last warning)", self._uncounted, exc_info=True)  # fmt: skip
+        self._warned_at, self._uncounted = now, 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An answer the Gate gives itself, before the app sees the request."""
+
+    status: int
+    code: str
+    message: str
+    details: dict[str, Any]
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    async def send(self, send: Send) -> None:
+        body = _envelope(self.status, self.code, self.message, self.details)
+        await send({"type": "http.response.start", "status": self.status, "headers": [
+            *self.headers, (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
 
 class Gate:
     """One middleware (one wrapper around `send`, which every SSE frame passes through):
-    NUL in the URL refused (400), the rate limit (X-RateLimit-* on every answer; 429 with
-    Retry-After past it), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers,
-    and the audit log: every request that may change something, once answered, is recorded
-    with who (token name), from where, what and the status."""
+    the rate limit (X-RateLimit-* on every answer; 429 with Retry-After past it), NUL in the
+    URL refused (400), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers, and
+    the audit log: every request that may change something, once answered, is recorded
+    with who (token name), from where, what and the status. The Gate's own refusals go out
+    through the same wrapper as the app's answers, so they carry the same headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
@@ -142,30 +165,54 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            await self._refuse(send, 400, "bad_request", "NUL characters are not accepted in URLs",
-                               {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
-            return
         key = client_address(scope, self.trusted)
-        scope.setdefault("state", {})["client_address"] = key
-        limit_headers: list[tuple[bytes, bytes]] = []
+        state = scope.setdefault("state", {})
+        state["client_address"] = key
+        allowed, retry_after = True, 0
         path = scope["path"]
         if path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
-            allowed, limit_headers, retry_after = await self.rate_limit.count(key)
-            if not allowed:
-                if self.metrics is not None:
-                    self.metrics.refused("client_address")
-                await self._refuse(
-                    send, 429, "rate_limited",
-                    f"Rate limit of {self.rate_limit.item} exceeded for {key}",
-                    {"limit": self.rate_limit.item.amount, "retry_after": retry_after},
-                    [*limit_headers, (b"retry-after", str(retry_after).encode())],
-                )  # fmt: skip
-                return
+            allowed, state[RATE_LIMIT_STATE], retry_after = await self.rate_limit.count(key)
+        status = 500
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = answer_headers(scope, list(message.get("headers", [])))
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope, key, allowed, retry_after)
+            if refusal is not None:
+                await refusal.send(send_guarded)
+            else:
+                await self.app(scope, self._counted(receive), send_guarded)
+        finally:
+            if scope["method"] not in READ_METHODS and path.startswith("/api"):
+                await self._audit(scope, status)
+
+    def _refusal(self, scope: Scope, key: str, allowed: bool, retry_after: int) -> Refusal | None:
+        if not allowed:
+            if self.metrics is not None:
+                self.metrics.refused("client_address")
+            return Refusal(
+                429, "rate_limited", f"Rate limit of {self.rate_limit.item} exceeded for {key}",
+                {"limit": self.rate_limit.item.amount, "retry_after": retry_after},
+                [(b"retry-after", str(retry_after).encode())],
+            )  # fmt: skip
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return Refusal(400, "bad_request", "NUL characters are not accepted in URLs",
+                           {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._too_large(send)
-            return
+            return Refusal(413, "payload_too_large",
+                           f"Request body larger than {self.max_body} bytes",
+                           {"max_bytes": self.max_body},
+                           [(b"connection", b"close")])  # the rest is not read  # fmt: skip
+        return None
+
+    def _counted(self, receive: Receive) -> Receive:
+        """`receive` that stops a body (chunked, no Content-Length) once it passes the cap."""
         received = 0
 
         async def counted_receive() -> Message:
@@ -173,76 +220,45 @@ class Gate:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:  # a chunked body that keeps going
+                if received > self.max_body:
                     raise HTTPException(413, f"Request body larger than {self.max_body} bytes")
             return message
 
-        status = 500
-        is_api = scope["path"].startswith("/api")
-        is_console = scope["path"] == "/" or scope["path"].startswith("/console/")
-
-        async def send_guarded(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", []), *SECURITY_HEADERS]
-                if is_api:
-                    headers.append(API_CSP)
-                elif is_console:
-                    headers.append(CONSOLE_CSP)
-                if limit_headers and not any(k.lower() == b"x-ratelimit-limit"
-                                             for k, _ in headers):  # fmt: skip
-                    headers += limit_headers  # (a route's own quota is more precise)
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, send_guarded)
-        finally:
-            if scope["method"] not in READ_METHODS and is_api:
-                await self._audit(scope, status)
-
-    async def _too_large(self, send: Send) -> None:
-        await self._refuse(send, 413, "payload_too_large",
-                           f"Request body larger than {self.max_body} bytes",
-                           {"max_bytes": self.max_body},
-                           [(b"connection", b"close")])  # the rest is not read  # fmt: skip
-
-    @staticmethod
-    async def _refuse(
-        send: Send,
-        status: int,
-        code: str,
-        message: str,
-        details: dict[str, Any],
-        headers: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        body = _envelope(status, code, message, details)
-        await send({"type": "http.response.start", "status": status, "headers": [*(headers or []),
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            *SECURITY_HEADERS,
-        ]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        return counted_receive
 
     async def _audit(self, scope: Scope, status: int) -> None:
-        state = scope.get("state") or {}
+        """Who (the token's name: the request's principal, or for a request refused before it
+        was authenticated, whoever this process knows the token as), from where, what, the
+        status. A failed write keeps the answer but is logged as an error and counted."""
         app = scope.get("app")
         database: Database | None = getattr(getattr(app, "state", None), "db", None)
         if database is None:
             return
-        principal: Principal | None = state.get("principal")
-        request_id = next((v.decode("latin-1")[:64] for k, v in scope["headers"]
+        state = scope.get("state") or {}
+        principal: Principal | None = state.get("principal") or self._known(app, scope)
+        request_id = next((v.decode("latin-1") for k, v in scope["headers"]
                            if k == b"x-request-id"), None)  # fmt: skip
-        entry = AuditEntry(
-            principal=principal.name if principal else None,
-            role=principal.role.value if principal else None,
-            client=(state.get("client_address") or client_address(scope, self.trusted))[:100],
-            method=scope["method"], path=scope["path"][:500], status=status,
-            request_id=request_id,
-        )  # fmt: skip
         try:
             async with transaction(database.writer) as session:
-                session.add(entry)
+                await record_entry(
+                    session, principal=principal.name if principal else None,
+                    role=principal.role.value if principal else None,
+                    client=state.get("client_address") or client_address(scope, self.trusted),
+                    method=scope["method"], path=scope["path"], status=status,
+                    request_id=request_id,
+                )  # fmt: skip
         except Exception:  # never turns an answered request into an error
-            log.exception("could not write the audit entry for %s %s", scope["method"],
-                          scope["path"])  # fmt: skip
+            if self.metrics is not None:
+                self.metrics.audit_failures.inc()
+            log.exception("AUDIT ENTRY LOST: %s %s answered %d but not recorded",
+                          scope["method"], scope["path"], status)  # fmt: skip
+
+    @staticmethod
+    def _known(app: Any, scope: Scope) -> Principal | None:
+        authenticator: Authenticator | None = getattr(app.state, "authenticator", None)
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"]
+                              if k == b"authorization"), None)  # fmt: skip
+        secret = bearer_secret(authorization)
+        if authenticator is None or secret is None:
+            return None
+        return authenticator.known(secret)

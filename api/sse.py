@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -179,6 +179,7 @@ class Subscriber:
     types: frozenset[str] | None = None
     incident_id: int | None = None
     connection: EventStream | None = None
+    still_allowed: Callable[[], Awaitable[bool]] | None = None  # its token, asked again
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def wants(self, frame: Frame) -> bool:
@@ -220,6 +221,7 @@ class Broadcaster:
             self._tasks.append(asyncio.create_task(self._listen_forever(), name="sse-listen"))
         self._tasks.append(asyncio.create_task(self._prune_forever(), name="sse-prune"))
         self._tasks.append(asyncio.create_task(self._watch_forever(), name="sse-watchdog"))
+        self._tasks.append(asyncio.create_task(self._recheck_forever(), name="sse-recheck"))
 
     async def stop(self) -> None:
         for subscriber in list(self.subscribers):
@@ -238,6 +240,7 @@ class Broadcaster:
         incident_id: int | None,
         resume_after: int | None,
         connection: EventStream | None = None,
+        still_allowed: Callable[[], Awaitable[bool]] | None = None,
     ) -> Subscriber:
         """Live frames from the current position on; with `resume_after`, the missed ones
         first (from the database, as for a client that fell behind)."""
@@ -248,6 +251,7 @@ class Broadcaster:
             types=types,
             incident_id=incident_id,
             connection=connection,
+            still_allowed=still_allowed,
         )
         self.subscribers.add(subscriber)
         return subscriber
@@ -353,6 +357,26 @@ class Broadcaster:
                 self.unsubscribe(subscriber)
                 connection.disconnect()
 
+    async def _recheck_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sse_heartbeat_seconds)
+            try:
+                await self.recheck()
+            except Exception:  # the database is away: the streams stay, asked again next time
+                log.warning("re-checking the event streams' tokens failed", exc_info=True)
+
+    async def recheck(self) -> None:
+        """End the streams whose token is no longer accepted (revoked): a stream outlives the
+        request that checked its token. One client after another, through the requests' token
+        cache, so a token many streams share costs one lookup per cache period. A stream
+        ended here finishes cleanly; the client's reconnect gets 401."""
+        for subscriber in tuple(self.subscribers):
+            if subscriber.still_allowed is None or await subscriber.still_allowed():
+                continue
+            log.info("ending SSE client %s: its token is no longer accepted", subscriber.id)
+            self.unsubscribe(subscriber)
+            subscriber.close()
+
     async def _prune_forever(self) -> None:
         while True:
             try:
@@ -398,13 +422,14 @@ async def stream(
     types: frozenset[str] | None,
     incident_id: int | None,
     connection: EventStream | None = None,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     """`connected`, then (on a resume) the missed events, then live ones. Frames that queued
     up while the previous send was under way go out together, in one write."""
     reset = None
     if last_event_id is not None:
         reset, last_event_id = await _check_position(broadcaster, last_event_id)
-    subscriber = broadcaster.subscribe(types, incident_id, last_event_id, connection)
+    subscriber = broadcaster.subscribe(types, incident_id, last_event_id, connection, still_allowed)
     try:
         yield ServerSentEvent(
             event="connected",

@@ -1,25 +1,44 @@
-"""`intervene tokens create|list|revoke`."""
+"""`intervene tokens create|list|revoke`. Creating and revoking are in the audit log like the
+API's requests: by `cli:<OS user>`, from `local`, method `CLI`, the command as the path."""
 
 import asyncio
+import getpass
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import migrate
 from models.db import connect, transaction
 from models.enums import Role
 from models.errors import NotFound
+from models.services.audit import record_entry
 from models.services.tokens import create_token, list_tokens, revoke_token
 from models.settings import get_settings
 
 app = typer.Typer(help="API tokens (stored hashed; a token is shown once).", no_args_is_help=True)
 
 
-async def _create(url: str, name: str, role: Role, created_by: str) -> str:
+def operator() -> str:
+    """Who runs the command: the local OS user (the CLI needs no token, only the database)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name: a container's bare uid
+        return "cli:unknown"
+
+
+async def _audit(session: AsyncSession, command: str, status: int) -> None:
+    await record_entry(session, principal=operator(), role=None, client="local", method="CLI",
+                       path=f"intervene tokens {command}", status=status)  # fmt: skip
+
+
+async def _create(url: str, name: str, role: Role) -> str:
     database = connect(url)
     try:
-        async with transaction(database.writer) as session:
-            return (await create_token(session, name=name, role=role, created_by=created_by)).secret
+        async with transaction(database.writer) as session:  # the token and its entry, or neither
+            new = await create_token(session, name=name, role=role, created_by=operator())
+            await _audit(session, f"create --name {name} --role {role.value}", 201)
+            return new.secret
     finally:
         await database.dispose()
 
@@ -32,7 +51,7 @@ def create(
     """Create a token; the last line printed is the token alone (it is not shown again)."""
     url = get_settings().database_url
     migrate.upgrade(url)
-    secret = asyncio.run(_create(url, name, role, created_by="cli"))
+    secret = asyncio.run(_create(url, name, role))
     typer.echo(f"token for {name} ({role}); store it now, it is not shown again:")
     typer.echo(secret)
 
@@ -61,13 +80,22 @@ def list_() -> None:
 
 @app.command("revoke")
 def revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see list).")]) -> None:
-    """Revoke a token: requests with it are refused (401) from now on."""
+    """Revoke a token: each running API process refuses it (401) within its token cache's
+    INTERVENE_AUTH_CACHE_SECONDS (10 by default); this command cannot empty their caches."""
+    settings = get_settings()
 
     async def run() -> str:
-        database = connect(get_settings().database_url)
+        database = connect(settings.database_url)
+        command = f"revoke {token_id}"
         try:
             async with transaction(database.writer) as session:
-                return (await revoke_token(session, token_id)).name
+                name = (await revoke_token(session, token_id)).name
+                await _audit(session, command, 200)
+                return name
+        except NotFound:
+            async with transaction(database.writer) as session:
+                await _audit(session, command, 404)
+            raise
         finally:
             await database.dispose()
 
@@ -76,4 +104,7 @@ def revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see lis
     except NotFound as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"revoked token {token_id} ({name})")
+    typer.echo(
+        f"revoked token {token_id} ({name}); the API refuses it within"
+        f" {settings.auth_cache_seconds:g} seconds (the API's token cache)"
+    )

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 
+from api.auth import token_recheck
 from api.sse import Broadcaster, EventStream, heartbeat, stream
 from models.enums import EventType
 from models.errors import BadRequest
@@ -40,7 +41,8 @@ async def stream_events(
     types: Annotated[str | None, Query(description="Comma-separated event types")] = None,
     incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> EventStream:
-    """Events in commit order; reconnect with Last-Event-ID (or ?last_event_id=) to resume."""
+    """Events in commit order; reconnect with Last-Event-ID (or ?last_event_id=) to resume.
+    The stream ends once its token is revoked (checked at each heartbeat)."""
     broadcaster: Broadcaster = request.app.state.broadcaster
     settings = broadcaster.settings
     resume_from = last_event_id_header if last_event_id_header is not None else last_event_id
@@ -52,6 +54,7 @@ async def stream_events(
             types=wanted,
             incident_id=incident_id,
             connection=connection,
+            still_allowed=token_recheck(request),
         ),
         headers={"Cache-Control": "no-cache"},
         ping=settings.sse_heartbeat_seconds,

@@ -7,6 +7,7 @@ from pydantic import AfterValidator
 
 from api.auth import PrincipalDep, on_behalf
 from api.deps import PlaybooksDep
+from api.headers import incident_quota_headers
 from api.schemas.playbooks import (
     ActionHistory,
     ActionRead,
@@ -51,9 +52,8 @@ IdempotencyKey = Annotated[
 
 def _quota_headers(response: Response, quota: Quota | None) -> None:
     if quota is not None:
-        response.headers["X-RateLimit-Limit"] = str(quota.limit)
-        response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
-        response.headers["X-RateLimit-Reset"] = str(int(quota.reset_at.timestamp()))
+        reset = int(quota.reset_at.timestamp())
+        response.headers.update(incident_quota_headers(quota.limit, quota.remaining, reset))
 
 
 def _execute_response(action: Action) -> ExecuteResponse:

@@ -230,7 +230,9 @@ agent (`rerun_eval`) from its metadata, the planner version (`rollback_planner`,
 a run needs approval depends on its params and the live state, so the dry-run's
 `requires_approval` is the answer for a given request; executing what needs approval without it
 is a 403 that says what to do. Limits: `INTERVENE_ACTION_EXECUTIONS_PER_HOUR` executions
-(rollbacks included) and `INTERVENE_ACTION_DRY_RUNS_PER_HOUR` dry-runs per incident (429)."""
+(rollbacks included) and `INTERVENE_ACTION_DRY_RUNS_PER_HOUR` dry-runs per incident (429 with
+`Retry-After`); dry-runs and executions say what is left in `X-Incident-RateLimit-Limit`,
+`-Remaining` and `-Reset` (`X-RateLimit-*` are the per-address budget)."""
 
 
 def render_playbooks() -> str:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from api.main import create_app
+from deployments.stack import free_port
 from models.settings import Settings
 from tests.api.conftest import LiveServer
 from tests.auth import bearer, issue
@@ -78,6 +80,63 @@ async def test_every_answer_carries_rate_limit_and_security_headers(client: Asyn
         assert "default-src 'none'" in response.headers["content-security-policy"]
 
 
+def assert_gate_headers(response: httpx.Response, limit: str) -> None:
+    """What every answer under /api carries, whoever sent it."""
+    assert response.headers["x-ratelimit-limit"] == limit
+    assert int(response.headers["x-ratelimit-remaining"]) >= 0
+    assert int(response.headers["x-ratelimit-reset"]) > time.time()
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_the_gates_own_refusals_carry_the_same_headers(
+    client: AsyncClient, limited: AsyncClient, settings: Settings
+) -> None:
+    nul = await client.get("/api/incidents", params={"assigned_to": "a\u0000"})
+    too_large = await client.post("/api/incidents", content=b"x" * (settings.max_body_bytes + 1),
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+    answers = [await limited.post("/api/incidents", json=incident_body()) for _ in range(6)]
+
+    assert (nul.status_code, too_large.status_code) == (400, 413)
+    assert [r.status_code for r in answers] == [201] * 5 + [429]
+    for response in (nul, too_large):
+        assert_gate_headers(response, "1000000")
+    assert_gate_headers(answers[-1], "5")
+    assert answers[-1].headers["x-ratelimit-remaining"] == "0"
+    assert int(answers[-1].headers["retry-after"]) >= 1
+
+
+@pytest.fixture
+async def failing(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """An app with one route that fails unexpectedly."""
+    app: FastAPI = create_app(settings)
+
+    @app.post("/api/explode")
+    async def explode() -> None:
+        raise RuntimeError("secret connection string postgres://admin:hunter2@db")
+
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def test_the_last_resort_500_carries_the_same_headers_and_no_trace(
+    failing: AsyncClient,
+) -> None:
+    response = await failing.post("/api/explode")
+
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "Internal server error", "details": {}}
+    }
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert_gate_headers(response, "1000000")
+
+
 async def test_a_body_over_the_cap_is_413(client: AsyncClient, settings: Settings) -> None:
     big = incident_body(summary="x") | {"details": {"blob": "x" * settings.max_body_bytes}}
 
@@ -138,6 +197,28 @@ async def test_two_api_processes_share_one_budget_through_redis(
     statuses = await asyncio.gather(*(get(one if n % 2 else two) for n in range(40)))
 
     assert Counter(statuses) == {200: 20, 429: 20}
+
+
+async def test_with_the_rate_limit_store_down_requests_pass_and_it_is_logged_once(
+    settings: Settings,
+    recording_launcher: RecordingLauncher,
+    client: AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}"  # nothing listens there
+    app: FastAPI = create_app(
+        settings.model_copy(update={"rate_limit_storage": nowhere}), launcher=recording_launcher
+    )
+    async with app.router.lifespan_context(app):
+        headers = bearer(await issue(app.state.db))
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t",
+                               headers=headers) as http:  # fmt: skip
+            statuses = [(await http.get("/api/incidents")).status_code for _ in range(5)]
+
+    assert statuses == [200] * 5  # fails open, as documented
+    (warning,) = [r for r in caplog.records if "rate-limit store unreachable" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert warning.exc_info is not None  # the cause, once
 
 
 async def test_nul_characters_are_refused_not_a_500(client: AsyncClient) -> None:

@@ -2,6 +2,7 @@
 tests/flows/test_end_to_end.py runs the real thing)."""
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -103,8 +104,10 @@ async def test_dry_run_answers_as_the_contract_and_is_recorded(client: AsyncClie
     assert body["estimated_duration"] > 0
     assert body["estimated_cost"] > 0
     assert body["requires_approval"] is False
-    assert response.headers["X-RateLimit-Limit"] == "100"
-    assert response.headers["X-RateLimit-Remaining"] == "99"
+    assert response.headers["X-Incident-RateLimit-Limit"] == "100"
+    assert response.headers["X-Incident-RateLimit-Remaining"] == "99"
+    assert int(response.headers["X-Incident-RateLimit-Reset"]) > time.time()
+    assert response.headers["X-RateLimit-Limit"] == "1000000"  # always the address's budget
     history = (await client.get(actions_url(incident["id"], "/history"))).json()["actions"]
     assert [(a["id"], a["dry_run"], a["status"]) for a in history] == [
         (body["action_id"], True, "dry_run_success")
@@ -215,8 +218,9 @@ async def test_execute_records_then_triggers_the_deployment(
         "prior_state": None,
     }
     assert f"action:{body['action_id']}" in launch.tags
-    assert response.headers["X-RateLimit-Limit"] == "10"
-    assert response.headers["X-RateLimit-Remaining"] == "9"
+    assert response.headers["X-Incident-RateLimit-Limit"] == "10"
+    assert response.headers["X-Incident-RateLimit-Remaining"] == "9"
+    assert response.headers["X-RateLimit-Limit"] == "1000000"
 
 
 async def test_approval_required_without_approver_is_403_and_starts_nothing(
@@ -275,7 +279,11 @@ async def test_racing_executes_never_exceed_the_per_incident_limit(
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.json()["error"]["code"] == "rate_limited"
     assert 3500 < int(refused.headers["Retry-After"]) <= 3600
-    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-Incident-RateLimit-Limit"] == "10"
+    assert refused.headers["X-Incident-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-Incident-RateLimit-Reset"]) > time.time()
+    assert refused.headers["X-RateLimit-Limit"] == "1000000"  # the address still has plenty
+    assert int(refused.headers["X-RateLimit-Remaining"]) > 0
     assert len(launcher.launches) == 10
 
 
@@ -287,6 +295,9 @@ async def test_dry_runs_are_limited_to_100_per_incident_per_hour(client: AsyncCl
     response = await dry_run(client, incident["id"])
 
     assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["X-Incident-RateLimit-Limit"] == "100"
+    assert response.headers["X-RateLimit-Limit"] == "1000000"
     other = await create_incident(client)
     assert (await dry_run(client, other["id"])).status_code == 200
 

@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import select
 
 from api.auth import RedactTokens
 from api.main import create_app
+from models.access import AuditEntry
+from models.db import connect, transaction
 from models.settings import Settings
 from tests.auth import bearer
 from tests.fakes import RecordingLauncher
@@ -53,6 +56,29 @@ async def test_create_prints_the_token_last_and_revoke_ends_it(tmp_path: Path) -
     assert after.status_code == 401
     assert missing.returncode == 1
     assert "Token 99 not found" in missing.stderr
+    assert "refuses it within 10 seconds (the API's token cache)" in revoked.stdout
+    assert "within" in run(url, "revoke", "--help").stdout
+
+
+async def test_create_and_revoke_are_audited_as_the_local_operator(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run(url, "create", "--name", "pager-bot", "--role", "responder")
+    run(url, "revoke", "1")
+    run(url, "revoke", "99")
+    database = connect(url)
+    try:
+        async with transaction(database.reader) as session:
+            entries = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    finally:
+        await database.dispose()
+
+    assert [(e.method, e.path, e.status, e.client, e.role) for e in entries] == [
+        ("CLI", "intervene tokens create --name pager-bot --role responder", 201, "local", None),
+        ("CLI", "intervene tokens revoke 1", 200, "local", None),
+        ("CLI", "intervene tokens revoke 99", 404, "local", None),
+    ]
+    assert all(e.principal and e.principal.startswith("cli:") for e in entries)
+    assert entries[0].principal != "cli:"
 
 
 def test_tokens_in_urls_never_reach_the_logs() -> None:

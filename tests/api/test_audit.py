@@ -1,0 +1,110 @@
+"""The audit log beyond the answered request: what the Gate refuses is recorded too, and an
+entry that cannot be written leaves the answer alone but is logged and counted."""
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import select, text
+
+from api.main import create_app
+from models.access import AuditEntry
+from models.db import Database, transaction
+from models.enums import Role
+from models.settings import Settings
+from tests.api.test_observability import scrape, value
+from tests.auth import TESTER, bearer, issue
+from tests.factories import incident_body
+from tests.fakes import RecordingLauncher
+
+
+async def entries(database: Database) -> list[AuditEntry]:
+    async with transaction(database.reader) as session:
+        return list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+@pytest.fixture
+async def limited_app(
+    settings: Settings, recording_launcher: RecordingLauncher, client: AsyncClient
+) -> AsyncIterator[FastAPI]:
+    """4 requests a minute per address (`client` empties the tables after)."""
+    app = create_app(
+        settings.model_copy(update={"rate_limit": "4/minute"}), launcher=recording_launcher
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_requests_the_gate_refuses_are_audited_naming_who_if_known(
+    limited_app: FastAPI, settings: Settings
+) -> None:
+    database: Database = limited_app.state.db
+    known = bearer(await issue(database))
+    never_used = bearer(await issue(database, "stranger@x.io", Role.RESPONDER))
+    transport = ASGITransport(app=limited_app)
+    async with AsyncClient(transport=transport, base_url="http://t", headers=known) as http:
+        created = await http.post("/api/incidents", json=incident_body())
+        too_large = await http.post("/api/incidents", content=b"x" * (settings.max_body_bytes + 1),
+                                    headers={"Content-Type": "application/json"})  # fmt: skip
+        nul = await http.post("/api/incidents/1%00/resolve")
+        read = await http.get("/api/incidents")  # the 4th: reads are not audited
+        limited = await http.post("/api/incidents", json=incident_body())
+        stranger = await http.post("/api/incidents", json=incident_body(), headers=never_used)
+
+    statuses = [r.status_code for r in (created, too_large, nul, read, limited, stranger)]
+    assert statuses == [201, 413, 400, 200, 429, 429]
+    recorded = [(e.principal, e.role, e.client, e.method, e.path, e.status)
+                for e in await entries(database)]  # fmt: skip
+    assert recorded == [
+        (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents", 201),
+        (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents", 413),
+        (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents/1\\0/resolve", 400),
+        (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents", 429),
+        (None, None, "127.0.0.1", "POST", "/api/incidents", 429),  # never authenticated here
+    ]
+
+
+@pytest.fixture
+async def no_audit_table(
+    settings: Settings,
+    recording_launcher: RecordingLauncher,
+    fresh_database_url: Callable[[], str],
+) -> AsyncIterator[AsyncClient]:
+    """The app on a database of its own whose audit_log table is gone: every write fails."""
+    app = create_app(
+        settings.model_copy(update={"database_url": fresh_database_url()}),
+        launcher=recording_launcher,
+    )
+    async with app.router.lifespan_context(app):
+        headers = bearer(await issue(app.state.db))
+        async with transaction(app.state.db.writer) as session:
+            await session.execute(text("DROP TABLE audit_log"))
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t",
+                               headers=headers) as http:  # fmt: skip
+            yield http
+
+
+async def test_a_lost_audit_entry_keeps_the_answer_and_is_logged_and_counted(
+    no_audit_table: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = await scrape(no_audit_table)
+
+    created = await no_audit_table.post("/api/incidents", json=incident_body())
+    after = await scrape(no_audit_table)
+
+    assert created.status_code == 201
+    assert (await no_audit_table.get(f"/api/incidents/{created.json()['id']}")).status_code == 200
+    assert value(before, "intervene_audit_write_failures_total") == 0
+    assert value(after, "intervene_audit_write_failures_total") == 1
+    (lost,) = [r for r in caplog.records if "AUDIT ENTRY LOST" in r.getMessage()]
+    assert lost.levelname == "ERROR"
+    assert "POST /api/incidents answered 201" in lost.getMessage()
+
+
+async def test_a_new_tokens_answer_is_never_stored(client: AsyncClient) -> None:
+    created = await client.post("/api/tokens", json={"name": "ci-bot", "role": "viewer"})
+
+    assert created.status_code == 201
+    assert created.json()["token"].startswith("ivt_")
+    assert created.headers["cache-control"] == "no-store"
