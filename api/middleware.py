@@ -150,7 +150,7 @@ class Gate:
     """One middleware (one wrapper around `send`, which every SSE frame passes through):
     the rate limit (X-RateLimit-* on every answer; 429 with Retry-After past it), NUL in the
     URL refused (400), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers, and
-    the audit log: every request that may change something, once answered, is recorded
+    the audit log: every request that may change something, once answered (a 429 aside), is recorded
     with who (token name), from where, what and the status. The Gate's own refusals go out
     through the same wrapper as the app's answers, so they carry the same headers."""
 
@@ -188,7 +188,9 @@ class Gate:
             else:
                 await self.app(scope, self._counted(receive), send_guarded)
         finally:
-            if scope["method"] not in READ_METHODS and path.startswith("/api"):
+            # A 429 is counted (intervene_rate_limit_refusals_total), not audited: writing a
+            # row for each would turn a flood the limit holds off into database writes.
+            if allowed and scope["method"] not in READ_METHODS and path.startswith("/api"):
                 await self._audit(scope, status)
 
     def _refusal(self, scope: Scope, key: str, allowed: bool, retry_after: int) -> Refusal | None:

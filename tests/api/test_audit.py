@@ -36,33 +36,38 @@ async def limited_app(
         yield app
 
 
-async def test_requests_the_gate_refuses_are_audited_naming_who_if_known(
+async def test_requests_the_gate_refuses_are_audited_naming_who_if_known_429s_only_counted(
     limited_app: FastAPI, settings: Settings
 ) -> None:
     database: Database = limited_app.state.db
     known = bearer(await issue(database))
     never_used = bearer(await issue(database, "stranger@x.io", Role.RESPONDER))
     transport = ASGITransport(app=limited_app)
+    oversized = b"x" * (settings.max_body_bytes + 1)
+    json_type = {"Content-Type": "application/json"}
     async with AsyncClient(transport=transport, base_url="http://t", headers=known) as http:
         created = await http.post("/api/incidents", json=incident_body())
-        too_large = await http.post("/api/incidents", content=b"x" * (settings.max_body_bytes + 1),
-                                    headers={"Content-Type": "application/json"})  # fmt: skip
+        too_large = await http.post("/api/incidents", content=oversized, headers=json_type)
         nul = await http.post("/api/incidents/1%00/resolve")
-        read = await http.get("/api/incidents")  # the 4th: reads are not audited
-        limited = await http.post("/api/incidents", json=incident_body())
-        stranger = await http.post("/api/incidents", json=incident_body(), headers=never_used)
+        stranger = await http.post("/api/incidents", content=oversized,
+                                   headers=json_type | never_used)  # fmt: skip
+        limited = await http.post("/api/incidents", json=incident_body())  # the 5th
+        read = await http.get("/api/incidents")
 
-    statuses = [r.status_code for r in (created, too_large, nul, read, limited, stranger)]
-    assert statuses == [201, 413, 400, 200, 429, 429]
+    statuses = [r.status_code for r in (created, too_large, nul, stranger, limited, read)]
+    assert statuses == [201, 413, 400, 413, 429, 429]
     recorded = [(e.principal, e.role, e.client, e.method, e.path, e.status)
                 for e in await entries(database)]  # fmt: skip
     assert recorded == [
         (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents", 201),
         (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents", 413),
         (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents/1\\0/resolve", 400),
-        (TESTER, "admin", "127.0.0.1", "POST", "/api/incidents", 429),
-        (None, None, "127.0.0.1", "POST", "/api/incidents", 429),  # never authenticated here
-    ]
+        (None, None, "127.0.0.1", "POST", "/api/incidents", 413),  # never authenticated here
+    ]  # the 429s: counted, not written (a flood held off must not become database writes)
+    refusals = limited_app.state.metrics.registry.get_sample_value(
+        "intervene_rate_limit_refusals_total", {"limit": "client_address"}
+    )
+    assert refusals == 2
 
 
 @pytest.fixture
