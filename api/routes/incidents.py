@@ -17,6 +17,7 @@ from api.schemas.incidents import (
     NotesRequest,
     Timeline,
     TimelineEntryRead,
+    incident_list_json,
 )
 from models.enums import IncidentKind, IncidentStatus, Severity, Verb
 from models.issue_opener import IssueOpener
@@ -28,7 +29,7 @@ IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Incident ID")]
 OptionalNotes = Annotated[NotesRequest | None, Body()]
 
 
-@router.get("")
+@router.get("", response_model=IncidentList)
 async def list_incidents(
     session: SessionDep,
     clock: SlaClockDep,
@@ -37,17 +38,13 @@ async def list_incidents(
     kind: IncidentKind | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
-) -> IncidentList:
+) -> Response:
     """List incidents, newest first, filtered by status, severity and kind."""
     page = await service.list_incidents(
         session, status=status_, severity=severity, kind=kind, limit=limit, offset=offset
     )
-    return IncidentList(
-        incidents=[IncidentRead.of_row(row, clock) for row in page.rows],
-        total=page.total,
-        limit=limit,
-        offset=offset,
-    )
+    content = incident_list_json(page.rows, clock, total=page.total, limit=limit, offset=offset)
+    return Response(content, media_type="application/json")
 
 
 @router.get("/counts")

@@ -6,6 +6,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from api.schemas.incidents import IncidentList, IncidentRead
 from models.db import Database
 from models.event import Event
 from tests.factories import create_incident, create_incident_in, incident_body
@@ -73,6 +74,27 @@ async def test_list_is_newest_first_with_total_and_paging(client: AsyncClient) -
     assert page["limit"] == 2
     assert page["offset"] == 1
     assert [i["id"] for i in page["incidents"]] == list(reversed(ids))[1:3]
+
+
+DETAILS = {"invariant": {"id": "x", "threshold": 1, "actual": 2}}
+METADATA = {"agent": "a", "nested": {"n": [1, 2.5, None]}}
+
+
+async def test_a_listed_incident_is_exactly_what_reading_it_returns(client: AsyncClient) -> None:
+    # the list writes its JSON straight from rows (api/schemas/incidents.incident_list_json):
+    # it must say what the model says, field for field, in every status and with every timer
+    for status, severity in [("open", "sev1"), ("acknowledged", "sev2"), ("mitigated", "sev3"),
+                             ("resolved", "sev4"), ("closed", "sev1")]:  # fmt: skip
+        await create_incident_in(client, status, severity=severity, details=DETAILS,
+                                 metadata=METADATA)  # fmt: skip
+    listed = await client.get("/api/incidents")
+
+    assert listed.headers["content-type"] == "application/json"
+    assert list(listed.json()) == list(IncidentList.model_fields)
+    assert len(listed.json()["incidents"]) == 5
+    for incident in listed.json()["incidents"]:
+        assert list(incident) == list(IncidentRead.model_fields)
+        assert incident == (await client.get(f"/api/incidents/{incident['id']}")).json()
 
 
 async def test_list_defaults_to_limit_50(client: AsyncClient) -> None:
