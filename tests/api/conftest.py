@@ -109,3 +109,17 @@ async def as_role(
     yield make
     for http in opened:
         await http.aclose()
+
+
+@pytest.fixture
+async def failing_client(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """An app with one route, /api/explode (GET or POST), that fails unexpectedly."""
+    app: FastAPI = create_app(settings)
+
+    @app.api_route("/api/explode", methods=["GET", "POST"])
+    async def explode() -> None:
+        raise RuntimeError("secret connection string postgres://admin:hunter2@db")
+
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http

@@ -1,13 +1,8 @@
 """Every error the contract names comes back in the one envelope, never as a bare 500."""
 
-from collections.abc import AsyncIterator
-
 import pytest
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from api.main import create_app
-from models.settings import Settings
 from tests.factories import create_incident
 
 
@@ -140,20 +135,6 @@ async def test_bad_alerts_are_422_and_store_nothing(
     error = assert_envelope(response, 422, "validation_error")
     assert field in [e["field"] for e in error["details"]["errors"]]  # type: ignore[index]
     assert (await client.get("/api/incidents")).json()["total"] == 0
-
-
-@pytest.fixture
-async def failing_client(settings: Settings) -> AsyncIterator[AsyncClient]:
-    """An app with one route that fails unexpectedly (no database needed)."""
-    app: FastAPI = create_app(settings)
-
-    @app.get("/api/explode")
-    async def explode() -> None:
-        raise RuntimeError("secret connection string postgres://admin:hunter2@db")
-
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
 
 
 async def test_unexpected_failure_is_500_and_leaks_nothing(

@@ -109,24 +109,10 @@ async def test_the_gates_own_refusals_carry_the_same_headers(
     assert int(answers[-1].headers["retry-after"]) >= 1
 
 
-@pytest.fixture
-async def failing(settings: Settings) -> AsyncIterator[AsyncClient]:
-    """An app with one route that fails unexpectedly."""
-    app: FastAPI = create_app(settings)
-
-    @app.post("/api/explode")
-    async def explode() -> None:
-        raise RuntimeError("secret connection string postgres://admin:hunter2@db")
-
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
 async def test_the_last_resort_500_carries_the_same_headers_and_no_trace(
-    failing: AsyncClient,
+    failing_client: AsyncClient,
 ) -> None:
-    response = await failing.post("/api/explode")
+    response = await failing_client.post("/api/explode")
 
     assert response.status_code == 500
     assert response.json() == {
