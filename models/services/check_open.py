@@ -9,6 +9,7 @@ its cap (the exact refusal and its message), a key another process took meanwhil
 index refuses the batch, which is undone and retried one by one).
 """
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
@@ -103,11 +104,7 @@ async def open_one(
 ) -> tuple[Incident, bool] | None:
     """Open the incident of a failing run, or count a repeat on the active one; whether it is
     new; None when the per-key cap refuses it (noted on the run, which is kept)."""
-    incident = NewIncident(
-        kind=new.kind, key=new.key, severity=new.severity, summary=new.summary,
-        details=new.details, playbooks=new.playbooks,
-        metadata=new.metadata | {"check_run_id": run.id},
-    )  # fmt: skip
+    incident = replace(new, metadata=new.metadata | {"check_run_id": run.id})
     try:  # the cap refuses before writing anything, so no savepoint is needed
         found, created = await create_incident(
             session, new=incident, actor=actor_of(run.check_id), cap=cap, at=run.started_at
