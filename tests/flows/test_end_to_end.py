@@ -22,6 +22,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from deployments.stack import wait_for_deployment
 from tests.receiver import Receiver, serve_receiver
 from tests.stack import Stack
 
@@ -121,6 +122,10 @@ async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
 ) -> None:
     """The worker also runs each check once at start-up: only a run that Prefect's scheduler
     created (auto-scheduled, not tagged `startup`) and that was recorded proves the schedule."""
+    # the stack is ready once the playbooks are served; the checks' deployments may follow
+    await asyncio.to_thread(
+        wait_for_deployment, stack.env["PREFECT_API_URL"], "check/e2e_always_failing"
+    )
     with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
         async with get_client() as prefect:
             deployment = await prefect.read_deployment_by_name("check/e2e_always_failing")
