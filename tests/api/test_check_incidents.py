@@ -1,6 +1,7 @@
 """How check incidents settle: a planner check's earlier canary versions, and a check's own
 failing and stale incidents (severity, triggering run, resolved when it runs again)."""
 
+from dataclasses import replace
 from typing import Any
 
 from httpx import AsyncClient
@@ -8,8 +9,8 @@ from httpx import AsyncClient
 from api.checks import Checks
 from flows.checks.config import CheckSpec
 from flows.checks.runner import record, record_many
-from models.db import Database
-from models.services.checks import Measurement
+from models.db import Database, transaction
+from models.services.checks import Measurement, list_runs
 from models.settings import Settings
 from tests.api.test_checks import SHIPPED, at, measurement
 
@@ -160,6 +161,38 @@ async def test_one_sweep_opens_the_incidents_of_all_its_failing_checks(
     assert [i["severity"] for i in opened] == ["sev2", "sev1", "sev3"]
     for incident in opened:
         assert [e["verb"] for e in await timeline(client, incident["id"])] == ["create"]
+
+
+async def test_a_batch_records_every_run_on_its_own_check_in_order(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    """A large batch (one INSERT of arrays on PostgreSQL) gives back each check its own run:
+    value, outcome, error and context, in the order measured."""
+    base = SHIPPED["data_freshness_inbox"]
+    specs = [base.model_copy(update={"id": f"batch_order_{n}"}) for n in range(120)]
+    measured = [
+        replace(measurement(spec, value=n * 10.0, error="boom" if n % 7 == 0 else None),
+                context={"n": n, "agent": f"a-{n}"})
+        for n, spec in enumerate(specs)
+    ]  # fmt: skip
+
+    runs = await record_many(list(zip(specs, measured, strict=True)), db, settings)
+
+    assert [(r.check_id, r.value, r.passed, r.error, r.context) for r in runs] == [
+        (m.check_id, m.value, m.passed, m.error, m.context) for m in measured
+    ]
+    assert [r.id for r in runs] == sorted(r.id for r in runs)
+    async with transaction(db.reader) as session:
+        stored = await list_runs(session, "batch_order_37", limit=5)
+    assert [(r.id, r.value, r.passed, r.context) for r in stored] == [
+        (runs[37].id, 370.0, False, {"n": 37, "agent": "a-37"})
+    ]
+    failing = [r for r in runs if r.passed is False]  # above the 300 s threshold, no error
+    assert len(failing) == sum(1 for n in range(31, 120) if n % 7)
+    for run in failing[:3]:
+        incident = await get(client, run.incident_id)
+        assert incident["key"] == f"INV_{run.check_id}"
+        assert incident["metadata"]["check_run_id"] == run.id
 
 
 async def test_the_freshness_incident_presets_the_models_rerun_dbt_needs(
