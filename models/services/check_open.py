@@ -11,11 +11,13 @@ index refuses the batch, which is undone and retried one by one).
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.bulk import insert_all
 from models.check_run import CheckRun
 from models.enums import IncidentKind, IncidentStatus
 from models.errors import RateLimited
@@ -76,27 +78,25 @@ async def _near_cap(
 
 async def _insert(session: AsyncSession, batch: list[Pending]) -> list[Incident] | None:
     """Insert the incidents in one statement; None (nothing written) when one's key is taken."""
-    incidents = [_incident(run, new) for run, new in batch]
-    if not incidents:
+    if not batch:
         return []
     await session.flush()  # what is pending already stays out of the savepoint below
     try:
         async with session.begin_nested():
-            session.add_all(incidents)
-            await session.flush()
+            return await insert_all(session, Incident, [_incident(run, new) for run, new in batch])
     except IntegrityError:
         return None
-    return incidents
 
 
-def _incident(run: CheckRun, new: NewIncident) -> Incident:
+def _incident(run: CheckRun, new: NewIncident) -> dict[str, Any]:
     at: datetime = run.started_at
-    return Incident(
-        kind=new.kind, key=new.key, severity=new.severity, status=IncidentStatus.OPEN,
-        summary=new.summary, details=new.details, playbooks=new.playbooks,
-        issue_url=new.issue_url, metadata_=new.metadata | {"check_run_id": run.id},
-        last_seen_at=at, created_at=at, updated_at=at,
-    )  # fmt: skip
+    return {
+        "kind": new.kind, "key": new.key, "severity": new.severity,
+        "status": IncidentStatus.OPEN, "summary": new.summary, "details": new.details,
+        "playbooks": new.playbooks, "issue_url": new.issue_url,
+        "metadata_": new.metadata | {"check_run_id": run.id},
+        "last_seen_at": at, "created_at": at, "updated_at": at,
+    }  # fmt: skip
 
 
 async def open_one(

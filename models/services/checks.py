@@ -10,7 +10,6 @@ its own (models/services/check_health.py), resolved by its next run without an e
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -21,15 +20,14 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
-    insert,
     or_,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
+from models.bulk import insert_all
 from models.check_run import CheckRun
 from models.enums import ACTIVE_STATUSES, IncidentKind, Verb
 from models.incident import Incident
@@ -95,7 +93,7 @@ async def record_runs(
          "context": m.context}
         for m, _ in items
     ]  # fmt: skip
-    runs = await _insert_runs(session, rows)
+    runs = await insert_all(session, CheckRun, rows)
     pending: list[Pending] = []  # failing runs whose key has no active incident
     for run, (m, on_failure) in zip(runs, items, strict=True):
         new = on_failure.incident
@@ -135,41 +133,6 @@ def _recovering(active: Active, m: Measurement, on_failure: OnFailure) -> list[I
             if incident.kind is IncidentKind.PLANNER and incident is not found
         ]
     return settled
-
-
-# PostgreSQL's unnest zips the eight arrays into rows: one short statement for any batch.
-_RUN_COLUMNS = ("check_id", "started_at", "duration_ms", "value", "threshold", "passed",
-                "error", "context")  # fmt: skip
-_INSERT_RUNS = text("""
-    INSERT INTO check_runs (check_id, started_at, duration_ms, value, threshold, passed, error,
-                            context)
-    SELECT * FROM unnest(
-        CAST(:check_id AS text[]), CAST(:started_at AS timestamptz[]),
-        CAST(:duration_ms AS float8[]), CAST(:value AS float8[]), CAST(:threshold AS float8[]),
-        CAST(:passed AS boolean[]), CAST(:error AS text[]), CAST(:context AS jsonb[]))
-    RETURNING *
-""").bindparams(
-    *(bindparam(name, type_=ARRAY(CheckRun.__table__.c[name].type)) for name in _RUN_COLUMNS)
-)
-
-
-async def _insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> list[CheckRun]:
-    """Insert a batch of runs, in order, as objects of the session.
-
-    On PostgreSQL as one INSERT ... SELECT FROM unnest(arrays): the ORM's multi-row VALUES
-    has thousands of placeholders that psycopg re-parses for every batch, and executemany
-    needs one object built by hand per row; this is about twice as cheap as the latter and
-    three times as the former (bench/checks_sweep.py). Elsewhere the ORM's bulk INSERT ...
-    RETURNING."""
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        returning = insert(CheckRun).returning(CheckRun, sort_by_parameter_order=True)
-        return list(await session.scalars(returning, rows))
-    columns = {name: [row[name] for row in rows] for name in _RUN_COLUMNS}
-    runs = await session.scalars(select(CheckRun).from_statement(_INSERT_RUNS), columns)
-    # a sequence numbers the rows as the INSERT takes them from unnest, in order (SQLAlchemy's
-    # own "insertmanyvalues" relies on the same for sort_by_parameter_order)
-    return sorted(runs, key=attrgetter("id"))
 
 
 async def _lock_active(
