@@ -220,6 +220,10 @@ def open_warehouse(warehouse_url: str, *, read_only: bool, wait: float = 30) -> 
             conninfo.render_as_string(hide_password=False),
             autocommit=True,
             options=f"-c search_path={env['INTERVENE_DBT_PG_SCHEMA']},public",
+            # never prepare: a PREPARE that a failed query aborts in a pipeline (a sweep) stays
+            # "prepared" for psycopg, and every later use of that SQL would fail; the checks'
+            # queries are measured a few times an hour, not worth a plan cache anyway
+            prepare_threshold=None,
         )
         try:
             yield connection

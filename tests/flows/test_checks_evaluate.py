@@ -81,3 +81,21 @@ def test_a_batch_keeps_every_result_around_the_queries_that_fail(warehouse: DbtP
     assert results[4].error == "ValueError: the query returned no value (NULL)"
     assert all(r.error is None for r in (results[0], results[2], results[5], results[8]))
     assert all(r.duration_ms >= 0 for r in results)
+
+
+def test_a_failure_after_repeated_queries_does_not_fail_the_later_ones(
+    warehouse: DbtProject,
+) -> None:
+    """Checks that share their SQL (a template per agent, say) repeat one query text: psycopg
+    would prepare it after 5 uses, and a PREPARE that a failure aborts inside the pipeline
+    leaves it believing the statement exists, failing every later use on that connection."""
+    base = CHECKS["triage_cost"]
+    queries = ["select 1 as value"] * 5 + ["select nope from nowhere"] + ["select 1 as value"] * 6
+    specs = [base.model_copy(update={"id": f"c{n}", "query": q}) for n, q in enumerate(queries)]
+
+    with open_warehouse(warehouse.warehouse_url, read_only=True) as conn:
+        sweeps = [measure_batch(conn, specs) for _ in range(2)]
+
+    for results in sweeps:
+        assert [r.error is not None for r in results] == [n == 5 for n in range(len(specs))]
+        assert [r.value for r in results if r.error is None] == [1] * 11
