@@ -30,9 +30,9 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
             }
         }
     elif spec.kind is IncidentKind.PLANNER:
-        details = {
-            "planner": {"id": spec.id, "threshold": spec.threshold, "actual": actual, **m.context}
-        }
+        shape = {"id": spec.id, "threshold": spec.threshold, "actual": actual}
+        # the query's other columns (version, stable...) follow; one named like a field loses
+        details = {"planner": shape | {k: v for k, v in m.context.items() if k not in shape}}
     else:
         details = {"invariant": {"id": spec.id, "threshold": spec.threshold, "actual": actual}}
     shown = f"{actual:g}" if actual is not None else "?"

@@ -34,6 +34,7 @@ from models.incident import Incident
 from models.services.check_health import actor_of, is_own
 from models.services.check_open import Pending, open_for_failures
 from models.services.incidents import IncidentCap, NewIncident, transition_incident
+from models.services.planner import snapshot as planner_snapshot
 
 
 @dataclass(frozen=True)
@@ -87,20 +88,23 @@ async def record_runs(
     previous = await last_outcomes(session, [
         m.check_id for m, f in items if m.passed and _recovering(active, m, f)
     ])  # fmt: skip
+    idle = await _not_serving(session, items)
     rows = [
         {"check_id": m.check_id, "started_at": m.started_at, "duration_ms": m.duration_ms,
          "value": m.value, "threshold": m.threshold, "passed": m.passed, "error": m.error,
-         "context": m.context}
-        for m, _ in items
+         "context": m.context | ({"not_serving": idle[n]} if n in idle else {})}
+        for n, (m, _) in enumerate(items)
     ]  # fmt: skip
     runs = await insert_all(session, CheckRun, rows)
     pending: list[Pending] = []  # failing runs whose key has no active incident
-    for run, (m, on_failure) in zip(runs, items, strict=True):
+    for n, (run, (m, on_failure)) in enumerate(zip(runs, items, strict=True)):
         new = on_failure.incident
         incident = active.by_key.get((new.kind, new.key))
         if m.passed is not None:  # it ran: whatever said it was broken is over
             for own in [i for i in active.of_check(m.check_id) if is_own(i, m.check_id)]:
                 await _runs_again(session, run, own)
+        if n in idle:
+            continue  # recorded as failing; nobody is served by that version: no incident
         if m.passed is False and incident is not None:
             # a repeat: counted in memory, written with the whole batch at the final flush
             incident.record_recurrence(
@@ -118,6 +122,32 @@ async def record_runs(
         opened += created
     await session.flush()
     return runs
+
+
+async def _not_serving(
+    session: AsyncSession, items: list[tuple[Measurement, OnFailure]]
+) -> dict[int, str]:
+    """The failing planner runs (by position) whose canary version serves no traffic in the
+    planner state, with why: once rolled back, the version's regression harms no one, so it
+    neither counts on its incident nor opens a new one after that is resolved. A planner that
+    Intervene does not manage (no state) is always taken as serving."""
+    failing = {
+        n: str(m.context["version"])
+        for n, (m, f) in enumerate(items)
+        if m.passed is False
+        and f.incident.kind is IncidentKind.PLANNER
+        and m.context.get("version")
+    }
+    if not failing:
+        return {}
+    planner = await planner_snapshot(session)
+    if not planner.traffic:
+        return {}
+    return {
+        n: f"{version} serves no traffic (planner state): no incident"
+        for n, version in failing.items()
+        if planner.share(version) == 0
+    }
 
 
 def _recovering(active: Active, m: Measurement, on_failure: OnFailure) -> list[Incident]:

@@ -11,6 +11,7 @@ from flows.checks.config import CheckSpec
 from flows.checks.runner import record, record_many
 from models.db import Database, transaction
 from models.services.checks import Measurement, list_runs
+from models.services.planner import set_traffic
 from models.settings import Settings
 from tests.api.test_checks import SHIPPED, at, measurement
 
@@ -53,6 +54,34 @@ async def test_a_new_canary_that_passes_settles_the_incidents_of_earlier_version
         notes = [e for e in await timeline(client, run.incident_id) if e["verb"] == "check_passing"]
         assert len(notes) == 1
         assert notes[0]["actor"] == "check:planner_canary"
+
+
+async def test_a_rolled_back_canary_counts_and_opens_nothing_while_it_serves_no_traffic(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["planner_canary"]
+
+    async def serve(traffic: dict[str, int]) -> None:
+        async with transaction(db.writer) as session:
+            await set_traffic(session, traffic=traffic, change="test", actor="test", at=at(0),
+                              stable_version="v1.2.2")  # fmt: skip
+
+    await serve({"v1.2.2": 80, "v1.2.3": 20})
+    serving = await record(spec, canary(spec, version="v1.2.3", value=6, offset=0), db, settings)
+    await serve({"v1.2.2": 100})  # rolled back
+    idle = await record(spec, canary(spec, version="v1.2.3", value=6, offset=1), db, settings)
+
+    incident = await get(client, serving.incident_id)
+    assert incident["occurrence_count"] == 1
+    assert (idle.passed, idle.incident_id) == (False, None)
+    assert idle.context["not_serving"] == "v1.2.3 serves no traffic (planner state): no incident"
+
+    await client.post(f"/api/incidents/{incident['id']}/resolve", json={"notes": "rolled back"})
+    after = await record(spec, canary(spec, version="v1.2.3", value=6, offset=2), db, settings)
+    assert after.incident_id is None  # no new incident for a version nobody uses
+    await serve({"v1.2.2": 90, "v1.2.3": 10})  # the same version back on traffic
+    back = await record(spec, canary(spec, version="v1.2.3", value=6, offset=3), db, settings)
+    assert back.incident_id not in (None, incident["id"])
 
 
 async def test_with_auto_resolve_every_version_is_resolved_but_not_other_planner_incidents(

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from api.checks import Checks
 from flows.checks.config import CheckSpec, load_checks
-from flows.checks.runner import record
+from flows.checks.runner import incident_for, record
 from models.db import Database
 from models.services.checks import Measurement
 from models.settings import Settings
@@ -88,6 +88,18 @@ async def test_planner_incidents_are_keyed_by_the_canary_version(client: AsyncCl
     assert incident["key"] == "PLANNER_v1.2.3"
     assert incident["details"]["planner"]["version"] == "v1.2.3"
     assert incident["details"]["planner"]["stable"] == "v1.2.2"
+
+
+def test_a_planner_querys_columns_never_replace_the_contract_fields() -> None:
+    spec = SHIPPED["planner_canary"]
+    measured = Measurement(
+        check_id=spec.id, started_at=at(0), duration_ms=1.0, threshold=spec.threshold,
+        value=7.0, passed=False, context={"version": "v9", "id": "x", "threshold": 1, "actual": 2},
+    )  # fmt: skip
+
+    details = incident_for(spec, measured).details["planner"]
+
+    assert details == {"id": "planner_canary", "threshold": 5, "actual": 7.0, "version": "v9"}
 
 
 def receive_an_email_now(settings: Settings) -> None:
