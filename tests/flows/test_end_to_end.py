@@ -151,6 +151,12 @@ async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
     }  # fmt: skip
     assert from_schedule[0]["incident_id"] == incident["id"]
     assert incident["occurrence_count"] >= 2
+    listed = (await stack_client.get("/api/incidents", params={"kind": "invariant"})).json()
+    # the schedule keeps running: compare what does not change with each recurrence
+    assert [(i["key"], i["details"], i["metadata"]) for i in listed["incidents"]
+            if i["id"] == incident["id"]] == [
+        (incident["key"], incident["details"], incident["metadata"])
+    ]  # fmt: skip
 
 
 async def scheduled_runs_done(prefect: PrefectClient, deployment_id: UUID) -> list[FlowRun]:
