@@ -3,6 +3,8 @@
 import logging
 from datetime import datetime, timedelta
 
+from fastapi import BackgroundTasks
+
 from api.periodic import Periodic
 from flows.checks.config import CheckSpec
 from flows.checks.runner import run_check
@@ -51,8 +53,12 @@ class Checks:
         async with transaction(self.database.reader) as session:
             return await service.list_runs(session, check_id, limit=limit)
 
-    async def run_now(self, check_id: str) -> CheckRun:
-        return await run_check(self.get(check_id), self.database, self.settings)
+    async def run_now(self, check_id: str, later: BackgroundTasks) -> CheckRun:
+        """Run the check; the issues of the incidents it opens are opened after the answer."""
+        opened: list[int] = []
+        run = await run_check(self.get(check_id), self.database, self.settings, opened=opened)
+        later.add_task(IssueOpener(self.settings).open_for, self.database, opened)
+        return run
 
     def start_watchdog(self) -> None:
         self._watchdog.start()

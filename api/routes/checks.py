@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
 
 from api.checks import Checks
 from api.schemas.checks import CheckList, CheckRead, CheckRunRead, CheckRuns
@@ -50,6 +50,8 @@ async def list_check_runs(
 
 
 @router.post("/{check_id}/run")
-async def run_check_now(check_id: CheckId, request: Request) -> CheckRunRead:
+async def run_check_now(
+    check_id: CheckId, request: Request, background: BackgroundTasks
+) -> CheckRunRead:
     """Evaluate the check now (as its schedule would) and return the recorded run."""
-    return CheckRunRead.model_validate(await _checks(request).run_now(check_id))
+    return CheckRunRead.model_validate(await _checks(request).run_now(check_id, background))

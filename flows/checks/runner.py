@@ -57,16 +57,23 @@ async def record(
 
 
 async def record_many(
-    measured: list[tuple[CheckSpec, Measurement]], database: Database, settings: Settings
+    measured: list[tuple[CheckSpec, Measurement]],
+    database: Database,
+    settings: Settings,
+    *,
+    opened: list[int] | None = None,
 ) -> list[CheckRun]:
     """Record runs and their incidents in one transaction; a check that keeps erroring gets an
-    incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row."""
+    incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row. The incidents
+    it opens get their issues (models/issue_opener.py) after the commit, unless the caller
+    passes `opened`: then their ids are added to it, for the caller to open them later."""
     cap = IncidentCap(limit=settings.incident_cap_per_key, window=settings.incident_cap_window)
     items = [
         (m, OnFailure(incident_for(spec, m), auto_resolve=spec.auto_resolve))
         for spec, m in measured
     ]
-    opened: list[int] = []
+    issues_now = opened is None
+    opened = [] if opened is None else opened
     async with transaction(database.writer) as session:
         runs = await record_runs(session, items=items, cap=cap, opened=opened)
         for (spec, m), run in zip(measured, runs, strict=True):
@@ -92,21 +99,33 @@ async def record_many(
                     opened.append(incident.id)
             except RateLimited:
                 pass  # the run is kept; the cap already holds this key's incidents back
-    await IssueOpener(settings).open_for(database, opened)  # after commit, never blocking
+    if issues_now:
+        await IssueOpener(settings).open_for(database, opened)  # after commit, never blocking
     return runs
 
 
-async def run_check(spec: CheckSpec, database: Database, settings: Settings) -> CheckRun:
-    return (await sweep([spec], database, settings))[0]
+async def run_check(
+    spec: CheckSpec, database: Database, settings: Settings, *, opened: list[int] | None = None
+) -> CheckRun:
+    return (await sweep([spec], database, settings, opened=opened))[0]
 
 
 SWEEP_CHUNK = 250  # checks per pipeline and per transaction (bench/checks_sweep.py)
 
 
-async def sweep(specs: list[CheckSpec], database: Database, settings: Settings) -> list[CheckRun]:
+async def sweep(
+    specs: list[CheckSpec],
+    database: Database,
+    settings: Settings,
+    *,
+    opened: list[int] | None = None,
+) -> list[CheckRun]:
     """Measure checks in chunks through one warehouse connection (in a thread; pipelined on
     PostgreSQL) while the previous chunk is recorded (a transaction per chunk): warehouse time
-    and bookkeeping overlap instead of adding up."""
+    and bookkeeping overlap instead of adding up. Issues for the incidents it opens wait for
+    the end of the sweep (or for the caller, given `opened`), never a chunk's recording."""
+    issues_now = opened is None
+    opened = [] if opened is None else opened
     chunks = [specs[i : i + SWEEP_CHUNK] for i in range(0, len(specs), SWEEP_CHUNK)]
     loop = asyncio.get_running_loop()
     measured: asyncio.Queue[list[tuple[CheckSpec, Measurement]] | None] = asyncio.Queue()
@@ -131,6 +150,8 @@ async def sweep(specs: list[CheckSpec], database: Database, settings: Settings) 
     measuring = asyncio.create_task(asyncio.to_thread(measure_all))
     runs: list[CheckRun] = []
     while (batch := await measured.get()) is not None:
-        runs += await record_many(batch, database, settings)
+        runs += await record_many(batch, database, settings, opened=opened)
     await measuring
+    if issues_now:
+        await IssueOpener(settings).open_for(database, opened)
     return runs

@@ -133,3 +133,18 @@ async def test_incidents_opened_by_checks_get_issues_too(
 
     incident = (await client.get(f"/api/incidents/{run.incident_id}")).json()
     assert incident["issue_url"] == "https://github.com/acme/data-platform/issues/4242"
+
+
+async def test_a_check_run_from_the_api_opens_its_issue_after_answering(
+    github_client: AsyncClient, client: AsyncClient, httpserver: HTTPServer
+) -> None:
+    """The run is answered first; its incident's issue follows (a background task), so a slow
+    GitHub never holds up `POST /api/checks/{id}/run`."""
+    httpserver.expect_oneshot_request(ISSUES, method="POST").respond_with_handler(created_issue)
+
+    run = (await github_client.post("/api/checks/planner_canary/run")).json()
+
+    assert run["passed"] is False
+    incident = (await client.get(f"/api/incidents/{run['incident_id']}")).json()
+    assert incident["issue_url"] == "https://github.com/acme/data-platform/issues/4242"
+    httpserver.check_assertions()
