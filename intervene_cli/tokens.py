@@ -3,6 +3,7 @@ API's requests: by `cli:<OS user>`, from `local`, method `CLI`, the command as t
 
 import asyncio
 import getpass
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -56,6 +57,10 @@ def create(
     typer.echo(secret)
 
 
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else "-"
+
+
 @app.command("list")
 def list_() -> None:
     """Every token: id, name, role, prefix, created, last used, revoked."""
@@ -66,14 +71,14 @@ def list_() -> None:
             async with transaction(database.reader) as session:
                 return [
                     "\t".join([str(t.id), t.name, t.role, f"{t.prefix}...",
-                               f"{t.created_at:%Y-%m-%d %H:%M}", str(t.last_used_at or "-"),
-                               f"revoked {t.revoked_at}" if t.revoked_at else "active"])
+                               _when(t.created_at), _when(t.last_used_at),
+                               f"revoked {_when(t.revoked_at)}" if t.revoked_at else "active"])
                     for t in await list_tokens(session)
                 ]  # fmt: skip
         finally:
             await database.dispose()
 
-    typer.echo("id\tname\trole\tprefix\tcreated\tlast used\tstate")
+    typer.echo("id\tname\trole\tprefix\tcreated\tlast used (to 5 min)\tstate")
     for row in asyncio.run(rows()):
         typer.echo(row)
 

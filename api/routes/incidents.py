@@ -114,9 +114,10 @@ async def get_timeline(incident_id: IncidentId, session: SessionDep) -> Timeline
 
 @router.post("/{incident_id}/acknowledge")
 async def acknowledge_incident(
-    incident_id: IncidentId, body: AcknowledgeRequest, session: SessionDep
+    incident_id: IncidentId, body: AcknowledgeRequest, session: SessionDep, principal: PrincipalDep
 ) -> AcknowledgeResponse:
     """Acknowledge an open incident: someone is on it."""
+    body = on_behalf(body, "acknowledged_by", principal)
     incident = await service.transition_incident(
         session,
         incident_id=incident_id,

@@ -215,7 +215,9 @@ class IncidentCreate(Body):
 
 
 class AcknowledgeRequest(Body):
-    acknowledged_by: Person
+    """`acknowledged_by` left out names the caller's token (an addition to the contract)."""
+
+    acknowledged_by: Person = "api"
     notes: Notes | None = None
 
 

@@ -85,7 +85,6 @@ async def test_bad_incident_ids_are_422(client: AsyncClient, incident_id: str) -
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
-        ({}, ["body.acknowledged_by"]),
         ({"acknowledged_by": ""}, ["body.acknowledged_by"]),
         ({"acknowledged_by": "   "}, ["body.acknowledged_by"]),
         ({"acknowledged_by": 42}, ["body.acknowledged_by"]),

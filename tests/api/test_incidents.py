@@ -9,6 +9,7 @@ from sqlalchemy import select
 from api.schemas.incidents import IncidentList, IncidentRead
 from models.db import Database
 from models.event import Event
+from tests.auth import TESTER
 from tests.factories import create_incident, create_incident_in, incident_body
 
 CONTRACT_FIELDS = [
@@ -144,6 +145,18 @@ async def test_acknowledge_returns_the_contract_shape(client: AsyncClient) -> No
     assert body["acknowledged_by"] == "engineer@example.com"
     assert_utc_iso(body["acknowledged_at"])
     assert body["updated_at"] == body["acknowledged_at"]
+
+
+async def test_an_acknowledge_without_a_name_names_the_callers_token(
+    client: AsyncClient,
+) -> None:
+    incident = await create_incident(client)
+
+    response = await client.post(f"/api/incidents/{incident['id']}/acknowledge", json={})
+
+    assert response.json()["acknowledged_by"] == TESTER
+    timeline = (await client.get(f"/api/incidents/{incident['id']}/timeline")).json()["entries"]
+    assert timeline[-1]["actor"] == TESTER
 
 
 @pytest.mark.parametrize(
