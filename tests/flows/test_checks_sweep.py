@@ -37,3 +37,18 @@ async def test_a_sweep_across_chunks_records_every_check_in_order(
     assert sorted(i["key"] for i in listed["incidents"]) == sorted(
         f"INV_{r.check_id}" for r in failing
     )
+
+
+async def test_a_sweep_without_a_warehouse_records_the_error_for_every_check(
+    client: AsyncClient, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "SWEEP_CHUNK", 4)  # more chunks than connections
+    specs = [BASE.model_copy(update={"id": f"down_{n}"}) for n in range(10)]
+    unreachable = settings.model_copy(
+        update={"warehouse_url": "postgresql://nobody@127.0.0.1:1/nowhere"}
+    )
+
+    runs = await runner.sweep(specs, db, unreachable)
+
+    assert [r.check_id for r in runs] == [s.id for s in specs]
+    assert all(r.passed is None and "OperationalError" in (r.error or "") for r in runs)
