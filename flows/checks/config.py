@@ -134,23 +134,17 @@ class CheckSpec(BaseModel):
 
 def load_checks(path: Path) -> dict[str, CheckSpec]:
     """Every check in `path`, or ConfigError listing each problem with its line."""
-    try:
-        document = yaml_lines.load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: checks file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("checks"), list):
-        raise ConfigError(f"{path}: expected a top-level `checks:` list")
+    document = _document(path)
     problems = [
         f"{path}:{line}: {key}: given twice (first on line {first})"
-        for key, line, first in getattr(document, "repeated", [])
+        for key, line, first in document.repeated
     ]
     checks: dict[str, CheckSpec] = {}
     lines: dict[str, yaml_lines.Lined] = {}
-    for entry in document["checks"]:
+    entries = document["checks"]
+    for entry, entry_line in zip(entries, entries.lines, strict=True):
         if not isinstance(entry, yaml_lines.Lined):
-            problems.append(f"{path}: each entry under `checks:` must be a mapping")
+            problems.append(f"{path}:{entry_line}: each entry under `checks:` must be a mapping")
             continue
         name = entry.get("id", "?")
         repeated = list(yaml_lines.repeated_keys(entry))
@@ -175,6 +169,27 @@ def load_checks(path: Path) -> dict[str, CheckSpec]:
     if problems:
         raise ConfigError("invalid checks configuration:\n  " + "\n  ".join(problems))
     return checks
+
+
+def _document(path: Path) -> yaml_lines.Lined:
+    """The file's top mapping, its `checks` a list; or ConfigError saying on which line not."""
+    try:
+        document = yaml_lines.load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: checks file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if document is None:  # nothing but blank lines and comments
+        raise ConfigError(f"{path}:1: expected a top-level `checks:` list (the file is empty)")
+    if not isinstance(document, yaml_lines.Lined):  # a list knows its line; a lone scalar: 1
+        raise ConfigError(
+            f"{path}:{getattr(document, 'line', 1)}: expected a top-level `checks:` list"
+        )
+    if not isinstance(document.get("checks"), yaml_lines.LinedList):
+        # the `checks` key's line, or without one the mapping's first
+        line = document.line_of("checks")
+        raise ConfigError(f"{path}:{line}: expected a top-level `checks:` list")
+    return document
 
 
 def _say(path: Path, line: int, check_id: object, field: str, message: str) -> str:

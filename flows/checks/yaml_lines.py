@@ -1,5 +1,6 @@
 """YAML that says where things are: each mapping knows its line, its keys' lines and the keys
-it repeats (PyYAML keeps the last of a repeated key silently; the checks loader refuses them).
+it repeats (PyYAML keeps the last of a repeated key silently; the checks loader refuses them);
+each sequence knows its line and its items' (a scalar item has nowhere else to keep one).
 """
 
 from collections.abc import Iterator
@@ -21,8 +22,15 @@ class Lined(dict[str, Any]):
         return self.lines.get(str(key), self.line)
 
 
+class LinedList(list[Any]):
+    """A sequence from the file: where it starts, where each item is."""
+
+    line: int = 0
+    lines: list[int]
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose mappings are `Lined`."""
+    """SafeLoader whose mappings are `Lined` and sequences `LinedList`."""
 
 
 def _lined(loader: _Loader, node: yaml.MappingNode) -> Lined:
@@ -41,7 +49,14 @@ def _lined(loader: _Loader, node: yaml.MappingNode) -> Lined:
     return mapping
 
 
+def _lined_list(loader: _Loader, node: yaml.SequenceNode) -> LinedList:
+    items = LinedList(loader.construct_sequence(node, deep=True))
+    items.line, items.lines = node.start_mark.line + 1, [i.start_mark.line + 1 for i in node.value]
+    return items
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _lined)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _lined_list)
 
 
 def load(text: str) -> Any:

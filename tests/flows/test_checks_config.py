@@ -17,6 +17,13 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def refused(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_checks(path)
+    return str(raised.value).replace(str(path), "checks.yml")
+
+
 GOOD = """\
 checks:
   - id: fresh
@@ -97,25 +104,27 @@ def test_every_problem_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None
     ("text", "expected"),
     [
         ("checks: [\n", "not valid YAML"),
-        ("- just a list\n", "expected a top-level `checks:` list"),
-        ("checks:\n  - 42\n", "must be a mapping"),
+        ("", "checks.yml:1: expected a top-level `checks:` list (the file is empty)"),
+        ("# nothing yet\n\n", "checks.yml:1: expected a top-level `checks:` list (the file is"),
+        ("# a list\n- just a list\n", "checks.yml:2: expected a top-level `checks:` list"),
+        ("just text\n", "checks.yml:1: expected a top-level `checks:` list"),
+        ("# c\nchecks: 5\n", "checks.yml:2: expected a top-level `checks:` list"),
+        ("# c\n\nchecks:\n", "checks.yml:3: expected a top-level `checks:` list"),
+        ("# c\nchek:\n  - id: a\n", "checks.yml:2: expected a top-level `checks:` list"),
+        ("checks:\n  - 42\n", "checks.yml:2: each entry under `checks:` must be a mapping"),
+        (GOOD + "  - [fresh]\n  - just text\n",
+         "checks.yml:9: each entry under `checks:` must be a mapping\n"
+         "  checks.yml:10: each entry under `checks:` must be a mapping"),
+        ("checks: [{id: a}, 42]\n", "checks.yml:1: each entry under `checks:` must be a mapping"),
     ],
-)
-def test_malformed_files(tmp_path: Path, text: str, expected: str) -> None:
-    with pytest.raises(ConfigError, match=expected):
-        load_checks(write(tmp_path, text))
+)  # fmt: skip
+def test_malformed_files_say_on_which_line(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in refused(tmp_path, text)
 
 
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="checks file not found"):
         load_checks(tmp_path / "nope.yml")
-
-
-def refused(tmp_path: Path, text: str) -> str:
-    path = write(tmp_path, text)
-    with pytest.raises(ConfigError) as raised:
-        load_checks(path)
-    return str(raised.value).replace(str(path), "checks.yml")
 
 
 def test_the_playbook_names_are_the_registrys() -> None:
