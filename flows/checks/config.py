@@ -174,11 +174,14 @@ def load_checks(path: Path) -> dict[str, CheckSpec]:
 def _document(path: Path) -> yaml_lines.Lined:
     """The file's top mapping, its `checks` a list; or ConfigError saying on which line not."""
     try:
-        document = yaml_lines.load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: checks file not found") from exc
+    try:
+        document = yaml_lines.load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        line, problem = yaml_lines.explain(exc, text)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from exc
     if document is None:  # nothing but blank lines and comments
         raise ConfigError(f"{path}:1: expected a top-level `checks:` list (the file is empty)")
     if not isinstance(document, yaml_lines.Lined):  # a list knows its line; a lone scalar: 1

@@ -63,6 +63,22 @@ def load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def explain(error: yaml.YAMLError, text: str) -> tuple[int, str]:
+    """(line, what is wrong) of a YAML error, its marks as lines: PyYAML's own text names the
+    stream `<unicode string>` and spreads over lines."""
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML refuses; its offset
+        character = f"unacceptable character #x{error.character:04x}"
+        return text.count("\n", 0, error.position) + 1, f"{character}: {error.reason}"
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return 1, str(error)
+    line = error.problem_mark.line + 1
+    said = error.problem or ""
+    if error.context:  # what it was reading, from where
+        start = error.context_mark.line + 1 if error.context_mark else line
+        said += f" ({error.context}" + (f" from line {start})" if start != line else ")")
+    return line, said
+
+
 def repeated_keys(value: Any, path: str = "") -> Iterator[tuple[str, int, int]]:
     """Every repeated key in `value` and below: (dotted field, its line, the first's line)."""
     if isinstance(value, Lined):

@@ -103,7 +103,6 @@ def test_every_problem_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("checks: [\n", "not valid YAML"),
         ("", "checks.yml:1: expected a top-level `checks:` list (the file is empty)"),
         ("# nothing yet\n\n", "checks.yml:1: expected a top-level `checks:` list (the file is"),
         ("# a list\n- just a list\n", "checks.yml:2: expected a top-level `checks:` list"),
@@ -120,6 +119,27 @@ def test_every_problem_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None
 )  # fmt: skip
 def test_malformed_files_say_on_which_line(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in refused(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("checks: [\n", "checks.yml:2: not valid YAML: expected the node content, but found "
+         "'<stream end>' (while parsing a flow node)"),
+        (GOOD + "    playbooks: [rerun_dbt\n    every: 60\n",
+         "checks.yml:10: not valid YAML: expected ',' or ']', but got ':' (while parsing a flow "
+         "sequence from line 9)"),
+        (GOOD + "   every: 60\n", "checks.yml:9: not valid YAML: expected <block end>, but found"),
+        (GOOD + "    agent: *nope\n", "checks.yml:9: not valid YAML: found undefined alias 'nope'"),
+        (GOOD + "    description: \x07\n",
+         "checks.yml:9: not valid YAML: unacceptable character #x0007"),
+    ],
+)  # fmt: skip
+def test_yaml_errors_name_the_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    message = refused(tmp_path, text)
+
+    assert expected in message
+    assert "<unicode string>" not in message
 
 
 def test_a_missing_file(tmp_path: Path) -> None:
