@@ -146,29 +146,53 @@ def load_checks(path: Path) -> dict[str, CheckSpec]:
         if not isinstance(entry, yaml_lines.Lined):
             problems.append(f"{path}:{entry_line}: each entry under `checks:` must be a mapping")
             continue
-        name = entry.get("id", "?")
-        repeated = list(yaml_lines.repeated_keys(entry))
-        for field, line, first in repeated:
-            problems.append(_say(path, line, name, field, f"given twice (first on line {first})"))
-        try:
-            check = CheckSpec.model_validate(yaml_lines.plain(entry))
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = error["loc"]
-                line = entry.line_of(loc[0]) if loc else entry.line
-                field = ".".join(map(str, loc)) or "(check)"
-                problems.append(_say(path, line, name, field, error["msg"]))
-            continue
-        if repeated:
-            continue
-        if check.id in checks:
-            problems.append(_say(path, entry.line_of("id"), name, "id", "duplicate id"))
-            continue
-        checks[check.id], lines[check.id] = check, entry
+        check, found = _check(path, entry)
+        problems += found
+        if check is not None and check.id not in checks:
+            checks[check.id], lines[check.id] = check, entry
+    problems += _duplicate_ids(path, entries)
     problems += _shared_keys(path, checks, lines)
     if problems:
         raise ConfigError("invalid checks configuration:\n  " + "\n  ".join(problems))
     return checks
+
+
+def _check(path: Path, entry: yaml_lines.Lined) -> tuple[CheckSpec | None, list[str]]:
+    """The entry as a check (None if anything is wrong with it), and each problem it has."""
+    name = entry.get("id", "?")
+    problems = [
+        _say(path, line, name, field, f"given twice (first on line {first})")
+        for field, line, first in yaml_lines.repeated_keys(entry)
+    ]
+    try:
+        check = CheckSpec.model_validate(yaml_lines.plain(entry))
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = error["loc"]
+            line = entry.line_of(loc[0]) if loc else entry.line
+            field = ".".join(map(str, loc)) or "(check)"
+            problems.append(_say(path, line, name, field, error["msg"]))
+        return None, problems
+    return (None if problems else check), problems
+
+
+def _duplicate_ids(path: Path, entries: list[Any]) -> list[str]:
+    """One problem for each entry whose `id` an earlier entry has, read from the file so that
+    it counts even when either entry has other problems."""
+    first: dict[str, int] = {}
+    problems = []
+    for entry in entries:
+        name = entry.get("id") if isinstance(entry, yaml_lines.Lined) else None
+        if not isinstance(name, str):  # no id, or one the schema refuses anyway
+            continue
+        line = entry.line_of("id")
+        if name in first:
+            problems.append(
+                _say(path, line, name, "id", f"duplicate id (first on line {first[name]})")
+            )
+        else:
+            first[name] = line
+    return problems
 
 
 def _document(path: Path) -> yaml_lines.Lined:

@@ -100,6 +100,30 @@ def test_every_problem_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None
     assert f"{path}:16: check 'fresh': id: duplicate id" in message
 
 
+ENTRY = GOOD.split("checks:\n")[1]
+WRONG = ENTRY.replace('"<="', '"=<"')  # a problem of its own: the comparison
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "own"),
+    [
+        (WRONG, ENTRY, ["checks.yml:6: check 'fresh': comparison: Input should be"]),
+        (ENTRY, WRONG, ["checks.yml:13: check 'fresh': comparison: Input should be"]),
+        (WRONG, WRONG, [
+            "checks.yml:6: check 'fresh': comparison", "checks.yml:13: check 'fresh': comparison",
+        ]),
+        (ENTRY, ENTRY + "    threshold: 400\n", ["checks.yml:16: check 'fresh': threshold: given"]),
+    ],
+)  # fmt: skip
+def test_a_duplicate_id_is_reported_whatever_else_is_wrong(
+    tmp_path: Path, first: str, second: str, own: list[str]
+) -> None:
+    message = refused(tmp_path, "checks:\n" + first + second)
+
+    assert "checks.yml:9: check 'fresh': id: duplicate id (first on line 2)" in message
+    assert all(problem in message for problem in own)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
