@@ -16,9 +16,10 @@
 
 Budget checks also name `budget` (quality, latency_p95_ms, cost_per_day, ...); planner checks
 return the canary's `version` as a column. Refused, each with the line of the field at fault:
-what the schema refuses, a playbook that flows/registry.py does not know, a key given twice in
-one mapping (YAML would keep the last silently), and two checks that would share an incident
-key (their incidents would be one). A file with any error loads nothing.
+what the schema refuses, a playbook that flows/registry.py does not know, a preset param its
+action does not take or whose value it refuses (presets.py), a key given twice in one mapping
+(YAML would keep the last silently), two entries with one id, and two checks that would share
+an incident key (their incidents would be one). A file with any error loads nothing.
 """
 
 import operator
@@ -38,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from flows.checks import yaml_lines
+from flows.checks import presets, yaml_lines
 from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
 from models.enums import IncidentKind, Severity
 
@@ -164,6 +165,7 @@ def _check(path: Path, entry: yaml_lines.Lined) -> tuple[CheckSpec | None, list[
         _say(path, line, name, field, f"given twice (first on line {first})")
         for field, line, first in yaml_lines.repeated_keys(entry)
     ]
+    check: CheckSpec | None = None
     try:
         check = CheckSpec.model_validate(yaml_lines.plain(entry))
     except ValidationError as exc:
@@ -172,8 +174,20 @@ def _check(path: Path, entry: yaml_lines.Lined) -> tuple[CheckSpec | None, list[
             line = entry.line_of(loc[0]) if loc else entry.line
             field = ".".join(map(str, loc)) or "(check)"
             problems.append(_say(path, line, name, field, error["msg"]))
-        return None, problems
+    problems += _preset_problems(path, entry)
     return (None if problems else check), problems
+
+
+def _preset_problems(path: Path, entry: yaml_lines.Lined) -> list[str]:
+    """What each action would refuse in the params the check presets, with the key's line."""
+    params = entry.get("params")
+    if not isinstance(params, dict):
+        return []
+    return [
+        _say(path, yaml_lines.line_at(entry, ("params", *loc)), entry.get("id", "?"),
+             ".".join(map(str, ("params", *loc))), message)
+        for loc, message in presets.problems(yaml_lines.plain(params))
+    ]  # fmt: skip
 
 
 def _duplicate_ids(path: Path, entries: list[Any]) -> list[str]:

@@ -22,6 +22,16 @@ class Lined(dict[str, Any]):
         return self.lines.get(str(key), self.line)
 
 
+def line_at(mapping: Lined, loc: tuple[str | int, ...]) -> int:
+    """The line of the deepest key along `loc` (list items and scalars have none of their own)."""
+    line, value = mapping.line, mapping
+    for key in loc:
+        if not isinstance(value, Lined) or str(key) not in value:
+            break
+        line, value = value.line_of(key), value[str(key)]
+    return line
+
+
 class LinedList(list[Any]):
     """A sequence from the file: where it starts, where each item is."""
 

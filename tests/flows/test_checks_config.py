@@ -6,7 +6,7 @@ import pytest
 
 from flows.checks.config import ConfigError, load_checks
 from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
-from flows.registry import ACTIONS, ALIASES
+from flows.registry import ACTIONS, ALIASES, presets
 from models.enums import IncidentKind, Severity
 from models.settings import Settings
 
@@ -273,3 +273,50 @@ def test_params_load(tmp_path: Path) -> None:
     text = GOOD + "    playbooks: [rerun_dbt]\n    params:\n      rerun_dbt: {models: [a]}\n"
 
     assert load_checks(write(tmp_path, text))["fresh"].params == {"rerun_dbt": {"models": ["a"]}}
+
+
+PRESETS = GOOD + "    playbooks: [rerun_dbt, rerun_eval, clear_cache]\n    params:\n"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("      rerun_dbt: {modelz: 5}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.modelz: unknown param 'modelz' for "
+         "rerun_dbt (known: full_refresh, models, task_id, threads, upstream)"),
+        ("      rerun_dbt: {models: []}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.models: List should have at least 1 item"),
+        ("      rerun_dbt: {models: ['inbox emails']}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.models.0: String should match pattern"),
+        ("      rerun_dbt:\n        models: [a]\n        threads: 99\n",
+         "checks.yml:13: check 'fresh': params.rerun_dbt.threads: Input should be less than or "
+         "equal to 16"),
+        ("      rerun_eval: {agent: inbox.triage}\n      clear_cache: {cache_types: [all]}\n",
+         "checks.yml:12: check 'fresh': params.clear_cache.cache_types.0: Input should be "
+         "'query',"),
+    ],
+)  # fmt: skip
+def test_preset_params_are_the_actions_own(tmp_path: Path, params: str, expected: str) -> None:
+    message = refused(tmp_path, PRESETS + params)
+
+    assert expected in message
+    assert message.count("\n  ") == 1  # the one problem: what the preset leaves out is not one
+
+
+def test_preset_problems_are_listed_with_the_checks_others(tmp_path: Path) -> None:
+    text = PRESETS.replace('"<="', '"=<"') + "      rerun_dbt: {modelz: 5}\n"
+
+    message = refused(tmp_path, text)
+
+    assert "checks.yml:6: check 'fresh': comparison: Input should be" in message
+    assert "checks.yml:11: check 'fresh': params.rerun_dbt.modelz: unknown param" in message
+
+
+def test_loaded_presets_complete_the_actions_params(tmp_path: Path) -> None:
+    params = "      rerun_dbt: {models: [a], threads: 2}\n      rerun_eval: {checks: [fresh]}\n"
+    check = load_checks(write(tmp_path, PRESETS + params))["fresh"]
+    metadata = {"agent": check.agent, "playbook_params": check.params}
+
+    for action_type in ("rerun_dbt", "rerun_eval"):
+        drawn = presets(action_type, incident_id=7, key="INV_fresh", details={}, metadata=metadata)
+        ACTIONS[action_type].params_model.model_validate(drawn)  # as a dry-run would
