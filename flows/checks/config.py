@@ -16,9 +16,10 @@
 
 Budget checks also name `budget` (quality, latency_p95_ms, cost_per_day, ...); planner checks
 return the canary's `version` as a column. Refused, each with the line of the field at fault:
-what the schema refuses, a playbook that flows/registry.py does not know, a key given twice in
-one mapping (YAML would keep the last silently), and two checks that would share an incident
-key (their incidents would be one). A file with any error loads nothing.
+what the schema refuses, a playbook that flows/registry.py does not know, a preset param its
+action does not take or whose value it refuses (presets.py), a key given twice in one mapping
+(YAML would keep the last silently), two entries with one id, and two checks that would share
+an incident key (their incidents would be one). A file with any error loads nothing.
 """
 
 import operator
@@ -38,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from flows.checks import yaml_lines
+from flows.checks import presets, yaml_lines
 from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
 from models.enums import IncidentKind, Severity
 
@@ -134,47 +135,102 @@ class CheckSpec(BaseModel):
 
 def load_checks(path: Path) -> dict[str, CheckSpec]:
     """Every check in `path`, or ConfigError listing each problem with its line."""
-    try:
-        document = yaml_lines.load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: checks file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("checks"), list):
-        raise ConfigError(f"{path}: expected a top-level `checks:` list")
+    document = _document(path)
     problems = [
         f"{path}:{line}: {key}: given twice (first on line {first})"
-        for key, line, first in getattr(document, "repeated", [])
+        for key, line, first in document.repeated
     ]
     checks: dict[str, CheckSpec] = {}
     lines: dict[str, yaml_lines.Lined] = {}
-    for entry in document["checks"]:
+    entries = document["checks"]
+    for entry, entry_line in zip(entries, entries.lines, strict=True):
         if not isinstance(entry, yaml_lines.Lined):
-            problems.append(f"{path}: each entry under `checks:` must be a mapping")
+            problems.append(f"{path}:{entry_line}: each entry under `checks:` must be a mapping")
             continue
-        name = entry.get("id", "?")
-        repeated = list(yaml_lines.repeated_keys(entry))
-        for field, line, first in repeated:
-            problems.append(_say(path, line, name, field, f"given twice (first on line {first})"))
-        try:
-            check = CheckSpec.model_validate(yaml_lines.plain(entry))
-        except ValidationError as exc:
-            for error in exc.errors():
-                loc = error["loc"]
-                line = entry.line_of(loc[0]) if loc else entry.line
-                field = ".".join(map(str, loc)) or "(check)"
-                problems.append(_say(path, line, name, field, error["msg"]))
-            continue
-        if repeated:
-            continue
-        if check.id in checks:
-            problems.append(_say(path, entry.line_of("id"), name, "id", "duplicate id"))
-            continue
-        checks[check.id], lines[check.id] = check, entry
+        check, found = _check(path, entry)
+        problems += found
+        if check is not None and check.id not in checks:
+            checks[check.id], lines[check.id] = check, entry
+    problems += _duplicate_ids(path, entries)
     problems += _shared_keys(path, checks, lines)
     if problems:
         raise ConfigError("invalid checks configuration:\n  " + "\n  ".join(problems))
     return checks
+
+
+def _check(path: Path, entry: yaml_lines.Lined) -> tuple[CheckSpec | None, list[str]]:
+    """The entry as a check (None if anything is wrong with it), and each problem it has."""
+    name = entry.get("id", "?")
+    problems = [
+        _say(path, line, name, field, f"given twice (first on line {first})")
+        for field, line, first in yaml_lines.repeated_keys(entry)
+    ]
+    check: CheckSpec | None = None
+    try:
+        check = CheckSpec.model_validate(yaml_lines.plain(entry))
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = error["loc"]
+            line = entry.line_of(loc[0]) if loc else entry.line
+            field = ".".join(map(str, loc)) or "(check)"
+            problems.append(_say(path, line, name, field, error["msg"]))
+    problems += _preset_problems(path, entry)
+    return (None if problems else check), problems
+
+
+def _preset_problems(path: Path, entry: yaml_lines.Lined) -> list[str]:
+    """What each action would refuse in the params the check presets, with the key's line."""
+    params = entry.get("params")
+    if not isinstance(params, dict):
+        return []
+    return [
+        _say(path, yaml_lines.line_at(entry, ("params", *loc)), entry.get("id", "?"),
+             ".".join(map(str, ("params", *loc))), message)
+        for loc, message in presets.problems(yaml_lines.plain(params))
+    ]  # fmt: skip
+
+
+def _duplicate_ids(path: Path, entries: list[Any]) -> list[str]:
+    """One problem for each entry whose `id` an earlier entry has, read from the file so that
+    it counts even when either entry has other problems."""
+    first: dict[str, int] = {}
+    problems = []
+    for entry in entries:
+        name = entry.get("id") if isinstance(entry, yaml_lines.Lined) else None
+        if not isinstance(name, str):  # no id, or one the schema refuses anyway
+            continue
+        line = entry.line_of("id")
+        if name in first:
+            problems.append(
+                _say(path, line, name, "id", f"duplicate id (first on line {first[name]})")
+            )
+        else:
+            first[name] = line
+    return problems
+
+
+def _document(path: Path) -> yaml_lines.Lined:
+    """The file's top mapping, its `checks` a list; or ConfigError saying on which line not."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: checks file not found") from exc
+    try:
+        document = yaml_lines.load(text)
+    except yaml.YAMLError as exc:
+        line, problem = yaml_lines.explain(exc, text)
+        raise ConfigError(f"{path}:{line}: not valid YAML: {problem}") from exc
+    if document is None:  # nothing but blank lines and comments
+        raise ConfigError(f"{path}:1: expected a top-level `checks:` list (the file is empty)")
+    if not isinstance(document, yaml_lines.Lined):  # a list knows its line; a lone scalar: 1
+        raise ConfigError(
+            f"{path}:{getattr(document, 'line', 1)}: expected a top-level `checks:` list"
+        )
+    if not isinstance(document.get("checks"), yaml_lines.LinedList):
+        # the `checks` key's line, or without one the mapping's first
+        line = document.line_of("checks")
+        raise ConfigError(f"{path}:{line}: expected a top-level `checks:` list")
+    return document
 
 
 def _say(path: Path, line: int, check_id: object, field: str, message: str) -> str:

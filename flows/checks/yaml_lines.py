@@ -1,5 +1,6 @@
 """YAML that says where things are: each mapping knows its line, its keys' lines and the keys
-it repeats (PyYAML keeps the last of a repeated key silently; the checks loader refuses them).
+it repeats (PyYAML keeps the last of a repeated key silently; the checks loader refuses them);
+each sequence knows its line and its items' (a scalar item has nowhere else to keep one).
 """
 
 from collections.abc import Iterator
@@ -21,8 +22,25 @@ class Lined(dict[str, Any]):
         return self.lines.get(str(key), self.line)
 
 
+def line_at(mapping: Lined, loc: tuple[str | int, ...]) -> int:
+    """The line of the deepest key along `loc` (list items and scalars have none of their own)."""
+    line, value = mapping.line, mapping
+    for key in loc:
+        if not isinstance(value, Lined) or str(key) not in value:
+            break
+        line, value = value.line_of(key), value[str(key)]
+    return line
+
+
+class LinedList(list[Any]):
+    """A sequence from the file: where it starts, where each item is."""
+
+    line: int = 0
+    lines: list[int]
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose mappings are `Lined`."""
+    """SafeLoader whose mappings are `Lined` and sequences `LinedList`."""
 
 
 def _lined(loader: _Loader, node: yaml.MappingNode) -> Lined:
@@ -41,11 +59,34 @@ def _lined(loader: _Loader, node: yaml.MappingNode) -> Lined:
     return mapping
 
 
+def _lined_list(loader: _Loader, node: yaml.SequenceNode) -> LinedList:
+    items = LinedList(loader.construct_sequence(node, deep=True))
+    items.line, items.lines = node.start_mark.line + 1, [i.start_mark.line + 1 for i in node.value]
+    return items
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _lined)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _lined_list)
 
 
 def load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def explain(error: yaml.YAMLError, text: str) -> tuple[int, str]:
+    """(line, what is wrong) of a YAML error, its marks as lines: PyYAML's own text names the
+    stream `<unicode string>` and spreads over lines."""
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML refuses; its offset
+        character = f"unacceptable character #x{error.character:04x}"
+        return text.count("\n", 0, error.position) + 1, f"{character}: {error.reason}"
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return 1, str(error)
+    line = error.problem_mark.line + 1
+    said = error.problem or ""
+    if error.context:  # what it was reading, from where
+        start = error.context_mark.line + 1 if error.context_mark else line
+        said += f" ({error.context}" + (f" from line {start})" if start != line else ")")
+    return line, said
 
 
 def repeated_keys(value: Any, path: str = "") -> Iterator[tuple[str, int, int]]:

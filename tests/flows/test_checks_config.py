@@ -6,7 +6,7 @@ import pytest
 
 from flows.checks.config import ConfigError, load_checks
 from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
-from flows.registry import ACTIONS, ALIASES
+from flows.registry import ACTIONS, ALIASES, presets
 from models.enums import IncidentKind, Severity
 from models.settings import Settings
 
@@ -15,6 +15,13 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "checks.yml"
     path.write_text(text)
     return path
+
+
+def refused(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_checks(path)
+    return str(raised.value).replace(str(path), "checks.yml")
 
 
 GOOD = """\
@@ -93,29 +100,75 @@ def test_every_problem_is_reported_and_nothing_is_loaded(tmp_path: Path) -> None
     assert f"{path}:16: check 'fresh': id: duplicate id" in message
 
 
+ENTRY = GOOD.split("checks:\n")[1]
+WRONG = ENTRY.replace('"<="', '"=<"')  # a problem of its own: the comparison
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "own"),
+    [
+        (WRONG, ENTRY, ["checks.yml:6: check 'fresh': comparison: Input should be"]),
+        (ENTRY, WRONG, ["checks.yml:13: check 'fresh': comparison: Input should be"]),
+        (WRONG, WRONG, [
+            "checks.yml:6: check 'fresh': comparison", "checks.yml:13: check 'fresh': comparison",
+        ]),
+        (ENTRY, ENTRY + "    threshold: 400\n", ["checks.yml:16: check 'fresh': threshold: given"]),
+    ],
+)  # fmt: skip
+def test_a_duplicate_id_is_reported_whatever_else_is_wrong(
+    tmp_path: Path, first: str, second: str, own: list[str]
+) -> None:
+    message = refused(tmp_path, "checks:\n" + first + second)
+
+    assert "checks.yml:9: check 'fresh': id: duplicate id (first on line 2)" in message
+    assert all(problem in message for problem in own)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("checks: [\n", "not valid YAML"),
-        ("- just a list\n", "expected a top-level `checks:` list"),
-        ("checks:\n  - 42\n", "must be a mapping"),
+        ("", "checks.yml:1: expected a top-level `checks:` list (the file is empty)"),
+        ("# nothing yet\n\n", "checks.yml:1: expected a top-level `checks:` list (the file is"),
+        ("# a list\n- just a list\n", "checks.yml:2: expected a top-level `checks:` list"),
+        ("just text\n", "checks.yml:1: expected a top-level `checks:` list"),
+        ("# c\nchecks: 5\n", "checks.yml:2: expected a top-level `checks:` list"),
+        ("# c\n\nchecks:\n", "checks.yml:3: expected a top-level `checks:` list"),
+        ("# c\nchek:\n  - id: a\n", "checks.yml:2: expected a top-level `checks:` list"),
+        ("checks:\n  - 42\n", "checks.yml:2: each entry under `checks:` must be a mapping"),
+        (GOOD + "  - [fresh]\n  - just text\n",
+         "checks.yml:9: each entry under `checks:` must be a mapping\n"
+         "  checks.yml:10: each entry under `checks:` must be a mapping"),
+        ("checks: [{id: a}, 42]\n", "checks.yml:1: each entry under `checks:` must be a mapping"),
     ],
-)
-def test_malformed_files(tmp_path: Path, text: str, expected: str) -> None:
-    with pytest.raises(ConfigError, match=expected):
-        load_checks(write(tmp_path, text))
+)  # fmt: skip
+def test_malformed_files_say_on_which_line(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in refused(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("checks: [\n", "checks.yml:2: not valid YAML: expected the node content, but found "
+         "'<stream end>' (while parsing a flow node)"),
+        (GOOD + "    playbooks: [rerun_dbt\n    every: 60\n",
+         "checks.yml:10: not valid YAML: expected ',' or ']', but got ':' (while parsing a flow "
+         "sequence from line 9)"),
+        (GOOD + "   every: 60\n", "checks.yml:9: not valid YAML: expected <block end>, but found"),
+        (GOOD + "    agent: *nope\n", "checks.yml:9: not valid YAML: found undefined alias 'nope'"),
+        (GOOD + "    description: \x07\n",
+         "checks.yml:9: not valid YAML: unacceptable character #x0007"),
+    ],
+)  # fmt: skip
+def test_yaml_errors_name_the_file_and_line(tmp_path: Path, text: str, expected: str) -> None:
+    message = refused(tmp_path, text)
+
+    assert expected in message
+    assert "<unicode string>" not in message
 
 
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="checks file not found"):
         load_checks(tmp_path / "nope.yml")
-
-
-def refused(tmp_path: Path, text: str) -> str:
-    path = write(tmp_path, text)
-    with pytest.raises(ConfigError) as raised:
-        load_checks(path)
-    return str(raised.value).replace(str(path), "checks.yml")
 
 
 def test_the_playbook_names_are_the_registrys() -> None:
@@ -220,3 +273,50 @@ def test_params_load(tmp_path: Path) -> None:
     text = GOOD + "    playbooks: [rerun_dbt]\n    params:\n      rerun_dbt: {models: [a]}\n"
 
     assert load_checks(write(tmp_path, text))["fresh"].params == {"rerun_dbt": {"models": ["a"]}}
+
+
+PRESETS = GOOD + "    playbooks: [rerun_dbt, rerun_eval, clear_cache]\n    params:\n"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("      rerun_dbt: {modelz: 5}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.modelz: unknown param 'modelz' for "
+         "rerun_dbt (known: full_refresh, models, task_id, threads, upstream)"),
+        ("      rerun_dbt: {models: []}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.models: List should have at least 1 item"),
+        ("      rerun_dbt: {models: ['inbox emails']}\n",
+         "checks.yml:11: check 'fresh': params.rerun_dbt.models.0: String should match pattern"),
+        ("      rerun_dbt:\n        models: [a]\n        threads: 99\n",
+         "checks.yml:13: check 'fresh': params.rerun_dbt.threads: Input should be less than or "
+         "equal to 16"),
+        ("      rerun_eval: {agent: inbox.triage}\n      clear_cache: {cache_types: [all]}\n",
+         "checks.yml:12: check 'fresh': params.clear_cache.cache_types.0: Input should be "
+         "'query',"),
+    ],
+)  # fmt: skip
+def test_preset_params_are_the_actions_own(tmp_path: Path, params: str, expected: str) -> None:
+    message = refused(tmp_path, PRESETS + params)
+
+    assert expected in message
+    assert message.count("\n  ") == 1  # the one problem: what the preset leaves out is not one
+
+
+def test_preset_problems_are_listed_with_the_checks_others(tmp_path: Path) -> None:
+    text = PRESETS.replace('"<="', '"=<"') + "      rerun_dbt: {modelz: 5}\n"
+
+    message = refused(tmp_path, text)
+
+    assert "checks.yml:6: check 'fresh': comparison: Input should be" in message
+    assert "checks.yml:11: check 'fresh': params.rerun_dbt.modelz: unknown param" in message
+
+
+def test_loaded_presets_complete_the_actions_params(tmp_path: Path) -> None:
+    params = "      rerun_dbt: {models: [a], threads: 2}\n      rerun_eval: {checks: [fresh]}\n"
+    check = load_checks(write(tmp_path, PRESETS + params))["fresh"]
+    metadata = {"agent": check.agent, "playbook_params": check.params}
+
+    for action_type in ("rerun_dbt", "rerun_eval"):
+        drawn = presets(action_type, incident_id=7, key="INV_fresh", details={}, metadata=metadata)
+        ACTIONS[action_type].params_model.model_validate(drawn)  # as a dry-run would
