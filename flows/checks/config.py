@@ -215,6 +215,11 @@ def _document(path: Path) -> yaml_lines.Lined:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: checks file not found") from exc
+    except OSError as exc:  # a directory, no permission...
+        raise ConfigError(f"{path}: cannot read the checks file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from exc
     try:
         document = yaml_lines.load(text)
     except yaml.YAMLError as exc:

@@ -171,6 +171,15 @@ def test_a_missing_file(tmp_path: Path) -> None:
         load_checks(tmp_path / "nope.yml")
 
 
+def test_a_file_that_cannot_be_read_as_text(tmp_path: Path) -> None:
+    latin1 = tmp_path / "checks.yml"
+    latin1.write_bytes(b"checks:\n  - id: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"checks.yml:2: not UTF-8 text \(byte 19\)"):
+        load_checks(latin1)
+    with pytest.raises(ConfigError, match="cannot read the checks file: Is a directory"):
+        load_checks(tmp_path)
+
+
 def test_the_playbook_names_are_the_registrys() -> None:
     assert set(ACTION_TYPES) == set(ACTIONS)
     assert set(PLAYBOOKS) == set(ACTIONS) | set(ALIASES)
