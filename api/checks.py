@@ -11,6 +11,7 @@ from flows.checks.runner import run_check
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
+from models.enums import RunTrigger
 from models.errors import NotFound
 from models.issue_opener import IssueOpener
 from models.services import check_health as health
@@ -37,16 +38,17 @@ class Checks:
             raise NotFound(f"Check {check_id!r} not found", details={"check_id": check_id})
         return spec
 
-    def next_run_at(self, spec: CheckSpec, last: CheckRun | None) -> datetime | None:
-        return last.started_at + timedelta(seconds=spec.every) if last else None
+    # `scheduled`: the check's newest run that its schedule started (Checks.last_runs(SCHEDULE))
+    def next_run_at(self, spec: CheckSpec, scheduled: CheckRun | None) -> datetime | None:
+        return scheduled.started_at + timedelta(seconds=spec.every) if scheduled else None
 
-    def is_stale(self, spec: CheckSpec, last: CheckRun | None, now: datetime) -> bool:
-        since = last.started_at if last else self.started_at
+    def is_stale(self, spec: CheckSpec, scheduled: CheckRun | None, now: datetime) -> bool:
+        since = scheduled.started_at if scheduled else self.started_at
         return (now - since).total_seconds() > self.settings.check_stale_intervals * spec.every
 
-    async def last_runs(self) -> dict[str, CheckRun]:
+    async def last_runs(self, trigger: RunTrigger | None = None) -> dict[str, CheckRun]:
         async with transaction(self.database.reader) as session:
-            return await service.last_runs(session)
+            return await service.last_runs(session, trigger=trigger)
 
     async def runs(self, check_id: str, limit: int) -> list[CheckRun]:
         self.get(check_id)
@@ -56,7 +58,10 @@ class Checks:
     async def run_now(self, check_id: str, later: BackgroundTasks) -> CheckRun:
         """Run the check; the issues of the incidents it opens are opened after the answer."""
         opened: list[int] = []
-        run = await run_check(self.get(check_id), self.database, self.settings, opened=opened)
+        run = await run_check(
+            self.get(check_id), self.database, self.settings, opened=opened,
+            trigger=RunTrigger.MANUAL,
+        )  # fmt: skip
         later.add_task(IssueOpener(self.settings).open_for, self.database, opened)
         return run
 
@@ -76,7 +81,8 @@ class Checks:
         async with transaction(self.database.writer) as session:
             if not await health.take_watchdog_turn(session):
                 return None
-            last = await service.last_runs(session)  # read under the turn: what others wrote
+            # read under the turn: what others wrote; only the schedule's runs prove it runs
+            last = await service.last_runs(session, trigger=RunTrigger.SCHEDULE)
             stale = [
                 self._stale(spec, last.get(spec.id), now)
                 for spec in self.specs.values()

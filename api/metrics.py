@@ -33,6 +33,7 @@ from api.version import VERSION
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
+from models.enums import RunTrigger
 from models.services import checks as checks_service
 from models.services import counts
 
@@ -188,12 +189,15 @@ class RouteTemplates:
 
 
 async def scraped(database: Database, checks: Checks, broadcaster: Broadcaster) -> list[Metric]:
-    """The gauges read at scrape time: three queries in one read transaction, and the SSE
+    """The gauges read at scrape time: four queries in one read transaction, and the SSE
     subscribers of this process."""
     async with transaction(database.reader) as session:
         incidents = await counts.incident_counts(session)
         actions = await counts.action_counts(session)
         last_runs = await checks_service.last_runs(session, list(checks.specs))
+        scheduled = await checks_service.last_runs(
+            session, list(checks.specs), trigger=RunTrigger.SCHEDULE
+        )
     info = GaugeMetricFamily("intervene_build_info", "The running version.", labels=["version"])
     info.add_metric([VERSION], 1)
     subscribers = GaugeMetricFamily(
@@ -211,10 +215,12 @@ async def scraped(database: Database, checks: Checks, broadcaster: Broadcaster) 
     )
     for (kind, action_status), count in sorted(actions.items()):
         by_type.add_metric([kind, action_status], count)
-    return [info, subscribers, by_status, by_type, *_check_families(checks, last_runs)]
+    return [info, subscribers, by_status, by_type, *_check_families(checks, last_runs, scheduled)]
 
 
-def _check_families(checks: Checks, last_runs: dict[str, CheckRun]) -> list[Metric]:
+def _check_families(
+    checks: Checks, last_runs: dict[str, CheckRun], scheduled: dict[str, CheckRun]
+) -> list[Metric]:
     result = GaugeMetricFamily(
         "intervene_check_last_result",
         "1 for the outcome of each check's newest run (passed, failed, or error: its query"
@@ -235,7 +241,7 @@ def _check_families(checks: Checks, last_runs: dict[str, CheckRun]) -> list[Metr
     now = utcnow()
     for check_id, spec in sorted(checks.specs.items()):
         last = last_runs.get(check_id)
-        stale.add_metric([check_id], int(checks.is_stale(spec, last, now)))
+        stale.add_metric([check_id], int(checks.is_stale(spec, scheduled.get(check_id), now)))
         if last is None:
             continue
         outcome = "error" if last.passed is None else "passed" if last.passed else "failed"

@@ -16,6 +16,7 @@ from flows.checks.runner import sweep
 from flows.logs import run_logger
 from flows.plan import ParamsError, Plan
 from models.db import connect
+from models.enums import RunTrigger
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_eval"
@@ -86,7 +87,7 @@ async def rerun_eval(
     specs = chosen(Params.model_validate(params), load_checks(settings.checks_file))
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
-        runs = await sweep(specs, database, settings)
+        runs = await sweep(specs, database, settings, trigger=RunTrigger.PLAYBOOK)
     finally:
         await database.dispose()
     results = [

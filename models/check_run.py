@@ -7,6 +7,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
+from models.enums import RunTrigger
 
 
 class CheckRun(Base):
@@ -23,3 +24,6 @@ class CheckRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    trigger: Mapped[str] = mapped_column(
+        String(16), default=RunTrigger.SCHEDULE.value, server_default=RunTrigger.SCHEDULE.value
+    )

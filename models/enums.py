@@ -32,6 +32,15 @@ class IncidentKind(StrEnum):
     PLANNER = "planner"
 
 
+class RunTrigger(StrEnum):
+    """What started a check run: only the schedule's runs prove the schedule works (staleness,
+    the next run); a manual run or a playbook's re-run says only that the query does."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    PLAYBOOK = "playbook"
+
+
 class Verb(StrEnum):
     """What can be done to an incident; each is one row of the transition table."""
 

@@ -9,6 +9,7 @@ from api.schemas.checks import CheckList, CheckRead, CheckRunRead, CheckRuns
 from flows.checks.config import CheckSpec
 from models.base import utcnow
 from models.check_run import CheckRun
+from models.enums import RunTrigger
 
 router = APIRouter(prefix="/checks", tags=["checks"])
 
@@ -20,15 +21,17 @@ def _checks(request: Request) -> Checks:
     return checks
 
 
-def _read(checks: Checks, spec: CheckSpec, last: CheckRun | None) -> CheckRead:
+def _read(
+    checks: Checks, spec: CheckSpec, last: CheckRun | None, scheduled: CheckRun | None
+) -> CheckRead:
     return CheckRead(
         id=spec.id, kind=spec.kind.value, agent=spec.agent, description=spec.description,
         query=spec.query, comparison=spec.comparison, threshold=spec.threshold,
         severity=spec.incident_severity.value, playbooks=list(spec.playbooks), every=spec.every,
         auto_resolve=spec.auto_resolve, budget=spec.budget,
         last_run=CheckRunRead.model_validate(last) if last else None,
-        next_run_at=checks.next_run_at(spec, last),
-        stale=checks.is_stale(spec, last, utcnow()),
+        next_run_at=checks.next_run_at(spec, scheduled),
+        stale=checks.is_stale(spec, scheduled, utcnow()),
     )  # fmt: skip
 
 
@@ -36,8 +39,11 @@ def _read(checks: Checks, spec: CheckSpec, last: CheckRun | None) -> CheckRead:
 async def list_checks(request: Request) -> CheckList:
     """Every declared check with its last result, next run and whether it has gone stale."""
     checks = _checks(request)
-    last = await checks.last_runs()
-    return CheckList(checks=[_read(checks, s, last.get(s.id)) for s in checks.specs.values()])
+    last, scheduled = await checks.last_runs(), await checks.last_runs(RunTrigger.SCHEDULE)
+    return CheckList(checks=[
+        _read(checks, spec, last.get(spec.id), scheduled.get(spec.id))
+        for spec in checks.specs.values()
+    ])  # fmt: skip
 
 
 @router.get("/{check_id}/runs")

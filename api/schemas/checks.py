@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from models.enums import RunTrigger
+
 
 class CheckRunRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -19,6 +21,7 @@ class CheckRunRead(BaseModel):
     error: str | None
     context: dict[str, Any]
     incident_id: int | None
+    trigger: RunTrigger  # what started it: only the schedule's runs count for stale and next run
 
 
 class CheckRead(BaseModel):

@@ -8,7 +8,7 @@ from flows.checks.evaluate import describe, measure_batch, unmeasured
 from flows.warehouse import open_warehouse
 from models.check_run import CheckRun
 from models.db import Database, transaction
-from models.enums import IncidentKind
+from models.enums import IncidentKind, RunTrigger
 from models.errors import RateLimited
 from models.issue_opener import IssueOpener
 from models.services.check_health import CheckProblem, open_check_incident
@@ -62,6 +62,7 @@ async def record_many(
     settings: Settings,
     *,
     opened: list[int] | None = None,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> list[CheckRun]:
     """Record runs and their incidents in one transaction; a check that keeps erroring gets an
     incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row. The incidents
@@ -75,7 +76,7 @@ async def record_many(
     issues_now = opened is None
     opened = [] if opened is None else opened
     async with transaction(database.writer) as session:
-        runs = await record_runs(session, items=items, cap=cap, opened=opened)
+        runs = await record_runs(session, items=items, cap=cap, opened=opened, trigger=trigger)
         for (spec, m), run in zip(measured, runs, strict=True):
             if m.error is None:
                 continue
@@ -105,9 +106,14 @@ async def record_many(
 
 
 async def run_check(
-    spec: CheckSpec, database: Database, settings: Settings, *, opened: list[int] | None = None
+    spec: CheckSpec,
+    database: Database,
+    settings: Settings,
+    *,
+    opened: list[int] | None = None,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> CheckRun:
-    return (await sweep([spec], database, settings, opened=opened))[0]
+    return (await sweep([spec], database, settings, opened=opened, trigger=trigger))[0]
 
 
 SWEEP_CHUNK = 250  # checks per pipeline and per transaction (bench/checks_sweep.py)
@@ -119,6 +125,7 @@ async def sweep(
     settings: Settings,
     *,
     opened: list[int] | None = None,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> list[CheckRun]:
     """Measure checks in chunks through one warehouse connection (in a thread; pipelined on
     PostgreSQL) while the previous chunk is recorded (a transaction per chunk): warehouse time
@@ -150,7 +157,7 @@ async def sweep(
     measuring = asyncio.create_task(asyncio.to_thread(measure_all))
     runs: list[CheckRun] = []
     while (batch := await measured.get()) is not None:
-        runs += await record_many(batch, database, settings, opened=opened)
+        runs += await record_many(batch, database, settings, opened=opened, trigger=trigger)
     await measuring
     if issues_now:
         await IssueOpener(settings).open_for(database, opened)

@@ -38,10 +38,10 @@ def own_key(check_id: str, problem: Problem) -> str:
     return f"INV_check_{check_id}_{problem}"
 
 
-def is_own(incident: Incident, check_id: str) -> bool:
-    """Whether `incident` is about the check `check_id` itself."""
+def is_own(incident: Incident, check_id: str, problems: tuple[Problem, ...] = PROBLEMS) -> bool:
+    """Whether `incident` is about the check `check_id` itself (one of `problems`)."""
     return incident.kind is IncidentKind.INVARIANT and incident.key in {
-        own_key(check_id, problem) for problem in PROBLEMS
+        own_key(check_id, problem) for problem in problems
     }
 
 

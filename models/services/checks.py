@@ -29,9 +29,9 @@ from sqlalchemy.types import TypeEngine
 
 from models.bulk import insert_all
 from models.check_run import CheckRun
-from models.enums import ACTIVE_STATUSES, IncidentKind, Verb
+from models.enums import ACTIVE_STATUSES, IncidentKind, RunTrigger, Verb
 from models.incident import Incident
-from models.services.check_health import actor_of, is_own
+from models.services.check_health import PROBLEMS, Problem, actor_of, is_own
 from models.services.check_open import Pending, open_for_failures
 from models.services.incidents import IncidentCap, NewIncident, transition_incident
 from models.services.planner import snapshot as planner_snapshot
@@ -75,9 +75,13 @@ async def record_runs(
     items: list[tuple[Measurement, OnFailure]],
     cap: IncidentCap,
     opened: list[int] | None = None,
+    trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> list[CheckRun]:
     """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome.
     The ids of incidents this opened (not those it counted again) are added to `opened`."""
+    # any run without an error shows the query works again; only the schedule's show that it
+    # runs again (a stale check's incident stays until then, whoever presses "Run now")
+    settles: tuple[Problem, ...] = PROBLEMS if trigger is RunTrigger.SCHEDULE else ("failing",)
     active = await _lock_active(
         session,
         [f.incident for m, f in items if m.passed is not None],
@@ -92,7 +96,8 @@ async def record_runs(
     rows = [
         {"check_id": m.check_id, "started_at": m.started_at, "duration_ms": m.duration_ms,
          "value": m.value, "threshold": m.threshold, "passed": m.passed, "error": m.error,
-         "context": m.context | ({"not_serving": idle[n]} if n in idle else {})}
+         "context": m.context | ({"not_serving": idle[n]} if n in idle else {}),
+         "trigger": trigger.value}
         for n, (m, _) in enumerate(items)
     ]  # fmt: skip
     runs = await insert_all(session, CheckRun, rows)
@@ -101,7 +106,7 @@ async def record_runs(
         new = on_failure.incident
         incident = active.by_key.get((new.kind, new.key))
         if m.passed is not None:  # it ran: whatever said it was broken is over
-            for own in [i for i in active.of_check(m.check_id) if is_own(i, m.check_id)]:
+            for own in [i for i in active.of_check(m.check_id) if is_own(i, m.check_id, settles)]:
                 await _runs_again(session, run, own)
         if n in idle:
             continue  # recorded as failing; nobody is served by that version: no incident
@@ -259,12 +264,18 @@ async def consecutive_errors(session: AsyncSession, check_id: str, limit: int) -
 
 
 async def last_runs(
-    session: AsyncSession, check_ids: list[str] | None = None
+    session: AsyncSession,
+    check_ids: list[str] | None = None,
+    *,
+    trigger: RunTrigger | None = None,
 ) -> dict[str, CheckRun]:
-    """The newest run of every check that has run (of `check_ids` only, when given)."""
+    """The newest run of every check that has run (of `check_ids` only, started by `trigger`
+    only, when given)."""
     newest_query = select(CheckRun.check_id, func.max(CheckRun.id).label("id"))
     if check_ids is not None:
         newest_query = newest_query.where(CheckRun.check_id.in_(check_ids))
+    if trigger is not None:
+        newest_query = newest_query.where(CheckRun.trigger == trigger.value)
     newest = newest_query.group_by(CheckRun.check_id).subquery()
     rows = await session.scalars(select(CheckRun).join(newest, CheckRun.id == newest.c.id))
     return {run.check_id: run for run in rows}

@@ -4,12 +4,14 @@ failing and stale incidents (severity, triggering run, resolved when it runs aga
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 
 from api.checks import Checks
 from flows.checks.config import CheckSpec
 from flows.checks.runner import record, record_many
 from models.db import Database, transaction
+from models.enums import RunTrigger
 from models.services.checks import Measurement, list_runs
 from models.services.planner import set_traffic
 from models.settings import Settings
@@ -123,13 +125,16 @@ async def test_the_failing_incident_has_the_checks_severity_and_its_run(
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("trigger", list(RunTrigger))
 async def test_a_run_without_error_resolves_the_checks_own_incident(
-    client: AsyncClient, db: Database, settings: Settings
+    client: AsyncClient, db: Database, settings: Settings, trigger: RunTrigger
 ) -> None:
+    """Whatever started it (Run now, a playbook), a run shows the query works again."""
     spec = SHIPPED["triage_latency"]
     failing_id = (await errors(spec, db, settings))[-1].incident_id
 
-    run = await record(spec, measurement(spec, value=5000, offset=10), db, settings)  # fails
+    ran = measurement(spec, value=5000, offset=10)  # fails, without an error
+    (run,) = await record_many([(spec, ran)], db, settings, trigger=trigger)
 
     incident = await get(client, failing_id)
     assert incident["status"] == "resolved"

@@ -78,7 +78,8 @@ async def test_a_failing_run_opens_an_incident_and_a_repeat_counts(client: Async
     assert [r["id"] for r in runs] == [second.json()["id"], run["id"]]
     listed = {c["id"]: c for c in (await client.get("/api/checks")).json()["checks"]}
     assert listed["triage_latency"]["last_run"]["id"] == second.json()["id"]
-    assert listed["triage_latency"]["next_run_at"] is not None
+    assert listed["triage_latency"]["last_run"]["trigger"] == "manual"
+    assert listed["triage_latency"]["next_run_at"] is None  # only the schedule's runs say
 
 
 async def test_planner_incidents_are_keyed_by_the_canary_version(client: AsyncClient) -> None:
@@ -204,11 +205,13 @@ async def test_the_per_key_cap_keeps_the_run_but_not_the_incident(
 
 
 async def test_the_watchdog_opens_incidents_for_stale_checks(
-    app: FastAPI, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    app: FastAPI, client: AsyncClient, db: Database, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     checks: Checks = app.state.checks
     monkeypatch.setattr(checks, "started_at", at(-3600))
-    await client.post("/api/checks/data_freshness_inbox/run")  # this one is not stale
+    spec = SHIPPED["data_freshness_inbox"]
+    await record(spec, measurement(spec, value=5), db, settings)  # its schedule ran: not stale
 
     stale = await checks.watch()
 
@@ -218,6 +221,37 @@ async def test_the_watchdog_opens_incidents_for_stale_checks(
     assert {f"INV_check_{cid}_stale" for cid in stale} <= keys
     listed = {c["id"]: c["stale"] for c in (await client.get("/api/checks")).json()["checks"]}
     assert listed == {cid: cid in stale for cid in SHIPPED}
+
+
+async def test_a_manual_run_neither_hides_a_dead_schedule_nor_settles_its_stale_incident(
+    app: FastAPI, client: AsyncClient, db: Database, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    checks: Checks = app.state.checks
+    monkeypatch.setattr(checks, "started_at", at(-3600))
+    spec = SHIPPED["data_freshness_inbox"]
+    assert "data_freshness_inbox" in (await checks.watch() or [])
+
+    manual = (await client.post("/api/checks/data_freshness_inbox/run")).json()
+
+    assert manual["trigger"] == "manual"
+    listed = {c["id"]: c for c in (await client.get("/api/checks")).json()["checks"]}
+    assert listed["data_freshness_inbox"]["stale"] is True  # the schedule is still dead
+    assert listed["data_freshness_inbox"]["last_run"]["id"] == manual["id"]
+    stale = [i for i in await incidents(client)
+             if i["key"] == "INV_check_data_freshness_inbox_stale"]  # fmt: skip
+    assert [i["status"] for i in stale] == ["open"]
+
+    scheduled = await record(spec, measurement(spec, value=5), db, settings)
+
+    assert scheduled.trigger == "schedule"
+    listed = {c["id"]: c for c in (await client.get("/api/checks")).json()["checks"]}
+    assert listed["data_freshness_inbox"]["stale"] is False
+    assert listed["data_freshness_inbox"]["next_run_at"] == (
+        scheduled.started_at + timedelta(seconds=spec.every)
+    ).isoformat().replace("+00:00", "Z")
+    resolved = (await client.get(f"/api/incidents/{stale[0]['id']}")).json()
+    assert resolved["status"] == "resolved"
 
 
 async def test_recovery_is_noted_even_after_an_error_run(
