@@ -204,12 +204,18 @@ async def test_the_per_key_cap_keeps_the_run_but_not_the_incident(
     assert len(await incidents(client)) == settings.incident_cap_per_key
 
 
-async def test_the_watchdog_opens_incidents_for_stale_checks(
-    app: FastAPI, client: AsyncClient, db: Database, settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+@pytest.fixture
+def checks_an_hour_old(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Checks:
+    """The app's checks as if the API had started an hour ago: every one not run is stale."""
     checks: Checks = app.state.checks
     monkeypatch.setattr(checks, "started_at", at(-3600))
+    return checks
+
+
+async def test_the_watchdog_opens_incidents_for_stale_checks(
+    checks_an_hour_old: Checks, client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    checks = checks_an_hour_old
     spec = SHIPPED["data_freshness_inbox"]
     await record(spec, measurement(spec, value=5), db, settings)  # its schedule ran: not stale
 
@@ -224,11 +230,9 @@ async def test_the_watchdog_opens_incidents_for_stale_checks(
 
 
 async def test_a_manual_run_neither_hides_a_dead_schedule_nor_settles_its_stale_incident(
-    app: FastAPI, client: AsyncClient, db: Database, settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    checks: Checks = app.state.checks
-    monkeypatch.setattr(checks, "started_at", at(-3600))
+    checks_an_hour_old: Checks, client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    checks = checks_an_hour_old
     spec = SHIPPED["data_freshness_inbox"]
     assert "data_freshness_inbox" in (await checks.watch() or [])
 
