@@ -650,7 +650,10 @@ async function renderChecks() {
           h("td", {}, `${check.comparison} ${formatNumber(check.threshold)}`),
           h("td", {}, result(check)),
           h("td", {}, check.stale ? h("span", { class: "badge stale" }, "stale") : "no"),
-          h("td", {}, when(check.last_run && check.last_run.started_at)),
+          h("td", {}, when(check.last_run && check.last_run.started_at),
+            check.last_run && check.last_run.trigger !== "schedule"
+              ? h("span", { class: "muted", title: "not started by the schedule" }, ` (${check.last_run.trigger})`)
+              : null),
           h("td", {}, when(check.next_run_at)),
           h("td", {}, me.may_transition
             ? h("button", { type: "button", class: "small", onclick: () => runNow(check) }, "Run now")

@@ -114,10 +114,13 @@ async def get_timeline(incident_id: IncidentId, session: SessionDep) -> Timeline
 
 @router.post("/{incident_id}/acknowledge")
 async def acknowledge_incident(
-    incident_id: IncidentId, body: AcknowledgeRequest, session: SessionDep, principal: PrincipalDep
+    incident_id: IncidentId,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: Annotated[AcknowledgeRequest | None, Body()] = None,
 ) -> AcknowledgeResponse:
     """Acknowledge an open incident: someone is on it."""
-    body = on_behalf(body, "acknowledged_by", principal)
+    body = on_behalf(body or AcknowledgeRequest(), "acknowledged_by", principal)
     incident = await service.transition_incident(
         session,
         incident_id=incident_id,

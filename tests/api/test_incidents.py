@@ -152,9 +152,12 @@ async def test_an_acknowledge_without_a_name_names_the_callers_token(
 ) -> None:
     incident = await create_incident(client)
 
-    response = await client.post(f"/api/incidents/{incident['id']}/acknowledge", json={})
+    empty = await client.post(f"/api/incidents/{incident['id']}/acknowledge", json={})
+    other = await create_incident(client, key="ACK_WITHOUT_BODY")
+    bodiless = await client.post(f"/api/incidents/{other['id']}/acknowledge")
 
-    assert response.json()["acknowledged_by"] == TESTER
+    assert empty.json()["acknowledged_by"] == TESTER
+    assert bodiless.json()["acknowledged_by"] == TESTER
     timeline = (await client.get(f"/api/incidents/{incident['id']}/timeline")).json()["entries"]
     assert timeline[-1]["actor"] == TESTER
 

@@ -217,3 +217,17 @@ async def test_a_bad_token_is_refused_with_the_api_message(
     await expect(page.locator("#error")).to_contain_text("unauthorized")
     await expect(page.locator("#sign-in-form")).to_be_visible()
     await page.close()
+
+
+async def test_run_now_on_the_checks_page_shows_the_run_as_manual(visitor: Visitor) -> None:
+    page = await visitor.open_as("checker@x.io", Role.RESPONDER, "/#/checks")
+    row = page.locator("tr[data-check-id=e2e_always_failing]")
+
+    for _ in range(3):  # the check's schedule (every 15 s) may land between run and reload
+        await row.locator("button", has_text="Run now").click()
+        await page.wait_for_load_state("networkidle")
+        if "(manual)" in (await row.text_content() or ""):
+            break
+
+    await expect(row).to_contain_text("(manual)")
+    await expect(row).to_contain_text("fail")
