@@ -53,7 +53,11 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
 async def record(
     spec: CheckSpec, measurement: Measurement, database: Database, settings: Settings
 ) -> CheckRun:
-    return (await record_many([(spec, measurement)], database, settings))[0]
+    """Record one run, then open the issue of the incident it opened, if any."""
+    opened: list[int] = []
+    run = (await record_many([(spec, measurement)], database, settings, opened=opened))[0]
+    await IssueOpener(settings).open_for(database, opened)  # after commit, never blocking
+    return run
 
 
 async def record_many(
@@ -65,15 +69,14 @@ async def record_many(
     trigger: RunTrigger = RunTrigger.SCHEDULE,
 ) -> list[CheckRun]:
     """Record runs and their incidents in one transaction; a check that keeps erroring gets an
-    incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row. The incidents
-    it opens get their issues (models/issue_opener.py) after the commit, unless the caller
-    passes `opened`: then their ids are added to it, for the caller to open them later."""
+    incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row. The ids of the
+    incidents it opens are added to `opened`, for the caller to open their issues
+    (models/issue_opener.py) once it is done."""
     cap = IncidentCap(limit=settings.incident_cap_per_key, window=settings.incident_cap_window)
     items = [
         (m, OnFailure(incident_for(spec, m), auto_resolve=spec.auto_resolve))
         for spec, m in measured
     ]
-    issues_now = opened is None
     opened = [] if opened is None else opened
     async with transaction(database.writer) as session:
         runs = await record_runs(session, items=items, cap=cap, opened=opened, trigger=trigger)
@@ -100,8 +103,6 @@ async def record_many(
                     opened.append(incident.id)
             except RateLimited:
                 pass  # the run is kept; the cap already holds this key's incidents back
-    if issues_now:
-        await IssueOpener(settings).open_for(database, opened)  # after commit, never blocking
     return runs
 
 
