@@ -38,9 +38,11 @@ from models.db import Database, transaction
 from models.enums import ActionStatus, IncidentStatus
 from models.errors import BadRequest, NotFound, Unavailable
 from models.incident import Incident
+from models.installation import action_run_key, action_run_tags
 from models.services import actions as service
 from models.services import planner as planner_service
 from models.services.incidents import get_incident
+from models.services.installation import installation_id
 from models.settings import Settings
 
 WAIT_POLL_SECONDS = 0.2
@@ -75,6 +77,14 @@ class Playbooks:
         self.database = database
         self.settings = settings
         self.launcher = launcher
+        self._installation: str | None = None
+
+    async def installation(self) -> str:
+        """This installation's id, which every flow run's key and tags carry."""
+        if self._installation is None:
+            async with transaction(self.database.writer) as session:
+                self._installation = await installation_id(session)
+        return self._installation
 
     async def available(self, incident_id: int) -> list[tuple[str, ActionSpec, Alias | None]]:
         """(name, action, alias) offered for the incident: its suggested playbooks first
@@ -403,11 +413,11 @@ class Playbooks:
             "rollback": rollback,
             "prior_state": action.prior_state,
         }
-        tags = ["intervene", f"action:{action.id}", f"incident:{action.incident_id}"]
+        installation = await self.installation()
+        tags = action_run_tags(installation, action.id, action.incident_id)
+        key = action_run_key(installation, action.id)
         try:
-            launched = await self.launcher.launch(
-                spec.deployment, parameters, key=f"intervene-action-{action.id}", tags=tags
-            )
+            launched = await self.launcher.launch(spec.deployment, parameters, key=key, tags=tags)
         except LaunchError as exc:
             if (
                 exc.maybe_started

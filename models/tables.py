@@ -6,6 +6,7 @@ from models.base import Base
 from models.check_run import CheckRun
 from models.event import Event, EventRetention
 from models.incident import Incident, TimelineEntry
+from models.installation import Installation
 from models.planner import PlannerChange, PlannerState
 from models.webhook import Webhook, WebhookDelivery
 
@@ -19,6 +20,7 @@ __all__ = [
     "Event",
     "EventRetention",
     "Incident",
+    "Installation",
     "PlannerChange",
     "PlannerState",
     "TimelineEntry",

@@ -117,6 +117,9 @@ def db(app: FastAPI) -> Database:
     return database
 
 
+KEPT_TABLES = {"installation"}  # made by the migrations, like a real database's
+
+
 @pytest.fixture
 async def client(app: FastAPI, db: Database) -> AsyncIterator[AsyncClient]:
     """The app as an admin named tests.auth.TESTER; tables emptied afterwards."""
@@ -126,7 +129,8 @@ async def client(app: FastAPI, db: Database) -> AsyncIterator[AsyncClient]:
         yield http
     async with transaction(db.writer) as session:
         for table in reversed(Base.metadata.sorted_tables):
-            await session.execute(delete(table))
+            if table.name not in KEPT_TABLES:
+                await session.execute(delete(table))
 
 
 # -- Say plainly whether PostgreSQL was exercised; in CI, fail when it was not. ----------------

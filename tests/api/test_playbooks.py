@@ -16,6 +16,7 @@ from models.db import Database, transaction
 from models.enums import ActionStatus
 from models.services import actions as service
 from models.services.actions import advance_action
+from models.services.installation import installation_id
 from tests.factories import create_incident, create_incident_in
 from tests.fakes import RecordingLauncher
 
@@ -190,7 +191,7 @@ async def test_dry_run_of_unknown_incident_is_404(client: AsyncClient) -> None:
 
 
 async def test_execute_records_then_triggers_the_deployment(
-    client: AsyncClient, launcher: RecordingLauncher
+    client: AsyncClient, launcher: RecordingLauncher, db: Database
 ) -> None:
     incident = await create_incident(client)
 
@@ -209,7 +210,9 @@ async def test_execute_records_then_triggers_the_deployment(
     assert len(launcher.launches) == 1
     launch = launcher.launches[0]
     assert launch.deployment == "rerun_dbt/intervene"
-    assert launch.key == f"intervene-action-{body['action_id']}"
+    async with transaction(db.reader) as session:
+        installation = await installation_id(session)
+    assert launch.key == f"intervene-{installation}-action-{body['action_id']}"
     assert launch.parameters == {
         "action_id": body["action_id"],
         "params": RERUN | {"upstream": False, "threads": 4},
@@ -218,6 +221,7 @@ async def test_execute_records_then_triggers_the_deployment(
         "prior_state": None,
     }
     assert f"action:{body['action_id']}" in launch.tags
+    assert f"installation:{installation}" in launch.tags
     assert response.headers["X-Incident-RateLimit-Limit"] == "10"
     assert response.headers["X-Incident-RateLimit-Remaining"] == "9"
     assert response.headers["X-RateLimit-Limit"] == "1000000"
