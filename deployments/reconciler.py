@@ -3,19 +3,20 @@
 Hooks are best effort. Every few seconds the worker compares unfinished actions with their
 flow runs: a run Prefect knows to be finished gives the action its terminal status; a running
 action whose heartbeat stopped (its process was killed) is marked crashed, in Prefect too; an
-action the API recorded but never triggered is marked failed.
+action the API recorded but never triggered is marked failed. A run still queued in Prefect is
+never judged dead, and silence counts from when the run really started.
 """
 
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from prefect import get_client
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
@@ -23,7 +24,9 @@ from models.action import Action
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import ActionStatus
+from models.installation import installation_tag
 from models.services.actions import advance_action, unfinished_actions
+from models.services.installation import installation_id
 from models.settings import Settings
 
 log = logging.getLogger("intervene.reconciler")
@@ -49,14 +52,27 @@ class Repair:
     flow_run_id: str | None = None  # a run found by its tag, for an action that lost track
 
 
-async def _decide(action: Action, client: PrefectClient, settings: Settings) -> Repair | None:
+def _silence(action: Action, run: FlowRun, now: datetime) -> float:
+    """Seconds since the last sign of life of a running action: its heartbeat, or the moment
+    its flow run really started, whichever is later. Never the action's own updated_at: an
+    execute can wait long in Prefect's queue (behind dbt's one-at-a-time limit, or a worker
+    restart) and must not look dead the moment it starts."""
+    signs = [at for at in (action.heartbeat_at, run.start_time) if at is not None]
+    if run.state is not None and run.state.type is StateType.RUNNING:
+        signs.append(run.state.timestamp)
+    return (now - max(signs)).total_seconds() if signs else 0.0
+
+
+async def _decide(
+    action: Action, client: PrefectClient, settings: Settings, installation: str
+) -> Repair | None:
     now = utcnow()
     if action.flow_run_id is None:
         if now - action.created_at <= NEVER_TRIGGERED:
             return None
+        tags = [installation_tag(installation), f"action:{action.id}"]
         tagged = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"action:{action.id}"])),
-            limit=1,
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=tags)), limit=1
         )
         if not tagged:
             reason = "Never started: its flow run was not created (the API stopped before)"
@@ -76,8 +92,7 @@ async def _decide(action: Action, client: PrefectClient, settings: Settings) -> 
     if found is not None:
         found_status = status or ActionStatus.SCHEDULED
         return Repair(action.id, found_status, "Its flow run was found by its tag", found)
-    last_sign = action.heartbeat_at or action.updated_at
-    silent = (now - last_sign).total_seconds()
+    silent = _silence(action, run, now)
     if status is ActionStatus.RUNNING and silent > settings.stale_heartbeat_seconds:
         reason = f"No heartbeat for {silent:.0f} s: the process running it died"
         await client.set_flow_run_state(run.id, Crashed(message=reason), force=True)
@@ -90,7 +105,8 @@ async def _decide(action: Action, client: PrefectClient, settings: Settings) -> 
 async def reconcile_once(
     database: Database, client: PrefectClient, settings: Settings
 ) -> list[Repair]:
-    async with transaction(database.reader) as session:
+    async with transaction(database.writer) as session:
+        installation = await installation_id(session)
         candidates = await unfinished_actions(session, older_than=utcnow() - GRACE)
     repairs = []
     for candidate in candidates:
@@ -98,7 +114,7 @@ async def reconcile_once(
             action = await session.get(Action, candidate.id, populate_existing=True)
         if action is None or action.action_status.is_terminal:
             continue
-        repair = await _decide(action, client, settings)
+        repair = await _decide(action, client, settings, installation)
         if repair is None:
             continue
         async with transaction(database.writer) as session:

@@ -23,6 +23,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.stack import wait_for_deployment
+from models.installation import action_run_tags
 from tests.receiver import Receiver, serve_receiver
 from tests.stack import Stack
 
@@ -185,6 +186,7 @@ async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(
     from models.db import connect, transaction
     from models.enums import ActionStatus
     from models.services.actions import NewAction, record_action
+    from models.services.installation import installation_id
 
     incident_id = await open_incident(stack_client, "INV_e2e_lost")
     database = connect(stack.settings.database_url)
@@ -209,8 +211,9 @@ async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(
                         )  # fmt: skip
                         ids.append(action.id)
                     deployment = await prefect.read_deployment_by_name("rerun_dbt/intervene")
+                    tags = action_run_tags(await installation_id(session), ids[0], incident_id)
                     run = await prefect.create_flow_run_from_deployment(
-                        deployment.id, tags=[f"action:{ids[0]}"], state=Cancelled(),
+                        deployment.id, tags=tags, state=Cancelled(),
                         parameters={"action_id": ids[0], "params": {}},
                     )  # fmt: skip
                 # the worker's own reconciler may get there first; either way, same outcome
