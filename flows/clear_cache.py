@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from flows import hooks
 from flows.logs import run_logger
 from flows.plan import Plan, Preflight
+from flows.retries import retrying
 from flows.search import describe, es_client, index_problem
 from models.settings import Settings, get_settings
 
@@ -89,11 +90,14 @@ async def clear_cache(
     es = es_client(get_settings())
     try:
         wanted = set(parsed.cache_types)
-        answer = await es.indices.clear_cache(
-            index=parsed.index_name,
-            query="query" in wanted,
-            request="request" in wanted,
-            fielddata="fielddata" in wanted,
+        answer = await retrying(
+            f"clearing the caches of {parsed.index_name}",
+            lambda: es.indices.clear_cache(
+                index=parsed.index_name,
+                query="query" in wanted,
+                request="request" in wanted,
+                fielddata="fielddata" in wanted,
+            ),
         )
     except Exception as exc:
         raise ActionFailed(describe(exc)) from exc
@@ -103,5 +107,5 @@ async def clear_cache(
     result = {"message": f"Cleared {', '.join(parsed.cache_types)} cache(s) of "
               f"{parsed.index_name}", "shards": shards}  # fmt: skip
     run_logger().info("action %s: %s (%s)", action_id, result["message"], shards)
-    await hooks.store_result(action_id, result)
+    await hooks.finish(action_id, result)
     return result

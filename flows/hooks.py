@@ -8,22 +8,27 @@ so that the reconciler can tell a live run from one whose process died.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prefect import Flow
+from prefect import Flow, runtime
 from prefect.client.schemas.objects import FlowRun, State
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.retries import retrying
 from models.action import Action
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import ActionStatus
 from models.incident import Incident
+from models.installation import INSTALLATION_PREFIX, installation_tag
 from models.services import actions as service
+from models.services.installation import installation_id
 from models.settings import get_settings
 
 Hook = Callable[[Flow[Any, Any], FlowRun, State[Any]], Coroutine[Any, Any, None]]
+log = logging.getLogger("intervene.hooks")
 
 
 @asynccontextmanager
@@ -35,23 +40,63 @@ async def _database() -> AsyncIterator[Database]:
         await database.dispose()
 
 
+async def _write(what: str, change: Callable[[AsyncSession], Awaitable[object]]) -> None:
+    """One transaction on the app database, retried while the database blips."""
+
+    async def attempt() -> None:
+        async with _database() as database, transaction(database.writer) as session:
+            await change(session)
+
+    await retrying(what, attempt)
+
+
+async def _ours(session: AsyncSession, tags: list[str]) -> bool:
+    """Whether a run belongs to this installation: runs of another one that shares the Prefect
+    server carry their own installation tag, and their action ids are not ours."""
+    theirs = [tag for tag in tags if tag.startswith(INSTALLATION_PREFIX)]
+    return not theirs or installation_tag(await installation_id(session)) in theirs
+
+
 async def record_state(
     action_id: int,
     status: ActionStatus,
     *,
     message: str | None = None,
     flow_run_id: str | None = None,
+    tags: list[str] | None = None,
 ) -> None:
-    async with _database() as database, transaction(database.writer) as session:
+    async def change(session: AsyncSession) -> None:
+        if not await _ours(session, tags or []):
+            log.warning("flow run %s belongs to another installation: ignored", flow_run_id)
+            return
         await service.advance_action(
             session, action_id=action_id, status=status, at=utcnow(), message=message,
             flow_run_id=flow_run_id,
         )  # fmt: skip
 
+    await _write(f"recording action {action_id} {status.value}", change)
+
 
 async def store_result(action_id: int, result: dict[str, Any]) -> None:
-    async with _database() as database, transaction(database.writer) as session:
+    async def change(session: AsyncSession) -> None:
         await service.store_result(session, action_id=action_id, result=result, at=utcnow())
+
+    await _write(f"storing the result of action {action_id}", change)
+
+
+async def finish(action_id: int, result: dict[str, Any], *, failed: str | None = None) -> None:
+    """The run's result and its final status (success, or failed with `failed` as the reason),
+    written together as soon as the work is done: what the flow recorded is what happened, and
+    the hooks or a crash report that come after it change nothing."""
+    status = ActionStatus.FAILED if failed is not None else ActionStatus.SUCCESS
+
+    async def change(session: AsyncSession) -> None:
+        await service.finish(
+            session, action_id=action_id, result=result, status=status, at=utcnow(),
+            message=failed,
+        )  # fmt: skip
+
+    await _write(f"recording action {action_id} {status.value}", change)
 
 
 @asynccontextmanager
@@ -67,9 +112,7 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
                     async with transaction(database.writer) as session:
                         await service.beat(session, action_id=action_id, at=utcnow())
                 except Exception:  # a blip must not silence the run: the next beat retries
-                    logging.getLogger("intervene.hooks").warning(
-                        "heartbeat of action %s failed", action_id, exc_info=True
-                    )
+                    log.warning("heartbeat of action %s failed", action_id, exc_info=True)
 
     task = asyncio.create_task(beat_forever())
     try:
@@ -83,9 +126,12 @@ SKIPPED: dict[str, Any] = {"skipped": True, "reason": "the action already has a 
 
 
 async def is_finished(action_id: int) -> bool:
-    """True when the action already has a terminal status (e.g. recorded as failed to start):
-    its flow run must then do nothing."""
-    async with _database() as database, transaction(database.reader) as session:
+    """True when the action already has a terminal status (e.g. recorded as failed to start),
+    or when this run is another installation's: its flow run must then do nothing."""
+    async with _database() as database, transaction(database.writer) as session:
+        if not await _ours(session, list(runtime.flow_run.tags or [])):
+            log.warning("this flow run belongs to another installation: nothing to do")
+            return True
         action = await session.get(Action, action_id)
         return action is None or action.action_status.is_terminal
 
@@ -109,7 +155,8 @@ def _hook(status: ActionStatus) -> Hook:
         # success keeps the message the flow stored with its result
         failed = status in (ActionStatus.FAILED, ActionStatus.CRASHED, ActionStatus.CANCELLED)
         message = state.message if failed else None
-        await record_state(int(action_id), status, message=message, flow_run_id=str(flow_run.id))
+        await record_state(int(action_id), status, message=message, flow_run_id=str(flow_run.id),
+                           tags=list(flow_run.tags))  # fmt: skip
 
     hook.__name__ = f"record_{status.value}"
     return hook

@@ -85,7 +85,7 @@ async def apply(
     await walk(action_id=action_id, actor=f"action:{action_id}", start=dict(planner.traffic),
                steps=steps, change=change, **final)  # fmt: skip
     result = {"message": message, "steps": steps, "prior_state": prior}
-    await hooks.store_result(action_id, result)
+    await hooks.finish(action_id, result)
     return result
 
 
@@ -95,7 +95,7 @@ async def undo(action_id: int, prior_state: dict[str, Any] | None) -> dict[str, 
     await put_back(action_id=action_id, actor=f"action:{action_id}", prior=prior_state,
                    undoing=prior_state.get("action_id"))  # fmt: skip
     result = {"message": f"Restored traffic {prior_state['traffic']}", "restored": prior_state}
-    await hooks.store_result(action_id, result)
+    await hooks.finish(action_id, result)
     return result
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from flows import hooks
 from flows.logs import run_logger
 from flows.plan import ParamsError, Plan, Preflight
+from flows.retries import retrying
 from flows.search import describe, es_client, index_problem
 from models.settings import Settings, get_settings
 
@@ -143,19 +144,23 @@ async def refresh_synonyms(
     try:
         if rollback:
             assert prior_state is not None, "a rollback needs the rules captured at execute"
-            await es.synonyms.put_synonym(id=prior_state["synonyms_set"],
-                                          synonyms_set=prior_state["rules"])  # fmt: skip
-            await es.indices.reload_search_analyzers(index=parsed.index_name)
+            await retrying(f"restoring {synonyms_set}", lambda: es.synonyms.put_synonym(
+                id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]))  # fmt: skip
+            await retrying("reloading the analyzers", lambda: es.indices.reload_search_analyzers(
+                index=parsed.index_name))  # fmt: skip
             result: dict[str, Any] = {
                 "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
                 "restored": prior_state,
             }
         else:
-            current = (await es.synonyms.get_synonym(id=synonyms_set, size=10_000)).body
+            current = (await retrying(f"reading {synonyms_set}", lambda: es.synonyms.get_synonym(
+                id=synonyms_set, size=10_000))).body  # fmt: skip
             prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
             await hooks.store_result(action_id, {"prior_state": prior})  # before any change
-            await es.synonyms.put_synonym(id=synonyms_set, synonyms_set=_rules(parsed.synonyms))
-            await es.indices.reload_search_analyzers(index=parsed.index_name)
+            await retrying(f"replacing {synonyms_set}", lambda: es.synonyms.put_synonym(
+                id=synonyms_set, synonyms_set=_rules(parsed.synonyms)))  # fmt: skip
+            await retrying("reloading the analyzers", lambda: es.indices.reload_search_analyzers(
+                index=parsed.index_name))  # fmt: skip
             result = {"message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
                       f"with {len(parsed.synonyms)}", "prior_state": prior}  # fmt: skip
             if parsed.reindex:
@@ -168,7 +173,7 @@ async def refresh_synonyms(
     finally:
         await es.close()
     run_logger().info("action %s: %s", action_id, result["message"])
-    await hooks.store_result(action_id, result)
+    await hooks.finish(action_id, result)
     return result
 
 

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from flows import hooks, warm_dbt
 from flows.logs import run_logger
 from flows.plan import Plan
-from flows.warehouse import DbtProject, Manifest
+from flows.retries import retrying
+from flows.warehouse import DUCKDB_LOCKED, DbtProject, Manifest, WarehouseBusy
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_dbt"
@@ -103,6 +104,9 @@ def _invoke_dbt(params: Params, expected: list[str], project: DbtProject) -> dic
         args.append("--full-refresh")
     started = time.perf_counter()
     outcome = warm_dbt.run(project, args, get_settings().dbt_socket)
+    if not outcome["success"] and DUCKDB_LOCKED in str(outcome["exception"]):
+        # another process that does not take turns (someone's own dbt) holds the DuckDB file
+        raise WarehouseBusy(f"dbt could not open the warehouse: {outcome['exception']}")
     elapsed = round(time.perf_counter() - started, 3)
     models = outcome["results"]
     ran = [m["name"] for m in models if m["status"] == "success"]
@@ -128,7 +132,10 @@ def _invoke_dbt(params: Params, expected: list[str], project: DbtProject) -> dic
 
 @task(name="dbt run")
 async def run_models(params: Params, expected: list[str], project: DbtProject) -> dict[str, Any]:
-    return await asyncio.to_thread(_invoke_dbt, params, expected, project)
+    """dbt's own result, failed models included; a warehouse that stays busy is retried."""
+    return await retrying(
+        "dbt run", lambda: asyncio.to_thread(_invoke_dbt, params, expected, project)
+    )
 
 
 @flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
@@ -154,8 +161,9 @@ async def rerun_dbt(
     logger.info("action %s: %s", action_id, steps.message)
     async with hooks.heartbeat(action_id):
         result = await run_models(parsed, steps.details["models"], project)
-    await hooks.store_result(action_id, result)
+    failed = None if result["success"] else result["message"]
+    await hooks.finish(action_id, result, failed=failed)
     logger.info("action %s: %s", action_id, result["message"])
-    if not result["success"]:
-        raise ActionFailed(result["message"])
+    if failed is not None:
+        raise ActionFailed(failed)
     return result

@@ -104,5 +104,5 @@ async def rerun_eval(
             notes=f"rerun_eval: all {len(runs)} check(s) pass ({', '.join(s.id for s in specs)})",
         )  # fmt: skip
     result = {"message": message, "checks": results}
-    await hooks.store_result(action_id, result)
+    await hooks.finish(action_id, result)
     return result

@@ -29,7 +29,10 @@ def es_client(settings: Settings) -> AsyncElasticsearch:
     return AsyncElasticsearch(
         settings.elasticsearch_url,
         request_timeout=settings.elasticsearch_timeout_seconds,
-        max_retries=1,
+        # the flows retry what is transient themselves (flows/retries.py), with backoff and a
+        # line in the run's logs; the client's own retry is immediate and silent
+        max_retries=0,
+        retry_on_status=(),
         node_class=HttpxAsyncHttpNode,  # httpx is here already; the default needs aiohttp
         **auth,  # type: ignore[arg-type]
     )

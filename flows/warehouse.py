@@ -144,8 +144,41 @@ def _load_manifest(path: str, _mtime_ns: int) -> Manifest:
     )
 
 
-def invoke_dbt(project: DbtProject, *args: str) -> Any:
-    """Run one dbt command in this process (imports dbt: worker and CLI only, never the API).
+class WarehouseBusy(RuntimeError):
+    """The warehouse stayed locked by another process for longer than we wait: transient."""
+
+
+DUCKDB_LOCKED = "Could not set lock on file"  # DuckDB's words when another process holds it
+DBT_LOCK_WAIT_SECONDS = 120.0  # a check reads for a second or two; a sweep for a few
+
+
+@contextmanager
+def warehouse_lock(warehouse_url: str, *, wait: float) -> Iterator[None]:
+    """Take turns on a DuckDB warehouse file. DuckDB admits one process at a time once one of
+    them writes, and fails the other at once ("Could not set lock on file"): checks (in the
+    worker, the API's Run now, a sweep) and dbt runs queue here instead, on an OS file lock
+    beside the warehouse that the kernel releases when its holder dies. PostgreSQL needs none.
+    """
+    path = warehouse_path(warehouse_url)
+    if path is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{path}.intervene-lock", timeout=wait)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise WarehouseBusy(f"the warehouse {path} stayed busy for {wait:.0f} s") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def invoke_dbt(project: DbtProject, *args: str, wait: float = DBT_LOCK_WAIT_SECONDS) -> Any:
+    """Run one dbt command in this process (imports dbt: worker and CLI only, never the API),
+    holding the warehouse's lock (warehouse_lock) for as long as it runs.
 
     dbt-duckdb keeps its DuckDB connection open for the life of the process; closing it when
     the command ends frees the warehouse for its other readers and writers at once.
@@ -153,11 +186,12 @@ def invoke_dbt(project: DbtProject, *args: str) -> Any:
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(project.warehouse_url))
-    try:
-        return dbtRunner().invoke([*args, *project.common_args()])
-    finally:
-        _release_duckdb()
-        _close_dbt_logs()
+    with warehouse_lock(project.warehouse_url, wait=wait):
+        try:
+            return dbtRunner().invoke([*args, *project.common_args()])
+        finally:
+            _release_duckdb()
+            _close_dbt_logs()
 
 
 def _close_dbt_logs() -> None:
@@ -208,8 +242,9 @@ def warehouse_path(warehouse_url: str) -> Path | None:
 @contextmanager
 def open_warehouse(warehouse_url: str, *, read_only: bool, wait: float = 30) -> Iterator[Any]:
     """A DB-API connection to the warehouse (DuckDB file, or PostgreSQL with its schema first
-    on the search path). DuckDB admits one writing process at a time, and dbt is one: while
-    it holds the file this waits (up to `wait` seconds) instead of failing at once."""
+    on the search path). DuckDB admits one writing process at a time, and dbt is one: this
+    takes its turn on the warehouse's lock (warehouse_lock), and if a process that does not
+    take turns (someone's own dbt) holds the file, waits for it too, up to `wait` seconds."""
     path = warehouse_path(warehouse_url)
     if path is None:
         import psycopg  # here: every flow imports this module, few need PostgreSQL
@@ -233,15 +268,16 @@ def open_warehouse(warehouse_url: str, *, read_only: bool, wait: float = 30) -> 
     import duckdb
 
     deadline = time.monotonic() + wait
-    while True:
+    with warehouse_lock(warehouse_url, wait=wait):
+        while True:
+            try:
+                duck = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         try:
-            duck = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-    try:
-        yield duck
-    finally:
-        duck.close()
+            yield duck
+        finally:
+            duck.close()

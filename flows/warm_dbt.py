@@ -13,10 +13,12 @@ import json
 import os
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from flows.warehouse import DbtProject, invoke_dbt
+from flows.warehouse import DbtProject, WarehouseBusy, invoke_dbt
 from models.settings import get_settings
 
 MAX_MESSAGE = 10 * 1024 * 1024
@@ -57,6 +59,8 @@ def _ask(socket_path: Path, request: dict[str, Any]) -> dict[str, Any]:
         conn.sendall(json.dumps(request).encode() + b"\n")
         reply = _read_line(conn)
     answer: dict[str, Any] = json.loads(reply)
+    if answer.get("busy"):
+        raise WarehouseBusy(answer["error"])
     if "error" in answer:
         raise RuntimeError(f"warm dbt executor: {answer['error']}")
     return answer
@@ -76,7 +80,26 @@ def _read_line(conn: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def exit_with_parent(busy: threading.Lock, every: float = 1.0) -> threading.Thread:
+    """End this process once the worker that started it is gone (even SIGKILLed: no signal
+    reaches a child then), after the request in hand: an orphan would hold 185 MB and, while
+    it runs dbt, the warehouse."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        with busy:
+            os._exit(0)  # nothing to say: its output went to the worker, which is gone
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(socket_path: Path) -> None:
+    busy = threading.Lock()  # held while a request is served
+    exit_with_parent(busy)
     settings = get_settings()
     project = DbtProject.from_settings(settings)
     invoke_dbt(project, "parse")  # imports dbt, warms the parse cache, writes the manifest
@@ -89,13 +112,15 @@ def serve(socket_path: Path) -> None:
         print(f"warm dbt ready on {socket_path}", flush=True)
         while True:
             conn, _ = server.accept()
-            with conn:
+            with busy, conn:
                 try:
                     request = json.loads(_read_line(conn))
                     target = DbtProject(
                         project.project_dir, Path(request["target_dir"]), request["warehouse_url"]
                     )
                     reply = summarize(invoke_dbt(target, *request["args"]))
+                except WarehouseBusy as exc:  # the flow retries this one
+                    reply = {"error": str(exc), "busy": True}
                 except Exception as exc:  # report to the flow, keep serving
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
                 conn.sendall(json.dumps(reply).encode() + b"\n")

@@ -38,6 +38,8 @@ class Stack:
     settings: Settings
     logs: Path
     worker: subprocess.Popen[bytes]
+    server: subprocess.Popen[bytes]
+    port: int
 
     def start_worker(self) -> None:
         self.worker = start([*CLI, "worker"], self.env, self.logs / "worker.log")
@@ -45,6 +47,15 @@ class Stack:
     def kill_worker(self) -> None:
         os.killpg(self.worker.pid, 9)
         self.worker.wait()
+
+    def stop_prefect(self) -> None:
+        """SIGTERM the Prefect server, as an operator's restart or a crash would end it."""
+        stop([self.server])
+
+    def start_prefect(self) -> None:
+        """The Prefect server again, on its port and database; back once healthy."""
+        self.server = start_prefect_server(self.env, self.port, self.logs / "prefect-server.log")
+        wait_healthy(f"{self.env['PREFECT_API_URL']}/health", self.server, seconds=120)
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +86,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             webhook_allow_private=True,
             _env_file=None,  # type: ignore[call-arg]
         )
-        the_stack = Stack(env=env, settings=settings, logs=logs, worker=server)
+        the_stack = Stack(env=env, settings=settings, logs=logs, worker=server, server=server,
+                          port=port)  # fmt: skip
         the_stack.start_worker()
         wait_for_deployment(api_url, "rerun_dbt/intervene")
         yield the_stack
     finally:
-        stop([server] + ([the_stack.worker] if the_stack else []))
+        stop([the_stack.server, the_stack.worker] if the_stack else [server])

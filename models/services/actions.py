@@ -205,6 +205,25 @@ async def store_result(
     await session.flush()
 
 
+async def finish(
+    session: AsyncSession,
+    *,
+    action_id: int,
+    result: dict[str, Any],
+    status: ActionStatus,
+    at: datetime,
+    message: str | None = None,
+) -> Action | None:
+    """Record a run's result and its terminal status together, from the flow that did the work.
+
+    Once the warehouse (or the planner, or the index) has been changed, this is what happened;
+    a crash report that Prefect sends later (its server was down as the run ended, say) moves
+    nothing back."""
+    await store_result(session, action_id=action_id, result=result, at=at)
+    return await advance_action(session, action_id=action_id, status=status, at=at,
+                                message=message)  # fmt: skip
+
+
 async def beat(session: AsyncSession, *, action_id: int, at: datetime) -> None:
     action = await session.get(Action, action_id, with_for_update=True)
     if action is not None and not action.action_status.is_terminal:

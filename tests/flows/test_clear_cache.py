@@ -3,13 +3,15 @@ Elasticsearch does (no Elasticsearch server can be installed here): exactly what
 every way it can refuse."""
 
 import json
+import logging
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from pytest_httpserver import HTTPServer
 
-from flows import clear_cache
+from flows import clear_cache, retries
+from models.settings import Settings
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -122,7 +124,7 @@ async def test_the_flow_clears_exactly_the_caches_asked_for(
 )
 async def test_the_flow_fails_with_elasticsearchs_reason(
     es_client: AsyncClient, httpserver: HTTPServer, recording_launcher: RecordingLauncher,
-    flow_env: None, status: int, error: str, expected: str,
+    flow_env: None, quick_retries: None, status: int, error: str, expected: str,
 ) -> None:  # fmt: skip
     index_exists(httpserver)
     es_json(
@@ -135,3 +137,57 @@ async def test_the_flow_fails_with_elasticsearchs_reason(
 
     with pytest.raises(clear_cache.ActionFailed, match=expected):
         await clear_cache.clear_cache.fn(**recording_launcher.launches[-1].parameters)
+    sent = [r for r, _ in httpserver.log if r.path == "/emails/_cache/clear"]
+    assert len(sent) == (retries.ATTEMPTS if status >= 500 else 1)  # a 5xx may pass; a 404 not
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retries, "FIRST_WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(retries, "MAX_WAIT_SECONDS", 0.05)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_transient_refusal_is_retried_visibly_and_the_flow_succeeds(
+    es_client: AsyncClient, httpserver: HTTPServer, recording_launcher: RecordingLauncher,
+    flow_env: None, quick_retries: None, caplog: pytest.LogCaptureFixture, status: int,
+) -> None:  # fmt: skip
+    index_exists(httpserver)
+    busy = {"error": {"type": "es_rejected_execution_exception", "reason": "busy"}}
+    es_json(httpserver.expect_oneshot_request("/emails/_cache/clear", method="POST"),
+            busy | {"status": status}, status=status)  # fmt: skip
+    es_json(
+        httpserver.expect_request("/emails/_cache/clear", method="POST"),
+        {"_shards": {"total": 2, "successful": 2, "failed": 0}},
+    )
+    incident = await create_incident(es_client, kind="budget")
+    await es_client.post(url(incident, "execute"), json=BODY)
+
+    with caplog.at_level(logging.WARNING, logger="intervene.flows"):
+        result = await clear_cache.clear_cache.fn(**recording_launcher.launches[-1].parameters)
+
+    assert result["shards"]["successful"] == 2
+    assert [r.getMessage().split(";")[0] for r in caplog.records
+            if r.name == "intervene.flows"] == [
+        f"clearing the caches of emails failed (attempt 1 of 4): ApiError: ApiError({status}, "
+        "'es_rejected_execution_exception')"
+    ]  # fmt: skip
+
+
+async def test_an_unreachable_cluster_is_retried_then_fails_with_why(
+    es_client: AsyncClient, es_settings: Settings, httpserver: HTTPServer,
+    recording_launcher: RecordingLauncher, flow_env: None, quick_retries: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    index_exists(httpserver)
+    incident = await create_incident(es_client, kind="budget")
+    await es_client.post(url(incident, "execute"), json=BODY)
+    httpserver.stop()  # the cluster goes away between the dry-run and the run
+
+    with (
+        caplog.at_level(logging.WARNING, logger="intervene.flows"),
+        pytest.raises(clear_cache.ActionFailed, match="Elasticsearch unreachable"),
+    ):
+        await clear_cache.clear_cache.fn(**recording_launcher.launches[-1].parameters)
+    httpserver.start()
+    assert len([r for r in caplog.records if r.name == "intervene.flows"]) == 3
