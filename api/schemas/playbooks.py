@@ -1,9 +1,9 @@
 """Request and response bodies of the Playbooks API, as the contract shows them."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.schemas.incidents import Body, JsonObject, Person, Text
 
@@ -86,6 +86,10 @@ class RollbackResponse(BaseModel):
 
 
 class ActionRead(BaseModel):
+    """An action in the history. An execution's `result` is what its run produced, with the
+    contract's `actual_duration` and `logs_url` added (they are also top-level, as
+    `actual_duration` and `flow_run_url`); a dry-run ran nothing and has none."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -108,6 +112,15 @@ class ActionRead(BaseModel):
     completed_at: datetime | None
     flow_run_id: str | None
     flow_run_url: str | None
+
+    @model_validator(mode="after")
+    def _result_as_the_contract_shows_it(self) -> Self:
+        if not self.dry_run:
+            self.result = (self.result or {}) | {
+                "actual_duration": self.actual_duration,
+                "logs_url": self.flow_run_url,
+            }
+        return self
 
 
 class ActionHistory(BaseModel):

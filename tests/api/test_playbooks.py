@@ -5,6 +5,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -418,6 +419,39 @@ async def test_history_is_oldest_first_with_results(
         assert field in actions[1]
     assert actions[1]["approved_by"] == "lead@x.io"
     assert actions[1]["flow_run_url"].startswith("http://prefect.test/runs/flow-run/")
+
+
+async def test_history_result_holds_the_outcome_the_duration_and_the_logs_url(
+    client: AsyncClient, launcher: RecordingLauncher, db: Database
+) -> None:
+    incident = await create_incident(client)
+    preview = (await dry_run(client, incident["id"])).json()
+    done = (await execute(client, incident["id"])).json()
+    scheduled = (await execute(client, incident["id"])).json()
+    outcome = {"success": True, "message": "Successfully ran 1 model(s)", "exit_code": 0}
+    started = utcnow()
+    async with transaction(db.writer) as session:
+        await advance_action(
+            session, action_id=done["action_id"], status=ActionStatus.RUNNING, at=started
+        )
+        await advance_action(
+            session, action_id=done["action_id"], status=ActionStatus.SUCCESS,
+            at=started + timedelta(seconds=12), result=outcome,
+        )  # fmt: skip
+
+    history = (await client.get(actions_url(incident["id"], "/history"))).json()["actions"]
+
+    by_id = {a["id"]: a for a in history}
+    finished = by_id[done["action_id"]]
+    assert finished["result"] == outcome | {
+        "actual_duration": 12.0, "logs_url": done["logs_url"],
+    }  # fmt: skip
+    assert finished["actual_duration"] == 12.0  # the top-level fields stay
+    assert finished["flow_run_url"] == done["logs_url"]
+    assert by_id[scheduled["action_id"]]["result"] == {
+        "actual_duration": None, "logs_url": scheduled["logs_url"],
+    }  # fmt: skip
+    assert by_id[preview["action_id"]]["result"] is None  # a dry-run ran nothing
 
 
 async def test_history_of_unknown_incident_is_404(client: AsyncClient) -> None:
