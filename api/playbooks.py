@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import rollbacks
 from api.approval_rules import gate_direct
 from api.auth import Principal
 from api.launcher import Launcher, LaunchError
@@ -40,6 +41,7 @@ from models.errors import BadRequest, NotFound, Unavailable
 from models.incident import Incident
 from models.services import actions as service
 from models.services import planner as planner_service
+from models.services import rollbacks as rollback_service
 from models.services.incidents import get_incident
 from models.settings import Settings
 
@@ -277,7 +279,7 @@ class Playbooks:
             original, spec, needs_approval = await self._rollback_target(
                 session, incident_id, action_id
             )
-            if await service.has_rollback(session, action_id=action_id):
+            if await rollback_service.has_rollback(session, action_id=action_id):
                 raise BadRequest(
                     f"Action {action_id} has already been rolled back",
                     details={"action_id": action_id},
@@ -333,7 +335,11 @@ class Playbooks:
         approval: the original did, or undoing it would raise a canary's traffic."""
         original = await service.get_action(session, incident_id=incident_id, action_id=action_id)
         spec = get_action_spec(original.action_type)
-        self._check_rollback(original, spec)
+        if reason := rollbacks.refusal(original, spec):
+            raise BadRequest(
+                f"Rollback not available for action {original.id}: {reason}",
+                details={"action_id": original.id, "status": original.status},
+            )
         assert spec is not None
         planner = await planner_service.snapshot(session)
         needs_approval = original.requires_approval or bool(
@@ -343,28 +349,19 @@ class Playbooks:
         )
         return original, spec, needs_approval
 
-    @staticmethod
-    def _check_rollback(original: Action, spec: ActionSpec | None) -> None:
-        reason = None
-        if original.dry_run:
-            reason = "it was a dry-run"
-        elif original.rollback_of is not None:
-            reason = "it is itself a rollback"
-        elif original.status != ActionStatus.SUCCESS.value and not (
-            original.prior_state and original.action_status.is_terminal
-        ):  # a run that failed after capturing the prior state may have changed things
-            reason = f"it did not succeed (status {original.status})"
-        elif spec is None or not spec.rollback_supported:
-            reason = f"{original.action_type} has no rollback"
-        if reason:
-            raise BadRequest(
-                f"Rollback not available for action {original.id}: {reason}",
-                details={"action_id": original.id, "status": original.status},
-            )
-
-    async def history(self, incident_id: int) -> list[Action]:
+    async def history(self, incident_id: int) -> list[tuple[Action, bool]]:
+        """The incident's actions, oldest first, each with its `rollback_available`."""
         async with transaction(self.database.reader) as session:
-            return await service.list_actions(session, incident_id=incident_id)
+            actions = await service.list_actions(session, incident_id=incident_id)
+        undone = rollback_service.undone_among(actions)
+        return [(a, rollbacks.available(a, undone=a.id in undone)) for a in actions]
+
+    async def rollback_available(self, action: Action) -> bool:
+        if not rollbacks.available(action, undone=False):
+            return False
+        async with transaction(self.database.reader) as session:
+            undone = await rollback_service.has_rollback(session, action_id=action.id)
+        return not undone
 
     def _new_action(
         self,

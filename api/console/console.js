@@ -613,7 +613,9 @@ function historyTable(incidentId, actions) {
       h("td", {}, action.flow_run_url
         ? h("a", { href: action.flow_run_url, target: "_blank", rel: "noopener" }, "Prefect UI ↗")
         : "—"),
-      h("td", {}, action.rollback_available && action.status === "success" && me.may_transition && !action.dry_run
+      // the server's rollback_available already says whether a rollback would be accepted now
+      // (it ran, its type has one, no rollback in flight or done)
+      h("td", {}, action.rollback_available && me.may_transition
         ? h("button", { type: "button", class: "small", onclick: () => rollback(action) }, "Roll back")
         : null)))));
 }

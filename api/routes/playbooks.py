@@ -56,7 +56,7 @@ def _quota_headers(response: Response, quota: Quota | None) -> None:
         response.headers.update(incident_quota_headers(quota.limit, quota.remaining, reset))
 
 
-def _execute_response(action: Action) -> ExecuteResponse:
+def _execute_response(action: Action, *, rollback_available: bool) -> ExecuteResponse:
     return ExecuteResponse(
         action_id=action.id,
         action_type=action.action_type,
@@ -67,7 +67,7 @@ def _execute_response(action: Action) -> ExecuteResponse:
         actual_duration=action.actual_duration,
         estimated_cost=action.estimated_cost,
         logs_url=action.flow_run_url,
-        rollback_available=action.rollback_available,
+        rollback_available=rollback_available,
         created_at=action.created_at,
         completed_at=action.completed_at,
         approved_by=action.approved_by,
@@ -150,7 +150,8 @@ async def execute_action(
         wait=wait,
     )
     _quota_headers(response, recorded.quota)
-    return _execute_response(recorded.action)
+    available = await playbooks.rollback_available(recorded.action)
+    return _execute_response(recorded.action, rollback_available=available)
 
 
 @router.post("/{action_id}/rollback")
@@ -184,5 +185,6 @@ async def get_action_history(incident_id: IncidentId, playbooks: PlaybooksDep) -
     """Every dry-run, execution and rollback of this incident, oldest first."""
     actions = await playbooks.history(incident_id)
     return ActionHistory(
-        incident_id=incident_id, actions=[ActionRead.model_validate(a) for a in actions]
+        incident_id=incident_id,
+        actions=[ActionRead.of(action, rollback_available=ok) for action, ok in actions],
     )

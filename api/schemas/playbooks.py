@@ -6,6 +6,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.schemas.incidents import Body, JsonObject, Person, Text
+from models.action import Action
 
 ActionType = Annotated[str, StringConstraints(min_length=1, max_length=64), Text]
 
@@ -112,6 +113,14 @@ class ActionRead(BaseModel):
     completed_at: datetime | None
     flow_run_id: str | None
     flow_run_url: str | None
+
+    @classmethod
+    def of(cls, action: Action, *, rollback_available: bool) -> Self:
+        """`action` as shown, with whether it can be rolled back now (api/rollbacks.py), which
+        its row alone does not say."""
+        return cls.model_validate(action).model_copy(
+            update={"rollback_available": rollback_available}
+        )
 
     @model_validator(mode="after")
     def _result_as_the_contract_shows_it(self) -> Self:
