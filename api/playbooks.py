@@ -15,12 +15,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import rollbacks
+from api import estimates, rollbacks
 from api.approval_rules import gate_direct
 from api.auth import Principal
+from api.catalog import Offer, offers
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
 from flows.checks.config import ConfigError
+from flows.estimates import Calibration, calibrated
 from flows.plan import ParamsError, Plan, Preflight
 from flows.registry import (
     ACTIONS,
@@ -28,7 +30,6 @@ from flows.registry import (
     ActionSpec,
     Alias,
     PlanContext,
-    actions_for,
     get_action_spec,
     presets,
 )
@@ -78,21 +79,10 @@ class Playbooks:
         self.settings = settings
         self.launcher = launcher
 
-    async def available(self, incident_id: int) -> list[tuple[str, ActionSpec, Alias | None]]:
-        """(name, action, alias) offered for the incident: its suggested playbooks first
-        (aliases such as reduce_traffic included), then the other actions for its kind."""
+    async def available(self, incident_id: int) -> list[Offer]:
         async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
-        offered: list[tuple[str, ActionSpec, Alias | None]] = []
-        for name in incident.playbooks:
-            alias = ALIASES.get(name)
-            if alias is not None:
-                offered.append((name, ACTIONS[alias.action_type], alias))
-        offered += [
-            (s.action_type, s, None) for s in actions_for(incident.kind, incident.playbooks)
-        ]
-        first = {name: i for i, name in enumerate(incident.playbooks)}
-        return sorted(offered, key=lambda item: first.get(item[0], len(first)))
+            return await offers(session, incident, self.settings)
 
     def _resolve(
         self, incident: Incident, action_type: str, raw: dict[str, Any]
@@ -130,7 +120,11 @@ class Playbooks:
 
     @staticmethod
     def _make_plan(
-        spec: ActionSpec, params: BaseModel, alias: Alias | None, context: PlanContext
+        spec: ActionSpec,
+        params: BaseModel,
+        alias: Alias | None,
+        context: PlanContext,
+        calibration: Calibration,
     ) -> Plan:
         try:
             plan = spec.plan(params, context)
@@ -144,7 +138,7 @@ class Playbooks:
                 requires_approval=plan.requires_approval or alias.requires_approval,
                 details=plan.details | {"playbook": alias.name},
             )
-        return plan
+        return calibrated(plan, calibration)
 
     def _limit(self, *, dry_run: bool) -> service.ActionLimit:
         per_hour = (
@@ -157,15 +151,18 @@ class Playbooks:
     async def _plan(
         self, incident_id: int, body: DryRunRequest
     ) -> tuple[ActionSpec, BaseModel, Plan, str | None]:
-        """Validate and plan in a read transaction, then ask the action whether it can run
-        now (a cluster to reach...) outside any transaction: nothing waits on the network."""
+        """Validate and plan in a read transaction (its estimates scaled by the action's recent
+        runs), then ask the action whether it can run now (a cluster to reach...) outside any
+        transaction: nothing waits on the network."""
         async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
             planner = await planner_service.snapshot(session)
             spec, params, alias = self._resolve(incident, body.action_type, body.params)
+            learned = await estimates.calibrations(session, [spec.action_type])
+        calibration = learned[spec.action_type]
         check = await spec.preflight(params, self.settings) if spec.preflight else Preflight()
         plan = self._make_plan(
-            spec, params, alias, PlanContext(self.settings, planner, check.facts)
+            spec, params, alias, PlanContext(self.settings, planner, check.facts), calibration
         )
         return spec, params, plan, check.problem
 

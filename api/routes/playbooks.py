@@ -87,19 +87,22 @@ async def list_available_actions(
         incident_id=incident_id,
         available_actions=[
             AvailableAction(
-                action_type=name,
-                display_name=alias.display_name if alias else spec.display_name,
-                description=alias.description if alias else spec.description,
+                action_type=o.name,
+                display_name=o.alias.display_name if o.alias else o.spec.display_name,
+                description=o.alias.description if o.alias else o.spec.description,
                 params={
-                    k: v for k, v in spec.params_doc.items() if not alias or k not in alias.fixed
+                    k: v
+                    for k, v in o.spec.params_doc.items()
+                    if not o.alias or k not in o.alias.fixed
                 },
-                requires_approval=spec.approval_by_default
-                or (alias.requires_approval if alias else False),
-                estimated_duration=spec.estimated_duration,
-                estimated_cost=spec.estimated_cost,
-                rollback_supported=spec.rollback_supported,
+                requires_approval=o.spec.approval_by_default
+                or (o.alias.requires_approval if o.alias else False),
+                estimated_duration=o.quote.duration,
+                estimated_cost=o.quote.cost,
+                estimate_basis=o.quote.basis,
+                rollback_supported=o.spec.rollback_supported,
             )
-            for name, spec, alias in offered
+            for o in offered
         ],
     )
 

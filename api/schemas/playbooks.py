@@ -19,6 +19,8 @@ class AvailableAction(BaseModel):
     requires_approval: bool
     estimated_duration: str
     estimated_cost: str
+    # what the estimates are: "default, for one model, incremental" or "from the last 3 runs, ..."
+    estimate_basis: str
     rollback_supported: bool
 
 

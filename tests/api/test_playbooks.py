@@ -63,8 +63,10 @@ async def test_available_actions_have_the_contract_shape(client: AsyncClient) ->
             "threads": "integer (optional, default: 4)",
         },
         "requires_approval": False,
-        "estimated_duration": "10 minutes",
-        "estimated_cost": "$0.10",
+        # the contract's formats; the figures are the dry-run's for one model (test_estimates.py)
+        "estimated_duration": "3 minutes",
+        "estimated_cost": "$0.03",
+        "estimate_basis": "default, for one model, incremental",
         "rollback_supported": False,
     }
 
