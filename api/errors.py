@@ -1,8 +1,9 @@
 """The one error envelope, `{"error": {"code", "message", "details"}}`, for every failure.
 
 Domain errors map to their status here; request validation is 422 `validation_error` with
-`details.errors` naming each offending field; unknown routes and methods are 404/405; anything
-unexpected is a logged 500 `internal_error` whose body reveals nothing.
+`details.errors` naming each offending field; unknown routes and methods are 404/405 (a 405's
+`Allow` names every method of the path: api/methods.py); anything unexpected is a logged 500
+`internal_error` whose body reveals nothing.
 """
 
 import logging
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.headers import answer_headers, incident_quota_headers
+from api.methods import allowed
 from models.errors import (
     BadRequest,
     Conflict,
@@ -123,7 +125,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         message = str(exc.detail)
     details = {"method": request.method, "path": request.url.path}
-    return error_response(exc.status_code, code, message, details, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # the refusing route named its own methods only
+        headers["Allow"] = allowed(request.scope, headers.get("Allow"))
+    return error_response(exc.status_code, code, message, details, headers)
 
 
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import Launcher, PrefectLauncher
 from api.logs import REQUEST_ID_HEADER, new_request_id, valid_request_id
+from api.methods import HeadAsGet
 from api.metrics import Metrics, RequestMetrics
 from api.middleware import Gate
 from api.openapi import install_openapi
@@ -106,7 +107,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     install_error_handlers(app)
     install_openapi(app)  # the errors above, declared in /openapi.json
     # outermost last: the request id first (every later line and answer carries it), then the
-    # metrics (which count the Gate's refusals too), then the Gate
+    # metrics (which count the Gate's refusals too), then the Gate; HEAD becomes GET inside all
+    app.add_middleware(HeadAsGet)
     app.add_middleware(Gate, settings=settings, metrics=app.state.metrics)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(

@@ -15,11 +15,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import estimates, rollbacks
 from api.approval_rules import gate_direct
 from api.auth import Principal
+from api.catalog import Offer, offers
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
 from flows.checks.config import ConfigError
+from flows.estimates import Calibration, calibrated
 from flows.plan import ParamsError, Plan, Preflight
 from flows.registry import (
     ACTIONS,
@@ -27,7 +30,6 @@ from flows.registry import (
     ActionSpec,
     Alias,
     PlanContext,
-    actions_for,
     get_action_spec,
     presets,
 )
@@ -41,6 +43,7 @@ from models.incident import Incident
 from models.installation import action_run_key, action_run_tags
 from models.services import actions as service
 from models.services import planner as planner_service
+from models.services import rollbacks as rollback_service
 from models.services.incidents import get_incident
 from models.services.installation import installation_id
 from models.settings import Settings
@@ -86,21 +89,10 @@ class Playbooks:
                 self._installation = await installation_id(session)
         return self._installation
 
-    async def available(self, incident_id: int) -> list[tuple[str, ActionSpec, Alias | None]]:
-        """(name, action, alias) offered for the incident: its suggested playbooks first
-        (aliases such as reduce_traffic included), then the other actions for its kind."""
+    async def available(self, incident_id: int) -> list[Offer]:
         async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
-        offered: list[tuple[str, ActionSpec, Alias | None]] = []
-        for name in incident.playbooks:
-            alias = ALIASES.get(name)
-            if alias is not None:
-                offered.append((name, ACTIONS[alias.action_type], alias))
-        offered += [
-            (s.action_type, s, None) for s in actions_for(incident.kind, incident.playbooks)
-        ]
-        first = {name: i for i, name in enumerate(incident.playbooks)}
-        return sorted(offered, key=lambda item: first.get(item[0], len(first)))
+            return await offers(session, incident, self.settings)
 
     def _resolve(
         self, incident: Incident, action_type: str, raw: dict[str, Any]
@@ -138,7 +130,11 @@ class Playbooks:
 
     @staticmethod
     def _make_plan(
-        spec: ActionSpec, params: BaseModel, alias: Alias | None, context: PlanContext
+        spec: ActionSpec,
+        params: BaseModel,
+        alias: Alias | None,
+        context: PlanContext,
+        calibration: Calibration,
     ) -> Plan:
         try:
             plan = spec.plan(params, context)
@@ -152,7 +148,7 @@ class Playbooks:
                 requires_approval=plan.requires_approval or alias.requires_approval,
                 details=plan.details | {"playbook": alias.name},
             )
-        return plan
+        return calibrated(plan, calibration)
 
     def _limit(self, *, dry_run: bool) -> service.ActionLimit:
         per_hour = (
@@ -165,15 +161,18 @@ class Playbooks:
     async def _plan(
         self, incident_id: int, body: DryRunRequest
     ) -> tuple[ActionSpec, BaseModel, Plan, str | None]:
-        """Validate and plan in a read transaction, then ask the action whether it can run
-        now (a cluster to reach...) outside any transaction: nothing waits on the network."""
+        """Validate and plan in a read transaction (its estimates scaled by the action's recent
+        runs), then ask the action whether it can run now (a cluster to reach...) outside any
+        transaction: nothing waits on the network."""
         async with transaction(self.database.reader) as session:
             incident = await get_incident(session, incident_id)
             planner = await planner_service.snapshot(session)
             spec, params, alias = self._resolve(incident, body.action_type, body.params)
+            learned = await estimates.calibrations(session, [spec.action_type])
+        calibration = learned[spec.action_type]
         check = await spec.preflight(params, self.settings) if spec.preflight else Preflight()
         plan = self._make_plan(
-            spec, params, alias, PlanContext(self.settings, planner, check.facts)
+            spec, params, alias, PlanContext(self.settings, planner, check.facts), calibration
         )
         return spec, params, plan, check.problem
 
@@ -287,7 +286,7 @@ class Playbooks:
             original, spec, needs_approval = await self._rollback_target(
                 session, incident_id, action_id
             )
-            if await service.has_rollback(session, action_id=action_id):
+            if await rollback_service.has_rollback(session, action_id=action_id):
                 raise BadRequest(
                     f"Action {action_id} has already been rolled back",
                     details={"action_id": action_id},
@@ -343,7 +342,11 @@ class Playbooks:
         approval: the original did, or undoing it would raise a canary's traffic."""
         original = await service.get_action(session, incident_id=incident_id, action_id=action_id)
         spec = get_action_spec(original.action_type)
-        self._check_rollback(original, spec)
+        if reason := rollbacks.refusal(original, spec):
+            raise BadRequest(
+                f"Rollback not available for action {original.id}: {reason}",
+                details={"action_id": original.id, "status": original.status},
+            )
         assert spec is not None
         planner = await planner_service.snapshot(session)
         needs_approval = original.requires_approval or bool(
@@ -353,28 +356,19 @@ class Playbooks:
         )
         return original, spec, needs_approval
 
-    @staticmethod
-    def _check_rollback(original: Action, spec: ActionSpec | None) -> None:
-        reason = None
-        if original.dry_run:
-            reason = "it was a dry-run"
-        elif original.rollback_of is not None:
-            reason = "it is itself a rollback"
-        elif original.status != ActionStatus.SUCCESS.value and not (
-            original.prior_state and original.action_status.is_terminal
-        ):  # a run that failed after capturing the prior state may have changed things
-            reason = f"it did not succeed (status {original.status})"
-        elif spec is None or not spec.rollback_supported:
-            reason = f"{original.action_type} has no rollback"
-        if reason:
-            raise BadRequest(
-                f"Rollback not available for action {original.id}: {reason}",
-                details={"action_id": original.id, "status": original.status},
-            )
-
-    async def history(self, incident_id: int) -> list[Action]:
+    async def history(self, incident_id: int) -> list[tuple[Action, bool]]:
+        """The incident's actions, oldest first, each with its `rollback_available`."""
         async with transaction(self.database.reader) as session:
-            return await service.list_actions(session, incident_id=incident_id)
+            actions = await service.list_actions(session, incident_id=incident_id)
+        undone = rollback_service.undone_among(actions)
+        return [(a, rollbacks.available(a, undone=a.id in undone)) for a in actions]
+
+    async def rollback_available(self, action: Action) -> bool:
+        if not rollbacks.available(action, undone=False):
+            return False
+        async with transaction(self.database.reader) as session:
+            undone = await rollback_service.has_rollback(session, action_id=action.id)
+        return not undone
 
     def _new_action(
         self,

@@ -49,6 +49,7 @@ def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
     steps = [moved(planner.traffic, params.version, t, stable) for t in targets]
     raising = params.target_percent > current
     how = "at once" if len(steps) == 1 else f"in {len(steps)} steps, {step_seconds:g} s apart"
+    seconds, usd = planner_steps.estimate(len(steps), step_seconds)
     return Plan(
         message=f"Set {params.version}'s share from {current}% to {params.target_percent}% {how}",
         details={
@@ -64,8 +65,8 @@ def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
             ),
             "Raising a canary's share needs approval" if raising else "Lowers the canary's share",
         ],
-        estimated_duration=int(step_seconds * (len(steps) - 1)) + 5,
-        estimated_cost=0.0,
+        estimated_duration=seconds,
+        estimated_cost=usd,
         requires_approval=raising,
         rollback_available=True,
     )

@@ -40,16 +40,22 @@ PARAMS_DOC = {
     "index_name": "string (required)",
     "cache_types": "array[string] (optional, default: all)",
 }
-SECONDS = 5
+SECONDS = 5  # the default estimate (flows/estimates.py scales it)
 
 
 class ActionFailed(RuntimeError):
     pass
 
 
+def estimate() -> tuple[int, float]:
+    """Seconds and USD by default, whatever the index."""
+    return SECONDS, 0.0
+
+
 def plan(params: Params) -> Plan:
     caches = ", ".join(params.cache_types)
     flags = "&".join(f"{c}=true" for c in params.cache_types)
+    seconds, usd = estimate()
     return Plan(
         message=f"Clear the {caches} cache(s) of {params.index_name}",
         details={
@@ -62,8 +68,8 @@ def plan(params: Params) -> Plan:
             "Searches are slower for a while as the caches warm up again",
             "No data changes; nothing to roll back",
         ],
-        estimated_duration=SECONDS,
-        estimated_cost=0.0,
+        estimated_duration=seconds,
+        estimated_cost=usd,
         requires_approval=False,
         rollback_available=False,
     )

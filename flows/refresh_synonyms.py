@@ -21,8 +21,10 @@ from flows.search import describe, es_client, index_problem
 from models.settings import Settings, get_settings
 
 ACTION_TYPE = "refresh_synonyms"
+# the default estimate (flows/estimates.py scales it)
 BASE_SECONDS = 5
 REINDEX_DOCS_PER_SECOND = 2000
+USD_PER_SECOND = 0.0001
 REINDEX_TIMEOUT_SECONDS = 6 * 3600  # the request waits for the whole copy
 Index = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9_.-]+$")]
 Rule = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
@@ -84,13 +86,19 @@ async def preflight(params: Params, settings: Settings) -> Preflight:
         await es.close()
 
 
+def estimate(docs: int, *, reindex: bool) -> tuple[int, float]:
+    """Seconds and USD by default: a reindex grows with the index."""
+    seconds = BASE_SECONDS + (docs // REINDEX_DOCS_PER_SECOND if reindex else 0)
+    return seconds, round(seconds * USD_PER_SECOND, 4)
+
+
 def plan(params: Params, facts: dict[str, Any]) -> Plan:
     synonyms_set = facts.get("synonyms_set") or params.synonyms_set
     if not synonyms_set:
         message = f"{params.index_name} has no synonym filter with a synonyms set: name one"
         raise ParamsError("params.synonyms_set", message)
     docs, size_mb = int(facts.get("docs", 0)), facts.get("store_bytes", 0) / 1e6
-    seconds = BASE_SECONDS + (docs // REINDEX_DOCS_PER_SECOND if params.reindex else 0)
+    seconds, usd = estimate(docs, reindex=params.reindex)
     changes = [
         f"Replace the rules of synonyms set {synonyms_set} with {len(params.synonyms)} rule(s)",
         f"Reload the search analyzers of {params.index_name}",
@@ -112,7 +120,7 @@ def plan(params: Params, facts: dict[str, Any]) -> Plan:
         },
         changes=changes,
         estimated_duration=seconds,
-        estimated_cost=round(seconds * 0.0001, 4),
+        estimated_cost=usd,
         requires_approval=params.reindex,
         rollback_available=True,
     )

@@ -14,12 +14,14 @@ from pydantic import BaseModel
 from flows import (
     adjust_canary_split,
     clear_cache,
+    planner_steps,
     refresh_synonyms,
     rerun_dbt,
     rerun_eval,
     rollback_planner,
 )
 from flows.checks.config import CheckSpec, load_checks
+from flows.estimates import Typical
 from flows.plan import Plan, Preflight
 from flows.warehouse import DbtProject
 from models.enums import IncidentKind
@@ -53,8 +55,7 @@ class ActionSpec:
     description: str
     params_model: type[BaseModel]
     params_doc: dict[str, str]
-    estimated_duration: str
-    estimated_cost: str
+    typical: Typical  # what the catalog quotes (flows/estimates.py)
     applies_to: frozenset[IncidentKind]
     rollback_supported: bool
     flow: Flow[..., Any]
@@ -98,8 +99,9 @@ ACTIONS: dict[str, ActionSpec] = {
             description="Re-run specified dbt models to refresh data",
             params_model=rerun_dbt.Params,
             params_doc=rerun_dbt.PARAMS_DOC,
-            estimated_duration="10 minutes",
-            estimated_cost="$0.10",
+            typical=Typical(
+                "for one model, incremental", lambda _: rerun_dbt.estimate(1, full_refresh=False)
+            ),
             applies_to=frozenset({IncidentKind.INVARIANT, IncidentKind.BUDGET}),
             rollback_supported=False,
             flow=rerun_dbt.rerun_dbt,
@@ -112,8 +114,7 @@ ACTIONS: dict[str, ActionSpec] = {
             description="Run an agent's declared checks now and report each result",
             params_model=rerun_eval.Params,
             params_doc=rerun_eval.PARAMS_DOC,
-            estimated_duration="10 seconds",
-            estimated_cost="$0",
+            typical=Typical("for one check", lambda _: rerun_eval.estimate(1)),
             applies_to=ALL_KINDS,
             rollback_supported=False,
             flow=rerun_eval.rerun_eval,
@@ -125,8 +126,7 @@ ACTIONS: dict[str, ActionSpec] = {
             description="Clear query/request/fielddata caches",
             params_model=clear_cache.Params,
             params_doc=clear_cache.PARAMS_DOC,
-            estimated_duration="5 seconds",
-            estimated_cost="$0",
+            typical=Typical("for any index", lambda _: clear_cache.estimate()),
             applies_to=frozenset({IncidentKind.BUDGET, IncidentKind.INVARIANT}),
             rollback_supported=False,
             flow=clear_cache.clear_cache,
@@ -139,8 +139,10 @@ ACTIONS: dict[str, ActionSpec] = {
             description="Replace a synonyms set's rules, reload analyzers, optionally reindex",
             params_model=refresh_synonyms.Params,
             params_doc=refresh_synonyms.PARAMS_DOC,
-            estimated_duration="5 seconds (reindex: by index size)",
-            estimated_cost="$0",
+            typical=Typical(
+                "without a reindex (one grows with the index)",
+                lambda _: refresh_synonyms.estimate(0, reindex=False),
+            ),
             applies_to=frozenset({IncidentKind.BUDGET, IncidentKind.INVARIANT}),
             rollback_supported=True,
             flow=refresh_synonyms.refresh_synonyms,
@@ -154,8 +156,10 @@ ACTIONS: dict[str, ActionSpec] = {
             description="Move traffic off a planner version that regressed, to the stable one",
             params_model=rollback_planner.Params,
             params_doc=rollback_planner.PARAMS_DOC,
-            estimated_duration="1 minute",
-            estimated_cost="$0",
+            typical=Typical(
+                "for two traffic steps, INTERVENE_PLANNER_STEP_SECONDS apart",
+                lambda settings: planner_steps.estimate(2, settings.planner_step_seconds),
+            ),
             applies_to=frozenset({IncidentKind.PLANNER}),
             rollback_supported=True,
             flow=rollback_planner.rollback_planner,
@@ -171,8 +175,10 @@ ACTIONS: dict[str, ActionSpec] = {
             description="Set the share of traffic a canary planner version serves",
             params_model=adjust_canary_split.Params,
             params_doc=adjust_canary_split.PARAMS_DOC,
-            estimated_duration="1 minute",
-            estimated_cost="$0",
+            typical=Typical(
+                "for one traffic step (not gradual)",
+                lambda settings: planner_steps.estimate(1, settings.planner_step_seconds),
+            ),
             applies_to=frozenset({IncidentKind.PLANNER}),
             rollback_supported=True,
             flow=adjust_canary_split.adjust_canary_split,

@@ -24,10 +24,19 @@ from flows.warehouse import DUCKDB_LOCKED, DbtProject, Manifest, WarehouseBusy
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_dbt"
+# The default estimate (flows/estimates.py scales it by how long the last runs took)
 BASE_SECONDS = 60
 SECONDS_PER_MODEL = 120
 FULL_REFRESH_FACTOR = 3
 USD_PER_SECOND = 0.05 / 300
+
+
+def estimate(models: int, *, full_refresh: bool) -> tuple[int, float]:
+    """Seconds and USD by default: what the plan says, and the catalog for one model."""
+    per_model = SECONDS_PER_MODEL * (FULL_REFRESH_FACTOR if full_refresh else 1)
+    seconds = BASE_SECONDS + per_model * models
+    return seconds, round(seconds * USD_PER_SECOND, 4)
+
 
 ModelName = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -73,8 +82,7 @@ def command_line(params: Params) -> str:
 
 def plan(params: Params, manifest: Manifest) -> Plan:
     models = manifest.select(params.models, upstream=params.upstream)
-    per_model = SECONDS_PER_MODEL * (FULL_REFRESH_FACTOR if params.full_refresh else 1)
-    duration = BASE_SECONDS + per_model * len(models)
+    seconds, usd = estimate(len(models), full_refresh=params.full_refresh)
     incremental = [m for m in models if manifest.materialized.get(m) == "incremental"]
     count = len(models)
     changes = [f"Will re-run {count} dbt model{'s' if count != 1 else ''}"]
@@ -91,8 +99,8 @@ def plan(params: Params, manifest: Manifest) -> Plan:
         message=f"Command: {command}",
         details={"command": command, "models": models, "threads": params.threads},
         changes=changes,
-        estimated_duration=duration,
-        estimated_cost=round(duration * USD_PER_SECOND, 4),
+        estimated_duration=seconds,
+        estimated_cost=usd,
         requires_approval=params.full_refresh,
         rollback_available=False,
     )

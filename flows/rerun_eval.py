@@ -20,7 +20,7 @@ from models.enums import RunTrigger
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_eval"
-SECONDS_PER_CHECK = 2
+SECONDS_PER_CHECK = 2  # the default estimate (flows/estimates.py scales it)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[\w.-]+$")]
 
 
@@ -41,6 +41,11 @@ class ActionFailed(RuntimeError):
     pass
 
 
+def estimate(checks: int) -> tuple[int, float]:
+    """Seconds and USD by default (read-only queries: no cost counted)."""
+    return SECONDS_PER_CHECK * checks, 0.0
+
+
 def chosen(params: Params, declared: dict[str, CheckSpec]) -> list[CheckSpec]:
     mine = {cid: spec for cid, spec in declared.items() if spec.agent == params.agent}
     if not mine:
@@ -56,6 +61,7 @@ def chosen(params: Params, declared: dict[str, CheckSpec]) -> list[CheckSpec]:
 def plan(params: Params, declared: dict[str, CheckSpec]) -> Plan:
     specs = chosen(params, declared)
     names = ", ".join(spec.id for spec in specs)
+    seconds, usd = estimate(len(specs))
     return Plan(
         message=f"Run {len(specs)} check(s) of {params.agent} now: {names}",
         details={"agent": params.agent, "checks": [spec.id for spec in specs]},
@@ -64,8 +70,8 @@ def plan(params: Params, declared: dict[str, CheckSpec]) -> Plan:
             "Failing checks open or count incidents, as scheduled runs do",
             "Read-only on the warehouse; nothing to roll back",
         ],
-        estimated_duration=SECONDS_PER_CHECK * len(specs),
-        estimated_cost=0.0,
+        estimated_duration=seconds,
+        estimated_cost=usd,
         requires_approval=False,
     )
 

@@ -67,6 +67,7 @@ def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
     steps = steps_of(params, planner, to_version)
     walk = [dict(planner.traffic), *steps]
     how = "at once" if len(steps) == 1 else f"in {len(steps)} steps, {step_seconds:g} s apart"
+    seconds, usd = planner_steps.estimate(len(steps), step_seconds)
     return Plan(
         message=f"Move {params.from_version}'s traffic to {to_version} {how}",
         details={
@@ -80,8 +81,8 @@ def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
             *planner_steps.describe_steps(walk, sorted({params.from_version, to_version})),
             f"{to_version} becomes the stable version",
         ],
-        estimated_duration=int(step_seconds * (len(steps) - 1)) + 5,
-        estimated_cost=0.0,
+        estimated_duration=seconds,
+        estimated_cost=usd,
         # at once, or onto a version that is not the stable one: someone must say yes
         requires_approval=params.immediate or to_version != planner.stable_version,
         rollback_available=True,

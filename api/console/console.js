@@ -540,7 +540,8 @@ function playbookPanel(incidentId, incident, action) {
       suggested ? h("span", { class: "badge suggested" }, "suggested") : null,
       action.requires_approval ? h("span", { class: "badge approval" }, "needs approval") : null),
     h("p", {}, action.description),
-    h("p", { class: "muted small" }, `~${action.estimated_duration}, ${action.estimated_cost}`,
+    h("p", { class: "muted small", title: `Estimates: ${action.estimate_basis}` },
+      `~${action.estimated_duration}, ${action.estimated_cost}`,
       action.rollback_supported ? " · can be rolled back" : " · no rollback"),
     Object.keys(action.params || {}).length
       ? h("dl", { class: "params" }, Object.entries(action.params).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))
@@ -550,6 +551,12 @@ function playbookPanel(incidentId, incident, action) {
     preview);
 }
 
+// a learned estimate can be a fraction of a cent: shown, not rounded away to $0.00
+function estimatedCost(usd) {
+  const value = Number(usd);
+  return value > 0 && value < 0.01 ? String(Number(value.toFixed(4))) : value.toFixed(2);
+}
+
 function planView(plan) {
   return h("div", { class: `plan ${plan.status}` },
     h("p", {}, h("strong", {}, plan.status === "dry_run_failed" ? "Dry-run failed: " : "Plan: "), plan.message),
@@ -557,7 +564,8 @@ function planView(plan) {
       ? h("ul", { class: "changes" }, plan.changes.map((change) => h("li", {}, change)))
       : h("p", { class: "muted" }, "No change would be made."),
     h("p", { class: "small" },
-      `Estimated ${plan.estimated_duration} s, $${Number(plan.estimated_cost).toFixed(2)}. `,
+      `Estimated ${plan.estimated_duration} s, $${estimatedCost(plan.estimated_cost)}`,
+      plan.details && plan.details.estimate ? ` (${plan.details.estimate.basis})` : "", ". ",
       plan.requires_approval ? h("strong", {}, "Requires approval.") : "No approval needed.",
       plan.rollback_available ? " Can be rolled back." : ""));
 }
@@ -613,7 +621,9 @@ function historyTable(incidentId, actions) {
       h("td", {}, action.flow_run_url
         ? h("a", { href: action.flow_run_url, target: "_blank", rel: "noopener" }, "Prefect UI ↗")
         : "—"),
-      h("td", {}, action.rollback_available && action.status === "success" && me.may_transition && !action.dry_run
+      // the server's rollback_available already says whether a rollback would be accepted now
+      // (it ran, its type has one, no rollback in flight or done)
+      h("td", {}, action.rollback_available && me.may_transition
         ? h("button", { type: "button", class: "small", onclick: () => rollback(action) }, "Roll back")
         : null)))));
 }

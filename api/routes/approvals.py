@@ -66,8 +66,12 @@ async def approve(
 ) -> ApprovalDecided:
     """Approve and run exactly the requested params, once."""
     notes = body.notes if body else None
-    decided, action = await _approvals(request).approve(incident_id, approval_id, principal, notes)
-    return ApprovalDecided(approval=_read(decided), action=ActionRead.model_validate(action))
+    approvals = _approvals(request)
+    decided, action = await approvals.approve(incident_id, approval_id, principal, notes)
+    available = await approvals.playbooks.rollback_available(action)
+    return ApprovalDecided(
+        approval=_read(decided), action=ActionRead.of(action, rollback_available=available)
+    )
 
 
 @router.post("/{approval_id}/reject")

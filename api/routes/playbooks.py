@@ -56,7 +56,7 @@ def _quota_headers(response: Response, quota: Quota | None) -> None:
         response.headers.update(incident_quota_headers(quota.limit, quota.remaining, reset))
 
 
-def _execute_response(action: Action) -> ExecuteResponse:
+def _execute_response(action: Action, *, rollback_available: bool) -> ExecuteResponse:
     return ExecuteResponse(
         action_id=action.id,
         action_type=action.action_type,
@@ -67,7 +67,7 @@ def _execute_response(action: Action) -> ExecuteResponse:
         actual_duration=action.actual_duration,
         estimated_cost=action.estimated_cost,
         logs_url=action.flow_run_url,
-        rollback_available=action.rollback_available,
+        rollback_available=rollback_available,
         created_at=action.created_at,
         completed_at=action.completed_at,
         approved_by=action.approved_by,
@@ -87,19 +87,22 @@ async def list_available_actions(
         incident_id=incident_id,
         available_actions=[
             AvailableAction(
-                action_type=name,
-                display_name=alias.display_name if alias else spec.display_name,
-                description=alias.description if alias else spec.description,
+                action_type=o.name,
+                display_name=o.alias.display_name if o.alias else o.spec.display_name,
+                description=o.alias.description if o.alias else o.spec.description,
                 params={
-                    k: v for k, v in spec.params_doc.items() if not alias or k not in alias.fixed
+                    k: v
+                    for k, v in o.spec.params_doc.items()
+                    if not o.alias or k not in o.alias.fixed
                 },
-                requires_approval=spec.approval_by_default
-                or (alias.requires_approval if alias else False),
-                estimated_duration=spec.estimated_duration,
-                estimated_cost=spec.estimated_cost,
-                rollback_supported=spec.rollback_supported,
+                requires_approval=o.spec.approval_by_default
+                or (o.alias.requires_approval if o.alias else False),
+                estimated_duration=o.quote.duration,
+                estimated_cost=o.quote.cost,
+                estimate_basis=o.quote.basis,
+                rollback_supported=o.spec.rollback_supported,
             )
-            for name, spec, alias in offered
+            for o in offered
         ],
     )
 
@@ -150,7 +153,8 @@ async def execute_action(
         wait=wait,
     )
     _quota_headers(response, recorded.quota)
-    return _execute_response(recorded.action)
+    available = await playbooks.rollback_available(recorded.action)
+    return _execute_response(recorded.action, rollback_available=available)
 
 
 @router.post("/{action_id}/rollback")
@@ -184,5 +188,6 @@ async def get_action_history(incident_id: IncidentId, playbooks: PlaybooksDep) -
     """Every dry-run, execution and rollback of this incident, oldest first."""
     actions = await playbooks.history(incident_id)
     return ActionHistory(
-        incident_id=incident_id, actions=[ActionRead.model_validate(a) for a in actions]
+        incident_id=incident_id,
+        actions=[ActionRead.of(action, rollback_available=ok) for action, ok in actions],
     )

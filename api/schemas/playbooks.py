@@ -1,11 +1,12 @@
 """Request and response bodies of the Playbooks API, as the contract shows them."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from api.schemas.incidents import Body, JsonObject, Person, Text
+from models.action import Action
 
 ActionType = Annotated[str, StringConstraints(min_length=1, max_length=64), Text]
 
@@ -18,6 +19,8 @@ class AvailableAction(BaseModel):
     requires_approval: bool
     estimated_duration: str
     estimated_cost: str
+    # what the estimates are: "default, for one model, incremental" or "from the last 3 runs, ..."
+    estimate_basis: str
     rollback_supported: bool
 
 
@@ -86,6 +89,10 @@ class RollbackResponse(BaseModel):
 
 
 class ActionRead(BaseModel):
+    """An action in the history. An execution's `result` is what its run produced, with the
+    contract's `actual_duration` and `logs_url` added (they are also top-level, as
+    `actual_duration` and `flow_run_url`); a dry-run ran nothing and has none."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -108,6 +115,23 @@ class ActionRead(BaseModel):
     completed_at: datetime | None
     flow_run_id: str | None
     flow_run_url: str | None
+
+    @classmethod
+    def of(cls, action: Action, *, rollback_available: bool) -> Self:
+        """`action` as shown, with whether it can be rolled back now (api/rollbacks.py), which
+        its row alone does not say."""
+        return cls.model_validate(action).model_copy(
+            update={"rollback_available": rollback_available}
+        )
+
+    @model_validator(mode="after")
+    def _result_as_the_contract_shows_it(self) -> Self:
+        if not self.dry_run:
+            self.result = (self.result or {}) | {
+                "actual_duration": self.actual_duration,
+                "logs_url": self.flow_run_url,
+            }
+        return self
 
 
 class ActionHistory(BaseModel):

@@ -10,14 +10,22 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from flows.estimates import Calibration, Quote
 from flows.registry import ACTIONS, ALIASES, ActionSpec, Alias
 from intervene_cli.docgen.examples import APPROVAL_WHEN, EXAMPLES, ROLLBACK_UNDOES, Example
 from intervene_cli.docgen.settings import cell
+from models.settings import Settings
 
 T = TypeVar("T")
 BASE = "http://localhost:8000/api/playbooks/incidents/$INCIDENT/actions"
 HEADERS = '-H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json"'
 APPROVER = "ann@example.com"
+
+
+def default_quote(spec: ActionSpec) -> Quote:
+    """The catalog's estimates for the action's typical run before it has run, with the
+    settings' defaults (never the environment's)."""
+    return Quote.of(spec.typical, Settings.model_construct(), Calibration())
 
 
 def entry(table: dict[str, T], name: str, what: str) -> T:
@@ -174,8 +182,10 @@ def section(name: str, spec: ActionSpec, alias: Alias | None) -> Iterator[str]:
            + f"; Prefect deployment `{spec.deployment}`{limit}")  # fmt: skip
     yield f"- **Approval**: {approval_text(spec, alias)}"
     yield f"- **Rollback**: {rollback_text(spec)}"
-    yield (f"- **Estimates**: {spec.estimated_duration}, {spec.estimated_cost} (the dry-run"
-           " computes them for the given params)")  # fmt: skip
+    quote = default_quote(spec)
+    yield (f"- **Estimates**: {quote.duration}, {quote.cost} {spec.typical.what}, by default;"
+           " the dry-run computes them for the given params, scaled by how long the action's"
+           " last runs took (its `details.estimate` says which)")  # fmt: skip
     yield ""
     yield "Params:"
     yield ""
@@ -187,16 +197,17 @@ def section(name: str, spec: ActionSpec, alias: Alias | None) -> Iterator[str]:
 
 
 def index_rows() -> Iterator[str]:
-    yield "| playbook | display name | approval | rollback | estimates |"
+    yield "| playbook | display name | approval | rollback | estimates (typical run, by default) |"
     yield "|---|---|---|---|---|"
     for name, spec, alias in playbooks():
         approval = entry(APPROVAL_WHEN, spec.action_type, "approval rule")
         if alias is not None:
             approval = "Always." if alias.requires_approval else f"As `{spec.action_type}`."
         display = alias.display_name if alias else spec.display_name
+        quote = default_quote(spec)
         yield (f"| [`{name}`](#{name}) | {display} | {cell(approval)} | "
-               f"{'yes' if spec.rollback_supported else 'no'} | {spec.estimated_duration}, "
-               f"{spec.estimated_cost} |")  # fmt: skip
+               f"{'yes' if spec.rollback_supported else 'no'} | {quote.duration}, "
+               f"{quote.cost} |")  # fmt: skip
 
 
 def playbooks() -> list[tuple[str, ActionSpec, Alias | None]]:

@@ -154,15 +154,6 @@ async def list_actions(session: AsyncSession, *, incident_id: int) -> list[Actio
     return list(await session.scalars(query))
 
 
-async def has_rollback(session: AsyncSession, *, action_id: int) -> bool:
-    query = select(func.count()).select_from(Action).where(
-        Action.rollback_of == action_id,
-        Action.status.not_in([ActionStatus.FAILED.value, ActionStatus.CRASHED.value,
-                              ActionStatus.CANCELLED.value]),
-    )  # fmt: skip
-    return bool(await session.scalar(query))
-
-
 async def advance_action(
     session: AsyncSession,
     *,

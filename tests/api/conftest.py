@@ -1,5 +1,6 @@
-"""Real uvicorn processes for the streaming tests (the ASGI transport does not stream), and the
-strict app (default approval rules) with clients signed in as someone with a role."""
+"""Real uvicorn processes for the streaming tests (the ASGI transport does not stream) and the
+fuzzer, running tests/api/live_app.py (the app with the recording launcher), and the strict app
+(default approval rules) with clients signed in as someone with a role."""
 
 import asyncio
 import os
@@ -60,7 +61,7 @@ def start_server(
         port = free_port()
         env = os.environ | LIVE_SETTINGS | settings | {"INTERVENE_DATABASE_URL": database_url}
         command = [
-            sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+            sys.executable, "-m", "uvicorn", "tests.api.live_app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
         process = start(command, env, Path(logs) / f"uvicorn-{port}.log")

@@ -5,6 +5,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from models.enums import ActionStatus
 from models.services import actions as service
 from models.services.actions import advance_action
 from models.services.installation import installation_id
+from models.services.planner import set_traffic
 from tests.factories import create_incident, create_incident_in
 from tests.fakes import RecordingLauncher
 
@@ -62,8 +64,10 @@ async def test_available_actions_have_the_contract_shape(client: AsyncClient) ->
             "threads": "integer (optional, default: 4)",
         },
         "requires_approval": False,
-        "estimated_duration": "10 minutes",
-        "estimated_cost": "$0.10",
+        # the contract's formats; the figures are the dry-run's for one model (test_estimates.py)
+        "estimated_duration": "3 minutes",
+        "estimated_cost": "$0.03",
+        "estimate_basis": "default, for one model, incremental",
         "rollback_supported": False,
     }
 
@@ -424,6 +428,39 @@ async def test_history_is_oldest_first_with_results(
     assert actions[1]["flow_run_url"].startswith("http://prefect.test/runs/flow-run/")
 
 
+async def test_history_result_holds_the_outcome_the_duration_and_the_logs_url(
+    client: AsyncClient, launcher: RecordingLauncher, db: Database
+) -> None:
+    incident = await create_incident(client)
+    preview = (await dry_run(client, incident["id"])).json()
+    done = (await execute(client, incident["id"])).json()
+    scheduled = (await execute(client, incident["id"])).json()
+    outcome = {"success": True, "message": "Successfully ran 1 model(s)", "exit_code": 0}
+    started = utcnow()
+    async with transaction(db.writer) as session:
+        await advance_action(
+            session, action_id=done["action_id"], status=ActionStatus.RUNNING, at=started
+        )
+        await advance_action(
+            session, action_id=done["action_id"], status=ActionStatus.SUCCESS,
+            at=started + timedelta(seconds=12), result=outcome,
+        )  # fmt: skip
+
+    history = (await client.get(actions_url(incident["id"], "/history"))).json()["actions"]
+
+    by_id = {a["id"]: a for a in history}
+    finished = by_id[done["action_id"]]
+    assert finished["result"] == outcome | {
+        "actual_duration": 12.0, "logs_url": done["logs_url"],
+    }  # fmt: skip
+    assert finished["actual_duration"] == 12.0  # the top-level fields stay
+    assert finished["flow_run_url"] == done["logs_url"]
+    assert by_id[scheduled["action_id"]]["result"] == {
+        "actual_duration": None, "logs_url": scheduled["logs_url"],
+    }  # fmt: skip
+    assert by_id[preview["action_id"]]["result"] is None  # a dry-run ran nothing
+
+
 async def test_history_of_unknown_incident_is_404(client: AsyncClient) -> None:
     response = await client.get(actions_url(4242424, "/history"))
     assert response.status_code == 404
@@ -477,6 +514,66 @@ async def test_rollback_runs_the_flow_with_rollback_and_the_captured_state(
         body["action_id"],
         original["action_id"],
     )
+
+
+async def finish(db: Database, action_id: int, status: ActionStatus) -> None:
+    async with transaction(db.writer) as session:
+        for step in (ActionStatus.RUNNING, status):
+            await advance_action(session, action_id=action_id, status=step, at=utcnow())
+
+
+@pytest.mark.parametrize("void", [ActionStatus.FAILED, ActionStatus.CRASHED,
+                                  ActionStatus.CANCELLED])  # fmt: skip
+async def test_rollback_available_is_false_while_and_once_rolled_back(
+    client: AsyncClient, launcher: RecordingLauncher, db: Database, void: ActionStatus
+) -> None:
+    async with transaction(db.writer) as session:
+        await set_traffic(
+            session, traffic={"v1.2.2": 80, "v1.2.3": 20}, change="test setup", actor="test",
+            at=utcnow(), stable_version="v1.2.2", canary_version="v1.2.3",
+        )  # fmt: skip
+    incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3", playbooks=[])
+    lower = {"action_type": "adjust_canary_split",
+             "params": {"version": "v1.2.3", "target_percent": 5}}  # fmt: skip
+    same_key = {"Idempotency-Key": "lower-once"}
+    original = (
+        await client.post(actions_url(incident["id"], "/execute"), json=lower, headers=same_key)
+    ).json()
+    url = actions_url(incident["id"], f"/{original['action_id']}/rollback")
+
+    async def available() -> tuple[bool, bool]:
+        """What the history says, and what a retried execute (the same action back) says."""
+        history = (await client.get(actions_url(incident["id"], "/history"))).json()["actions"]
+        retried = await client.post(
+            actions_url(incident["id"], "/execute"), json=lower, headers=same_key
+        )
+        mine = next(a for a in history if a["id"] == original["action_id"])
+        assert retried.json()["action_id"] == original["action_id"]
+        assert all(not a["rollback_available"] for a in history if a["rollback_of"])
+        return mine["rollback_available"], retried.json()["rollback_available"]
+
+    unfinished = await available()
+    await finish(db, original["action_id"], ActionStatus.SUCCESS)
+    succeeded = await available()
+    first = (await client.post(url, json={})).json()
+    in_flight = await available()
+    refused_in_flight = await client.post(url, json={})
+    await finish(db, first["action_id"], void)
+    after_void = await available()
+    second = await client.post(url, json={})
+    await finish(db, second.json()["action_id"], ActionStatus.SUCCESS)
+    rolled_back = await available()
+    refused = await client.post(url, json={})
+
+    assert unfinished == (False, False)  # not until it succeeded
+    assert succeeded == (True, True)
+    assert in_flight == (False, False)
+    assert refused_in_flight.status_code == 400
+    assert after_void == (True, True)  # a rollback that came to nothing may be tried again
+    assert second.status_code == 200, second.text
+    assert rolled_back == (False, False)
+    assert refused.status_code == 400
+    assert "already been rolled back" in refused.json()["error"]["message"]
 
 
 async def test_no_playbooks_on_a_closed_incident(client: AsyncClient) -> None:
