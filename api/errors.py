@@ -1,8 +1,10 @@
 """The one error envelope, `{"error": {"code", "message", "details"}}`, for every failure.
 
 Domain errors map to their status here; request validation is 422 `validation_error` with
-`details.errors` naming each offending field; unknown routes and methods are 404/405; anything
-unexpected is a logged 500 `internal_error` whose body reveals nothing.
+`details.errors` naming each offending field, but a body that is not JSON at all (malformed, or
+not sent as application/json) is an invalid request format, 400 `bad_request`, as the contract's
+error table has it; unknown routes and methods are 404/405; anything unexpected is a logged 500
+`internal_error` whose body reveals nothing.
 """
 
 import logging
@@ -91,6 +93,17 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code, exc.message, exc.details, headers)
 
 
+NOT_JSON = "Request body must be a JSON object sent with Content-Type: application/json"
+
+
+def _not_json(exc: RequestValidationError) -> bool:
+    """The body could not be read as JSON: malformed, or sent as something else (FastAPI then
+    hands the raw bytes to validation)."""
+    return isinstance(exc.body, bytes | bytearray) or any(
+        error.get("type") == "json_invalid" for error in exc.errors()
+    )
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
@@ -99,7 +112,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             message = "Request body is not valid JSON"
             loc = loc[:1]
         elif error.get("type") == "model_attributes_type" and loc == ["body"]:
-            message = "Request body must be a JSON object sent with Content-Type: application/json"
+            message = NOT_JSON
         else:
             message = str(error.get("msg", "invalid value"))
         errors.append({"field": ".".join(loc), "message": message, "type": error.get("type")})
@@ -109,6 +122,9 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _field_errors(exc)
+    if _not_json(exc):
+        message = next((e["message"] for e in errors if e["field"] == "body"), NOT_JSON)
+        return error_response(400, "bad_request", message, {"errors": errors})
     fields = ", ".join(e["field"] for e in errors)
     return error_response(422, "validation_error", f"Invalid request: {fields}", {"errors": errors})
 

@@ -2,7 +2,7 @@
 it can answer, each with the contract's envelope (`api/errors.py`) as its schema, in place of
 FastAPI's default 422 `HTTPValidationError` (which no answer of this API ever has).
 
-Which statuses: 400 (refused input, NUL in the URL) and 500 everywhere; 401 and 403 where a
+Which statuses: 400 (a malformed URL or body, a request that cannot be done) and 500 everywhere; 401 and 403 where a
 token is needed; 404 where the path names a resource; 413 where a body may be sent; 422 where
 there is anything to validate; 429 where the rate limit counts; 409 and 503 on the operations
 listed below, whose services raise `Conflict` or `Unavailable`.
@@ -38,7 +38,8 @@ UNAVAILABLE = frozenset(
 )  # fmt: skip
 
 DESCRIPTIONS = {
-    400: "Bad request: the request cannot be done as asked",
+    400: "Bad request: a body that is not JSON (malformed, or not sent as application/json), a"
+    " malformed URL, or a request that cannot be done as asked",
     401: "No token, or an unknown or revoked one",
     403: "The token's role, or the approval rules, do not allow it",
     404: "The resource in the path does not exist",

@@ -37,11 +37,16 @@ async def test_what_errors_look_like_is_what_the_document_declares(
 ) -> None:
     missing = await client.get("/api/incidents/999999")
     invalid = await client.get("/api/incidents", params={"limit": 0, "severity": "sev9"})
+    malformed = await client.post("/api/incidents", content=b"{",
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+    document = (await client.get("/openapi.json")).json()
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as anonymous:
         unsigned = await anonymous.get("/api/incidents")
 
     assert Error.model_validate(missing.json()).error.code == "not_found"
     assert Error.model_validate(unsigned.json()).error.code == "unauthorized"
+    assert Error.model_validate(malformed.json()).error.code == "bad_request"
+    assert "400" in document["paths"]["/api/incidents"]["post"]["responses"]
     fields = ValidationFailed.model_validate(invalid.json()).error.details.errors
     assert sorted(f.field for f in fields) == ["query.limit", "query.severity"]
 
