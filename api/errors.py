@@ -3,8 +3,9 @@
 Domain errors map to their status here; request validation is 422 `validation_error` with
 `details.errors` naming each offending field, but a body that is not JSON at all (malformed, or
 not sent as application/json) is an invalid request format, 400 `bad_request`, as the contract's
-error table has it; unknown routes and methods are 404/405; anything unexpected is a logged 500
-`internal_error` whose body reveals nothing.
+error table has it; unknown routes and methods are 404/405; a database that cannot be reached
+(`models.db.unreachable`) is 503 `unavailable` with Retry-After, like every 503; anything
+unexpected is a logged 500 `internal_error` whose body reveals nothing.
 """
 
 import logging
@@ -15,9 +16,11 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from api.headers import answer_headers, incident_quota_headers
+from models.db import unreachable
 from models.errors import (
     BadRequest,
     Conflict,
@@ -58,6 +61,18 @@ HTTP_CODES: dict[int, str] = {
 }
 
 
+RETRY_UNAVAILABLE_SECONDS = 5  # Retry-After of every 503: what it waits for is not ours to time
+
+
+def database_unavailable(dialect: str, error: BaseException) -> JSONResponse:
+    """503 for a database that cannot be reached: naming the kind of error, never its text
+    (which can hold the host, the user, the path)."""
+    cause = getattr(error, "orig", None) or error
+    details = {"database": {"status": "error", "dialect": dialect, "error": type(cause).__name__}}
+    return error_response(503, "unavailable", "Database unreachable; try again shortly", details,
+                          {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)})  # fmt: skip
+
+
 def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
     headers = {"Retry-After": str(exc.retry_after)}
     if exc.limit == "incident_actions":  # X-RateLimit-* stay the address's (the Gate's)
@@ -87,6 +102,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         headers = rate_limit_headers(exc)
         if (metrics := getattr(request.app.state, "metrics", None)) is not None:
             metrics.refused(exc.limit)
+    elif isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)}
     elif isinstance(exc, Unauthorized):
         error = exc.details.get("error")
         headers = {"WWW-Authenticate": f'Bearer error="{error}"' if error else "Bearer"}
@@ -142,6 +159,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, details, dict(exc.headers or {}))
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the database is gone; any other database error goes on to the last resort."""
+    if not unreachable(exc):
+        raise exc
+    cause = getattr(exc, "orig", None) or exc
+    first_line = str(cause).strip().splitlines()[:1]
+    log.warning("database unreachable: %s %s answered 503 (%s: %s)", request.method,
+                request.url.path, type(cause).__name__, "".join(first_line))  # fmt: skip
+    database = getattr(request.app.state, "db", None)
+    return database_unavailable(database.dialect if database else "unknown", exc)
+
+
 async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     # answered outside every middleware (Starlette's outermost one): the request id and the
@@ -157,4 +186,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(Exception, _unhandled_error)
