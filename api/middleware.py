@@ -150,9 +150,10 @@ class Gate:
     """One middleware (one wrapper around `send`, which every SSE frame passes through):
     the rate limit (X-RateLimit-* on every answer; 429 with Retry-After past it), NUL in the
     URL refused (400), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers, and
-    the audit log: every request that may change something, once answered (a 429 aside), is recorded
-    with who (token name), from where, what and the status. The Gate's own refusals go out
-    through the same wrapper as the app's answers, so they carry the same headers."""
+    the audit log: every request that may change something (a 429 aside) is recorded with who
+    (token name), from where, what and the status, committed before its answer starts. The
+    Gate's own refusals go out through the same wrapper as the app's answers, so they carry the
+    same headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
@@ -172,13 +173,21 @@ class Gate:
         path = scope["path"]
         if path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             allowed, state[RATE_LIMIT_STATE], retry_after = await self.rate_limit.count(key)
-        status = 500
+        # A 429 is counted (intervene_rate_limit_refusals_total), not audited: writing a row
+        # for each would turn a flood the limit holds off into database writes.
+        audit = allowed and scope["method"] not in READ_METHODS and path.startswith("/api")
+        audited = False
 
         async def send_guarded(message: Message) -> None:
-            nonlocal status
+            nonlocal audited
             if message["type"] == "http.response.start":
-                status = message["status"]
                 message["headers"] = answer_headers(scope, list(message.get("headers", [])))
+                if audit:
+                    # committed before the answer's first byte (the change itself committed
+                    # before the route returned): a client told 2xx finds the change in the
+                    # log even if this process dies the next instant
+                    audited = True
+                    await self._audit(scope, message["status"])
             await send(message)
 
         try:
@@ -188,10 +197,8 @@ class Gate:
             else:
                 await self.app(scope, self._counted(receive), send_guarded)
         finally:
-            # A 429 is counted (intervene_rate_limit_refusals_total), not audited: writing a
-            # row for each would turn a flood the limit holds off into database writes.
-            if allowed and scope["method"] not in READ_METHODS and path.startswith("/api"):
-                await self._audit(scope, status)
+            if audit and not audited:  # no answer passed here: the last-resort 500, outside us
+                await self._audit(scope, 500)
 
     def _refusal(self, scope: Scope, key: str, allowed: bool, retry_after: int) -> Refusal | None:
         if not allowed:
@@ -231,7 +238,8 @@ class Gate:
     async def _audit(self, scope: Scope, status: int) -> None:
         """Who (the token's name: the request's principal, or for a request refused before it
         was authenticated, whoever this process knows the token as), from where, what, the
-        status. A failed write keeps the answer but is logged as an error and counted."""
+        status. A failed write keeps the answer (sent after it) but is logged as an error and
+        counted."""
         app = scope.get("app")
         database: Database | None = getattr(getattr(app, "state", None), "db", None)
         if database is None:
