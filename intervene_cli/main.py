@@ -56,7 +56,10 @@ def _serve(host: str, port: int, log_config: dict[str, Any], workers: int = 1) -
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # X-Forwarded-For is the Gate's to read, from INTERVENE_TRUSTED_PROXIES only
+        # (api/middleware.py): uvicorn's own handling trusts 127.0.0.1 by default and would
+        # rewrite the client's address before the Gate sees it
+        proxy_headers=False,
         log_config=log_config,
     )
 

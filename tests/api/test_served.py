@@ -1,0 +1,72 @@
+"""The API as `intervene api` serves it, through uvicorn configured as the CLI configures it:
+whose X-Forwarded-For is believed."""
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy import select
+
+from models.access import AuditEntry
+from models.db import connect, transaction
+from tests.api.conftest import LiveServer
+from tests.factories import incident_body
+
+
+async def audited_client(database_url: str, request_id: str) -> str | None:
+    database = connect(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with transaction(database.reader) as session:
+            return await session.scalar(
+                select(AuditEntry.client).where(AuditEntry.request_id == request_id)
+            )
+    finally:
+        await database.dispose()
+
+
+async def spoofing_client(server: LiveServer, request_id: str) -> tuple[int, list[int]]:
+    """A change claiming to come from 203.0.113.77, then 60 reads each claiming an address of
+    its own: the change's status, and the reads'."""
+    async with httpx.AsyncClient(base_url=server.url, headers=server.auth, timeout=30) as http:
+        created = await http.post(
+            "/api/incidents", json=incident_body(),
+            headers={"X-Forwarded-For": "203.0.113.77", "X-Request-ID": request_id},
+        )  # fmt: skip
+        reads = await asyncio.gather(*(
+            http.get("/api/incidents", headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            for n in range(1, 61)
+        ))  # fmt: skip
+    return created.status_code, [r.status_code for r in reads]
+
+
+async def test_x_forwarded_for_is_ignored_unless_its_sender_is_a_configured_proxy(
+    start_server: Callable[..., LiveServer], sse_database: str
+) -> None:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: with no proxy
+    configured, a local client could spread its requests over made-up addresses, each with a
+    budget of its own, and be audited as whoever it claimed to be."""
+    server = start_server(
+        sse_database, cli=True, INTERVENE_RATE_LIMIT="20/hour", INTERVENE_TRUSTED_PROXIES="[]"
+    )
+
+    created, reads = await spoofing_client(server, "xff-untrusted")
+
+    assert created == 201
+    assert Counter(reads) == {200: 19, 429: 41}  # one budget: the peer's, 127.0.0.1
+    assert await audited_client(sse_database, "xff-untrusted") == "127.0.0.1"
+
+
+async def test_x_forwarded_for_from_a_configured_proxy_is_believed(
+    start_server: Callable[..., LiveServer], sse_database: str
+) -> None:
+    server = start_server(
+        sse_database, cli=True, INTERVENE_RATE_LIMIT="20/hour",
+        INTERVENE_TRUSTED_PROXIES='["127.0.0.1/32"]',
+    )  # fmt: skip
+
+    created, reads = await spoofing_client(server, "xff-trusted")
+
+    assert created == 201
+    assert Counter(reads) == {200: 60}  # each address its own budget
+    assert await audited_client(sse_database, "xff-trusted") == "203.0.113.77"
