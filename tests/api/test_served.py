@@ -1,11 +1,16 @@
 """The API as `intervene api` serves it, through uvicorn configured as the CLI configures it:
-whose X-Forwarded-For is believed."""
+whose X-Forwarded-For is believed, what its logs say of a URL."""
 
 import asyncio
+import json
+import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from models.access import AuditEntry
@@ -70,3 +75,52 @@ async def test_x_forwarded_for_from_a_configured_proxy_is_believed(
     assert created == 201
     assert Counter(reads) == {200: 60}  # each address its own budget
     assert await audited_client(sse_database, "xff-trusted") == "203.0.113.77"
+
+
+@pytest.fixture(scope="module")
+def served(start_server: Callable[..., LiveServer], sse_database: str) -> LiveServer:
+    return start_server(sse_database, cli=True)
+
+
+def log_records(log: Path, request_ids: set[str], seconds: float = 30) -> list[dict[str, Any]]:
+    """The JSON log lines, once a line of each request id is in (uvicorn writes the access line
+    after the answer)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        records = [json.loads(line) for line in log.read_text().splitlines()
+                   if line.startswith("{")]  # fmt: skip
+        if request_ids <= {r.get("request_id") for r in records}:
+            return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no log line for {request_ids} in {seconds} s")
+        time.sleep(0.1)
+
+
+async def test_tokens_anywhere_in_a_url_are_masked_in_the_logs_and_the_audit(
+    served: LiveServer,
+) -> None:
+    secret = served.token
+    escaped = "ivt%5F" + secret.removeprefix("ivt_")
+    requests = {
+        "tok-path": ("GET", f"/api/incidents/{secret}"),
+        "tok-route": ("GET", f"/api/no-such-route/{secret}/more"),
+        "tok-query": ("GET", f"/api/incidents?token={secret}"),
+        "tok-other": ("GET", f"/api/incidents?limit=5&api_key={secret}&x=1"),
+        "tok-escaped": ("GET", f"/api/incidents?token={escaped}"),
+        "tok-access": ("GET", f"/api/incidents?access_token={secret}"),
+        "tok-change": ("POST", f"/api/incidents/{secret}/acknowledge"),
+    }
+    async with httpx.AsyncClient(base_url=served.url, headers=served.auth, timeout=30) as http:
+        for request_id, (method, url) in requests.items():
+            response = await http.request(method, url, headers={"X-Request-ID": request_id})
+            assert response.status_code < 500, response.text
+        audit = (await http.get("/api/audit", params={"path_prefix": "/api/incidents/"})).json()
+
+    assert served.log is not None
+    records = log_records(served.log, set(requests))
+    assert secret.removeprefix("ivt_") not in served.log.read_text()
+    access = {r["request_id"]: r["message"] for r in records if r["logger"] == "uvicorn.access"}
+    for request_id in requests:
+        assert "***" in access[request_id], access[request_id]
+    [entry] = [e for e in audit["entries"] if e["request_id"] == "tok-change"]
+    assert entry["path"] == "/api/incidents/ivt_***/acknowledge"
