@@ -8,6 +8,7 @@ error table has it; unknown routes and methods are 404/405; a database that cann
 unexpected is a logged 500 `internal_error` whose body reveals nothing.
 """
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -80,6 +81,16 @@ def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
     return headers
 
 
+def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def envelope_bytes(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+    """The envelope as an answer's body, for those sent below FastAPI (the Gate's refusals,
+    api/server.py's answer to a request that is not HTTP)."""
+    return json.dumps(envelope(code, message, details)).encode()
+
+
 def error_response(
     status: int,
     code: str,
@@ -87,8 +98,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(envelope(code, message, details), status_code=status, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,6 @@ Plain ASGI middleware: nothing here buffers a response, so the SSE stream flows 
 """
 
 import ipaddress
-import json
 import logging
 import math
 import time
@@ -19,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import READ_METHODS, Authenticator, Principal, bearer_secret
+from api.errors import envelope_bytes
 from api.headers import RATE_LIMIT_STATE, answer_headers
 from api.metrics import Metrics
 from models.db import Database, transaction
@@ -81,10 +81,6 @@ def trusted_networks(settings: Settings) -> list[Network]:
     return [ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies]
 
 
-def _envelope(status: int, code: str, message: str, details: dict[str, Any]) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
-
-
 class RateLimit:
     """INTERVENE_RATE_LIMIT per client address, counted in memory or in Redis (shared by every
     API process). If the counter store cannot be reached, requests pass uncounted (fail open),
@@ -138,7 +134,7 @@ class Refusal:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     async def send(self, send: Send) -> None:
-        body = _envelope(self.status, self.code, self.message, self.details)
+        body = envelope_bytes(self.code, self.message, self.details)
         await send({"type": "http.response.start", "status": self.status, "headers": [
             *self.headers, (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
