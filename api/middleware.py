@@ -10,6 +10,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from limits import parse
 from limits.aio.strategies import FixedWindowRateLimiter
@@ -75,6 +76,20 @@ def _within(address: str, networks: list[Network]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def _not_utf8(scope: Scope) -> str | None:
+    """Which part of the URL as sent is not UTF-8 once percent-decoded (`%ff`), if one is:
+    the server decodes it with U+FFFD in place of what it cannot read, so a route would
+    otherwise act on a value the client never sent."""
+    raw = {"path": scope.get("raw_path"), "query": scope.get("query_string")}
+    for part, value in raw.items():
+        if value and b"%" in value:
+            try:
+                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return part
+    return None
 
 
 def trusted_networks(settings: Settings) -> list[Network]:
@@ -145,11 +160,11 @@ class Refusal:
 class Gate:
     """One middleware (one wrapper around `send`, which every SSE frame passes through):
     the rate limit (X-RateLimit-* on every answer; 429 with Retry-After past it), NUL in the
-    URL refused (400), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers, and
-    the audit log: every request that may change something (a 429 aside) is recorded with who
-    (token name), from where, what and the status, committed before its answer starts. The
-    Gate's own refusals go out through the same wrapper as the app's answers, so they carry the
-    same headers."""
+    URL or a URL that is not UTF-8 once unescaped refused (400), bodies capped at
+    INTERVENE_MAX_BODY_BYTES (413), security headers, and the audit log: every request that
+    may change something (a 429 aside) is recorded with who (token name), from where, what and
+    the status, committed before its answer starts. The Gate's own refusals go out through the
+    same wrapper as the app's answers, so they carry the same headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
@@ -208,6 +223,9 @@ class Gate:
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             return Refusal(400, "bad_request", "NUL characters are not accepted in URLs",
                            {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
+        if (part := _not_utf8(scope)) is not None:
+            return Refusal(400, "bad_request", f"The URL's {part} is not UTF-8 once unescaped",
+                           {"part": part})  # fmt: skip
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return Refusal(413, "payload_too_large",

@@ -50,18 +50,9 @@ def _validate_checks() -> None:
 
 
 def _serve(host: str, port: int, log_config: dict[str, Any], workers: int = 1) -> None:
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # X-Forwarded-For is the Gate's to read, from INTERVENE_TRUSTED_PROXIES only
-        # (api/middleware.py): uvicorn's own handling trusts 127.0.0.1 by default and would
-        # rewrite the client's address before the Gate sees it
-        proxy_headers=False,
-        log_config=log_config,
-    )
+    from api.server import uvicorn_options
+
+    uvicorn.run(**uvicorn_options(host, port, log_config, workers))
 
 
 @app.command()

@@ -1,8 +1,10 @@
 """The API as `intervene api` serves it, through uvicorn configured as the CLI configures it:
-whose X-Forwarded-For is believed, what its logs say of a URL."""
+whose X-Forwarded-For is believed, what its logs say of a URL, what it answers to a URL that is
+not UTF-8."""
 
 import asyncio
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -124,3 +126,53 @@ async def test_tokens_anywhere_in_a_url_are_masked_in_the_logs_and_the_audit(
         assert "***" in access[request_id], access[request_id]
     [entry] = [e for e in audit["entries"] if e["request_id"] == "tok-change"]
     assert entry["path"] == "/api/incidents/ivt_***/acknowledge"
+
+
+def raw_exchange(server: LiveServer, head: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `head` (a request line and headers) as bytes, exactly; the answer's status, headers
+    and body."""
+    port = int(server.url.rsplit(":", 1)[1])
+    auth = f"Authorization: Bearer {server.token}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head + b"\r\nHost: t\r\nConnection: close\r\n" + auth + b"\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    header_block, _, body = rest.partition(b"\r\n\r\n")
+    headers = {}
+    for line in header_block.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"GET /api/caf\xc3\xa9 HTTP/1.1",  # not ASCII: no HTTP parser lets it reach the app
+        b"GET /api/incidents/\xff\xfe HTTP/1.1",
+        b"GET /api/incidents?assigned_to=\xff HTTP/1.1",
+        b"GET /api/incidents/%ff%fe HTTP/1.1",  # escaped, but not UTF-8 once unescaped
+        b"GET /api/incidents?assigned_to=%c3%28 HTTP/1.1",
+        b"POST /api/incidents/%ED%A0%80/acknowledge HTTP/1.1\r\nContent-Length: 0",  # surrogate
+    ],
+)
+def test_a_url_that_is_not_utf_8_is_400_in_the_envelope(
+    served: LiveServer, request_line: bytes
+) -> None:
+    status, headers, body = raw_exchange(served, request_line)
+
+    assert status == 400, body
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] == "bad_request"
+    assert error["message"]
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_escaped_utf_8_url_reaches_the_route(served: LiveServer) -> None:
+    status, _, body = raw_exchange(served, b"GET /api/incidents/caf%C3%A9 HTTP/1.1")
+
+    assert status == 422  # an id that is no number: validated by the route, as any other
+    assert json.loads(body)["error"]["details"]["errors"][0]["field"] == "path.incident_id"
