@@ -23,7 +23,7 @@ from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import Role
 from models.errors import Forbidden, Unauthorized
-from models.services.tokens import find_active, hash_secret, touch
+from models.services.tokens import find_active, hash_secret, mask_secrets, touch
 from models.settings import Settings
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
@@ -35,16 +35,21 @@ TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is a hint, not a log (the aud
 _TOKEN_IN_URL = re.compile(r"(access(?:_|%5[fF])token=)[^&\s\"']+")
 
 
+def redact(text: str) -> str:
+    """`text` with the ?access_token= value, and anything that looks like a token anywhere
+    (a path, another query parameter), masked."""
+    return mask_secrets(_TOKEN_IN_URL.sub(r"\1***", text))
+
+
 class RedactTokens(logging.Filter):
-    """Tokens never reach the logs: the SSE stream's ?access_token= is masked in access logs."""
+    """Tokens never reach the logs: in a URL (uvicorn's access lines, ours that name a path) or
+    anywhere else in a line, masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_URL.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
-            )
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _TOKEN_IN_URL.sub(r"\1***", record.msg)
+            record.msg = redact(record.msg)
         return True
 
 

@@ -65,9 +65,12 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         )
         app.state.db = database
         app.state.authenticator = Authenticator(database, settings)
-        access_log = logging.getLogger("uvicorn.access")
-        if not any(isinstance(f, RedactTokens) for f in access_log.filters):
-            access_log.addFilter(RedactTokens())
+        # `intervene api` masks tokens in its log handler (api/logs.py); under a bare uvicorn
+        # the loggers whose lines carry a URL do it themselves
+        for name in ("uvicorn.access", "intervene.api"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, RedactTokens) for f in logger.filters):
+                logger.addFilter(RedactTokens())
         if settings.auth == "disabled":
             log.warning("INTERVENE_AUTH=disabled: every request acts as the local admin")
         app.state.playbooks = Playbooks(

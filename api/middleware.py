@@ -5,12 +5,12 @@ Plain ASGI middleware: nothing here buffers a response, so the SSE stream flows 
 """
 
 import ipaddress
-import json
 import logging
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from limits import parse
 from limits.aio.strategies import FixedWindowRateLimiter
@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import READ_METHODS, Authenticator, Principal, bearer_secret
+from api.errors import envelope_bytes
 from api.headers import RATE_LIMIT_STATE, answer_headers
 from api.metrics import Metrics
 from models.db import Database, transaction
@@ -77,12 +78,22 @@ def _within(address: str, networks: list[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
+def _not_utf8(scope: Scope) -> str | None:
+    """Which part of the URL as sent is not UTF-8 once percent-decoded (`%ff`), if one is:
+    the server decodes it with U+FFFD in place of what it cannot read, so a route would
+    otherwise act on a value the client never sent."""
+    raw = {"path": scope.get("raw_path"), "query": scope.get("query_string")}
+    for part, value in raw.items():
+        if value and b"%" in value:
+            try:
+                unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return part
+    return None
+
+
 def trusted_networks(settings: Settings) -> list[Network]:
     return [ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies]
-
-
-def _envelope(status: int, code: str, message: str, details: dict[str, Any]) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
 
 
 class RateLimit:
@@ -138,7 +149,7 @@ class Refusal:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     async def send(self, send: Send) -> None:
-        body = _envelope(self.status, self.code, self.message, self.details)
+        body = envelope_bytes(self.code, self.message, self.details)
         await send({"type": "http.response.start", "status": self.status, "headers": [
             *self.headers, (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -149,10 +160,11 @@ class Refusal:
 class Gate:
     """One middleware (one wrapper around `send`, which every SSE frame passes through):
     the rate limit (X-RateLimit-* on every answer; 429 with Retry-After past it), NUL in the
-    URL refused (400), bodies capped at INTERVENE_MAX_BODY_BYTES (413), security headers, and
-    the audit log: every request that may change something, once answered (a 429 aside), is recorded
-    with who (token name), from where, what and the status. The Gate's own refusals go out
-    through the same wrapper as the app's answers, so they carry the same headers."""
+    URL or a URL that is not UTF-8 once unescaped refused (400), bodies capped at
+    INTERVENE_MAX_BODY_BYTES (413), security headers, and the audit log: every request that
+    may change something (a 429 aside) is recorded with who (token name), from where, what and
+    the status, committed before its answer starts. The Gate's own refusals go out through the
+    same wrapper as the app's answers, so they carry the same headers."""
 
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None = None) -> None:
         self.app = app
@@ -172,13 +184,21 @@ class Gate:
         path = scope["path"]
         if path not in UNLIMITED_PATHS and not path.startswith(UNLIMITED_PREFIXES):
             allowed, state[RATE_LIMIT_STATE], retry_after = await self.rate_limit.count(key)
-        status = 500
+        # A 429 is counted (intervene_rate_limit_refusals_total), not audited: writing a row
+        # for each would turn a flood the limit holds off into database writes.
+        audit = allowed and scope["method"] not in READ_METHODS and path.startswith("/api")
+        audited = False
 
         async def send_guarded(message: Message) -> None:
-            nonlocal status
+            nonlocal audited
             if message["type"] == "http.response.start":
-                status = message["status"]
                 message["headers"] = answer_headers(scope, list(message.get("headers", [])))
+                if audit:
+                    # committed before the answer's first byte (the change itself committed
+                    # before the route returned): a client told 2xx finds the change in the
+                    # log even if this process dies the next instant
+                    audited = True
+                    await self._audit(scope, message["status"])
             await send(message)
 
         try:
@@ -188,10 +208,8 @@ class Gate:
             else:
                 await self.app(scope, self._counted(receive), send_guarded)
         finally:
-            # A 429 is counted (intervene_rate_limit_refusals_total), not audited: writing a
-            # row for each would turn a flood the limit holds off into database writes.
-            if allowed and scope["method"] not in READ_METHODS and path.startswith("/api"):
-                await self._audit(scope, status)
+            if audit and not audited:  # no answer passed here: the last-resort 500, outside us
+                await self._audit(scope, 500)
 
     def _refusal(self, scope: Scope, key: str, allowed: bool, retry_after: int) -> Refusal | None:
         if not allowed:
@@ -205,6 +223,9 @@ class Gate:
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             return Refusal(400, "bad_request", "NUL characters are not accepted in URLs",
                            {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
+        if (part := _not_utf8(scope)) is not None:
+            return Refusal(400, "bad_request", f"The URL's {part} is not UTF-8 once unescaped",
+                           {"part": part})  # fmt: skip
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return Refusal(413, "payload_too_large",
@@ -231,7 +252,8 @@ class Gate:
     async def _audit(self, scope: Scope, status: int) -> None:
         """Who (the token's name: the request's principal, or for a request refused before it
         was authenticated, whoever this process knows the token as), from where, what, the
-        status. A failed write keeps the answer but is logged as an error and counted."""
+        status. A failed write keeps the answer (sent after it) but is logged as an error and
+        counted."""
         app = scope.get("app")
         database: Database | None = getattr(getattr(app, "state", None), "db", None)
         if database is None:

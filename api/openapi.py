@@ -2,10 +2,11 @@
 it can answer, each with the contract's envelope (`api/errors.py`) as its schema, in place of
 FastAPI's default 422 `HTTPValidationError` (which no answer of this API ever has).
 
-Which statuses: 400 (refused input, NUL in the URL) and 500 everywhere; 401 and 403 where a
-token is needed; 404 where the path names a resource; 413 where a body may be sent; 422 where
-there is anything to validate; 429 where the rate limit counts; 409 and 503 on the operations
-listed below, whose services raise `Conflict` or `Unavailable`.
+Which statuses: 400 (a malformed URL or body, a request that cannot be done), 500 and 503 (the
+database out of reach; on playbook actions also Prefect or the dbt manifest) everywhere; 401 and
+403 where a token is needed; 404 where the path names a resource; 413 where a body may be sent;
+422 where there is anything to validate; 429 where the rate limit counts; 409 on the operations
+listed below, whose services raise `Conflict`.
 """
 
 from http import HTTPStatus
@@ -30,15 +31,9 @@ CONFLICTS = frozenset(
     for path in ("/api/incidents", *(f"{_INCIDENT}/{verb}" for verb in _VERBS),
                  f"{_APPROVAL}/approve", f"{_APPROVAL}/reject")
 )  # fmt: skip
-# 503 `unavailable`: Prefect or the dbt manifest out of reach (api/playbooks.py)
-UNAVAILABLE = frozenset(
-    ("POST", path)
-    for path in (f"{_ACTIONS}/dry-run", f"{_ACTIONS}/execute", f"{_ACTIONS}/{{action_id}}/rollback",
-                 f"{_ACTIONS}/approvals", f"{_APPROVAL}/approve")
-)  # fmt: skip
-
 DESCRIPTIONS = {
-    400: "Bad request: the request cannot be done as asked",
+    400: "Bad request: a body that is not JSON (malformed, or not sent as application/json), a"
+    " malformed URL, or a request that cannot be done as asked",
     401: "No token, or an unknown or revoked one",
     403: "The token's role, or the approval rules, do not allow it",
     404: "The resource in the path does not exist",
@@ -47,11 +42,13 @@ DESCRIPTIONS = {
     422: "Validation failed; `details.errors` names each field",
     429: "Rate limited; Retry-After says when to try again",
     500: "Internal error (logged; the body reveals nothing)",
-    503: "Something the request needs is unreachable",
+    503: "Something the request needs is unreachable: the database (anywhere), Prefect or the dbt"
+    " manifest (playbook actions); Retry-After says when to try again",
 }
 HEADERS = {
     401: {"WWW-Authenticate": 'Bearer, with error="invalid_token" for a bad token'},
     429: {"Retry-After": "Seconds until the limit frees up"},
+    503: {"Retry-After": "Seconds to wait before trying again"},
 }
 
 
@@ -130,7 +127,7 @@ def _response(status: int, existing: dict[str, Any]) -> dict[str, Any]:
 def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses this operation can answer."""
     responses = operation.get("responses", {})
-    statuses = {400, 500}
+    statuses = {400, 500, 503}
     if operation.get("security"):
         statuses |= {401, 403}
     if "{" in path:
@@ -143,8 +140,6 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
         statuses.add(429)
     if (method, path) in CONFLICTS:
         statuses.add(409)
-    if (method, path) in UNAVAILABLE or "503" in responses:
-        statuses.add(503)
     return sorted(statuses)
 
 

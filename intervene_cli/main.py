@@ -50,15 +50,9 @@ def _validate_checks() -> None:
 
 
 def _serve(host: str, port: int, log_config: dict[str, Any], workers: int = 1) -> None:
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_config=log_config,
-    )
+    from api.server import uvicorn_options
+
+    uvicorn.run(**uvicorn_options(host, port, log_config, workers))
 
 
 @app.command()

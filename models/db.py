@@ -6,13 +6,16 @@ waits for the first instead of failing half-way. Reads use deferred transactions
 autocommit on PostgreSQL.
 """
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -121,3 +124,35 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     """A session whose work commits on success and rolls back on any error."""
     async with factory() as session, session.begin():
         yield session
+
+
+# What says the database cannot be used now, rather than that a statement is wrong. SQLite's
+# OperationalError also covers "no such table" and syntax errors (SQLITE_ERROR): those are not.
+_SQLITE_UNAVAILABLE = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB,
+})  # fmt: skip
+# SQLSTATE classes: connection exception, insufficient resources, operator intervention (a
+# shutdown, a terminated backend), system error
+_POSTGRES_UNAVAILABLE = frozenset({"08", "53", "57", "58"})
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database is gone or cannot serve now (refused or lost
+    connection, a file that cannot be opened, locked past the busy timeout, no pooled connection
+    in time), as opposed to a fault in what was asked of it."""
+    if isinstance(error, sa_exc.TimeoutError):  # the pool had no connection to give in time
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    cause = error.orig
+    if isinstance(cause, sqlite3.Error):
+        return getattr(cause, "sqlite_errorcode", 0) & 0xFF in _SQLITE_UNAVAILABLE
+    if isinstance(cause, psycopg.InterfaceError):  # the connection is closed or lost
+        return True
+    if isinstance(cause, psycopg.OperationalError):
+        return cause.sqlstate is None or cause.sqlstate[:2] in _POSTGRES_UNAVAILABLE
+    return False

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import DatabaseDep
-from api.errors import error_response
+from api.errors import database_unavailable
 from api.version import VERSION
 
 router = APIRouter(tags=["health"])
@@ -21,18 +21,7 @@ async def get_health(database: DatabaseDep, request: Request) -> JSONResponse:
         async with database.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "unreachable", reported, not raised
-        return error_response(
-            503,
-            "unavailable",
-            "Database unreachable",
-            {
-                "database": {
-                    "status": "error",
-                    "dialect": database.dialect,
-                    "error": type(exc).__name__,
-                }
-            },
-        )
+        return database_unavailable(database.dialect, exc)
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return JSONResponse(
         {

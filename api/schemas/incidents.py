@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from operator import itemgetter
@@ -16,6 +17,7 @@ from pydantic import (
     SkipValidation,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
 )
 from typing_extensions import TypedDict  # pydantic needs it before Python 3.12
 
@@ -23,15 +25,27 @@ from models.enums import IncidentKind, IncidentStatus, Severity, SlaState
 from models.incident import Incident
 from models.sla import STAMPS, SlaPlan, sla_document
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-def _no_nul(value: str) -> str:
-    """Text is stored as given, except NUL, which PostgreSQL cannot store: refused (422)."""
+
+def _text_problem(value: str) -> str | None:
+    """Why `value` cannot be stored as text: NUL (PostgreSQL refuses it), or half a surrogate
+    pair, which JSON can escape ("\\ud800") but which is not Unicode (no UTF-8 encodes it)."""
     if "\x00" in value:
-        raise ValueError("NUL characters are not accepted")
+        return "NUL characters are not accepted"
+    if (found := _SURROGATE.search(value)) is not None:
+        return f"a lone surrogate ({ascii(found.group())[1:-1]}) is not valid Unicode"
+    return None
+
+
+def _storable(value: str) -> str:
+    """Text is stored as given, except what `_text_problem` refuses (422)."""
+    if (problem := _text_problem(value)) is not None:
+        raise ValueError(problem)
     return value
 
 
-Text = AfterValidator(_no_nul)
+Text = AfterValidator(_storable)
 Person = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), Text
 ]
@@ -50,28 +64,33 @@ MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_KEY = 200
 
 
-def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+def _bounded(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     """Free-form JSON (details, metadata, params), accepted but bounded in depth, key length
-    and size, so a body under the request cap still cannot bloat every later read."""
+    and size, so a body under the request cap still cannot bloat every later read; its text,
+    keys included, must be storable (`_text_problem`, which says where)."""
 
-    def walk(node: Any, depth: int) -> None:
+    def storable(text: str, where: str, what: str) -> None:
+        if (problem := _text_problem(text)) is not None:
+            raise ValueError(f"{problem}: in {what} at {where}")
+
+    def walk(node: Any, depth: int, where: str) -> None:
         if depth > MAX_JSON_DEPTH:
             raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(node, str):
-            _no_nul(node)
+            storable(node, where, "a value")
         elif isinstance(node, float) and not math.isfinite(node):
             raise ValueError("NaN and Infinity are not JSON")
         elif isinstance(node, dict):
             for key, child in node.items():
                 if len(key) > MAX_JSON_KEY:
                     raise ValueError(f"a key is longer than {MAX_JSON_KEY} characters")
-                _no_nul(key)
-                walk(child, depth + 1)
+                storable(key, where, "a key")
+                walk(child, depth + 1, f"{where}.{key}")
         elif isinstance(node, list):
-            for child in node:
-                walk(child, depth + 1)
+            for index, child in enumerate(node):
+                walk(child, depth + 1, f"{where}.{index}")
 
-    walk(value, 1)
+    walk(value, 1, info.field_name or "the object")
     if len(json.dumps(value, separators=(",", ":"))) > MAX_JSON_BYTES:
         raise ValueError(f"larger than {MAX_JSON_BYTES} bytes once serialized")
     return value

@@ -3,6 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import AuditEntry
+from models.services.tokens import mask_secrets
 
 
 def _text(value: str | None, size: int) -> str | None:
@@ -27,7 +28,7 @@ async def record_entry(
             role=_text(role, 20),
             client=_text(client, 100),
             method=_text(method, 10),
-            path=_text(path, 500),
+            path=_text(mask_secrets(path), 500),  # a token sent in the URL is not kept
             status=status,
             request_id=_text(request_id, 64),
         )

@@ -1,6 +1,7 @@
 """API tokens: created (the secret shown once), looked up by their hash, listed, revoked."""
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -13,6 +14,15 @@ from models.enums import Role
 from models.errors import NotFound
 
 SECRET_PREFIX = "ivt_"  # noqa: S105  (a marker that makes leaked tokens easy to spot, not a secret)
+# A secret as it can appear in a URL: token_urlsafe's alphabet, the prefix's "_" or any other
+# character percent-escaped
+_SECRET_IN_TEXT = re.compile(r"ivt(?:_|%5[fF])(?:[\w-]|%[0-9A-Fa-f]{2})+", re.ASCII)
+MASKED = SECRET_PREFIX + "***"
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with everything that looks like a token's secret replaced by `ivt_***`."""
+    return _SECRET_IN_TEXT.sub(MASKED, text) if "ivt" in text else text
 
 
 def hash_secret(secret: str) -> str:

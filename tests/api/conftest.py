@@ -37,6 +37,7 @@ class LiveServer:
     database_url: str
     process: subprocess.Popen[bytes]
     token: str
+    log: Path | None = None  # what the process wrote
 
     @property
     def auth(self) -> dict[str, str]:
@@ -57,15 +58,22 @@ def start_server(
     servers: list[LiveServer] = []
     logs = tmp_path_factory.mktemp("live-logs")
 
-    def launch(database_url: str, **settings: str) -> LiveServer:
+    def launch(database_url: str, *, cli: bool = False, **settings: str) -> LiveServer:
+        """uvicorn on the app; with `cli`, `intervene api` itself (uvicorn as the CLI starts
+        it, JSON log lines)."""
         port = free_port()
         env = os.environ | LIVE_SETTINGS | settings | {"INTERVENE_DATABASE_URL": database_url}
         command = [
             sys.executable, "-m", "uvicorn", "tests.api.live_app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
-        process = start(command, env, Path(logs) / f"uvicorn-{port}.log")
-        servers.append(server := LiveServer(f"http://127.0.0.1:{port}", database_url, process, ""))
+        if cli:
+            env = {"INTERVENE_LOG_FORMAT": "json"} | env
+            command = [sys.executable, "-m", "intervene_cli", "api", "--port", str(port)]
+        log = Path(logs) / f"uvicorn-{port}.log"
+        process = start(command, env, log)
+        server = LiveServer(f"http://127.0.0.1:{port}", database_url, process, "", log)
+        servers.append(server)
         wait_healthy(f"{server.url}/api/health", process, seconds=60)  # migrated by now
         with ThreadPoolExecutor(1) as pool:  # async tests call this with their loop running
             server.token = pool.submit(asyncio.run, issue_at(database_url)).result()

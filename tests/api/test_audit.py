@@ -7,10 +7,11 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select, text
+from starlette.types import Message, Receive, Scope, Send
 
 from api.main import create_app
 from models.access import AuditEntry
-from models.db import Database, transaction
+from models.db import Database, connect, transaction
 from models.enums import Role
 from models.settings import Settings
 from tests.api.test_observability import scrape, value
@@ -113,3 +114,43 @@ async def test_a_new_tokens_answer_is_never_stored(client: AsyncClient) -> None:
     assert created.status_code == 201
     assert created.json()["token"].startswith("ivt_")
     assert created.headers["cache-control"] == "no-store"
+
+
+async def test_an_answered_change_is_in_the_audit_log_before_its_first_byte(
+    app: FastAPI, client: AsyncClient, settings: Settings
+) -> None:
+    """A process killed right after answering must not lose the entry: at the moment each
+    answer starts, its entry is read from another connection (another engine)."""
+    elsewhere = connect(settings.database_url, pool_size=1, max_overflow=0)
+    seen: dict[str, tuple[int, list[tuple[str, str, int]]]] = {}
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                request_id = dict(scope["headers"])[b"x-request-id"].decode()
+                async with transaction(elsewhere.reader) as session:
+                    rows = await session.execute(
+                        select(AuditEntry.method, AuditEntry.path, AuditEntry.status)
+                        .where(AuditEntry.request_id == request_id)
+                    )  # fmt: skip
+                    seen[request_id] = (message["status"], [tuple(row) for row in rows])
+            await send(message)
+
+        await app(scope, receive, send_watched)
+
+    try:
+        async with AsyncClient(transport=ASGITransport(app=watched), base_url="http://t",
+                               headers=client.headers) as http:  # fmt: skip
+            created = await http.post("/api/incidents", json=incident_body(),
+                                      headers={"X-Request-ID": "audit-create"})  # fmt: skip
+            path = f"/api/incidents/{created.json()['id']}/acknowledge"
+            await http.post(path, headers={"X-Request-ID": "audit-ack"})
+            await http.post(path, headers={"X-Request-ID": "audit-ack-again"})  # refused: 400
+    finally:
+        await elsewhere.dispose()
+
+    assert seen == {
+        "audit-create": (201, [("POST", "/api/incidents", 201)]),
+        "audit-ack": (200, [("POST", path, 200)]),
+        "audit-ack-again": (400, [("POST", path, 400)]),
+    }

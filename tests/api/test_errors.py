@@ -27,7 +27,8 @@ async def test_wrong_method_is_405(client: AsyncClient) -> None:
     assert "GET" in response.headers["allow"]
 
 
-async def test_malformed_json_is_422_naming_the_body(client: AsyncClient) -> None:
+async def test_malformed_json_is_400_naming_the_body(client: AsyncClient) -> None:
+    """The contract's error table: an invalid request format is 400 `bad_request`."""
     incident = await create_incident(client)
 
     response = await client.post(
@@ -36,20 +37,51 @@ async def test_malformed_json_is_422_naming_the_body(client: AsyncClient) -> Non
         headers={"content-type": "application/json"},
     )
 
-    error = assert_envelope(response, 422, "validation_error")
+    error = assert_envelope(response, 400, "bad_request")
     assert error["details"] == {
         "errors": [
             {"field": "body", "message": "Request body is not valid JSON", "type": "json_invalid"}
         ]
     }
+    assert (await client.get(f"/api/incidents/{incident['id']}")).json() == incident
 
 
-async def test_body_that_is_not_json_is_422(client: AsyncClient) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # no Content-Type at all
+        {"content-type": "application/x-www-form-urlencoded"},
+        {"content-type": "text/plain"},
+        {"content-type": "multipart/form-data; boundary=x"},
+    ],
+)
+async def test_a_body_not_sent_as_json_is_400(client: AsyncClient, headers: dict[str, str]) -> None:
+    incident = await create_incident(client)
+
+    acknowledged = await client.post(
+        f"/api/incidents/{incident['id']}/acknowledge", content=b"acknowledged_by=me",
+        headers=headers,
+    )  # fmt: skip
+    created = await client.post("/api/incidents", content=b'{"kind": "invariant"}', headers=headers)
+
+    for response in (acknowledged, created):
+        error = assert_envelope(response, 400, "bad_request")
+        assert "application/json" in str(error["message"])
+        assert [e["field"] for e in error["details"]["errors"]] == ["body"]  # type: ignore[index]
+    assert (await client.get(f"/api/incidents/{incident['id']}")).json() == incident
+    assert (await client.get("/api/incidents")).json()["total"] == 1
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"acknowledged"', b"42", b'{"acknowledged_by": 42}'])
+async def test_well_formed_json_of_the_wrong_shape_stays_422(
+    client: AsyncClient, body: bytes
+) -> None:
     incident = await create_incident(client)
 
     response = await client.post(
-        f"/api/incidents/{incident['id']}/acknowledge", content=b"acknowledged_by=me"
-    )
+        f"/api/incidents/{incident['id']}/acknowledge", content=body,
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
 
     assert_envelope(response, 422, "validation_error")
 

@@ -253,3 +253,54 @@ async def test_nan_and_infinity_are_refused_in_free_form_json(client: AsyncClien
 
     assert response.status_code == 422
     assert "NaN and Infinity" in response.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "where"),
+    [
+        ("details", {"x": "\ud800"}, "details.x"),
+        ("details", {"\udfff": 1}, "details"),
+        ("metadata", {"a": [{"b": "ok \udbff then"}]}, "metadata.a.0.b"),
+        ("metadata", {"a": {"\ud800key": "v"}}, "metadata.a"),
+    ],
+)
+async def test_lone_surrogates_are_refused_naming_the_field(
+    client: AsyncClient, field: str, value: object, where: str
+) -> None:
+    """JSON may escape half a surrogate pair ("\\ud800"); no database stores it as text, and
+    PostgreSQL's jsonb refused it with a 500 (found by fuzzing)."""
+    body = json.dumps(incident_body() | {field: value})  # ASCII, the escape kept as sent
+
+    response = await client.post("/api/incidents", content=body,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    (problem,) = error["details"]["errors"]
+    assert problem["field"] == f"body.{field}"
+    assert "surrogate" in problem["message"]
+    assert where in problem["message"]
+    assert (await client.get("/api/incidents")).json()["total"] == 0
+
+
+async def test_lone_surrogates_in_text_fields_are_422_too(client: AsyncClient) -> None:
+    """pydantic refuses them in a str field by itself (its own message)."""
+    body = json.dumps(incident_body(summary="broken \ud800 text"))
+
+    response = await client.post("/api/incidents", content=body,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 422
+    (problem,) = response.json()["error"]["details"]["errors"]
+    assert problem["field"] == "body.summary"
+
+
+async def test_a_whole_surrogate_pair_is_an_ordinary_character(client: AsyncClient) -> None:
+    body = json.dumps(incident_body(summary="ok \U0001f600", details={"\U0001f600": "\U0001f600"}))
+
+    response = await client.post("/api/incidents", content=body,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+
+    assert response.status_code == 201
+    assert response.json()["details"] == {"\U0001f600": "\U0001f600"}

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from api.openapi import CONFLICTS, UNAVAILABLE, Error, ValidationFailed
+from api.openapi import CONFLICTS, Error, ValidationFailed
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -20,7 +20,7 @@ async def test_every_operation_declares_its_errors_in_the_envelope(client: Async
     assert "HTTPValidationError" not in json.dumps(document)  # FastAPI's, never answered
     for method, path, operation in operations(document):
         errors = {int(s): r for s, r in operation["responses"].items() if int(s) >= 400}
-        expected = {400, 500} | ({401, 403} if operation.get("security") else set())
+        expected = {400, 500, 503} | ({401, 403} if operation.get("security") else set())
         expected |= {404} if "{" in path else set()
         expected |= {413} if method != "GET" else set()
         assert expected <= set(errors), (method, path, sorted(errors))
@@ -30,6 +30,8 @@ async def test_every_operation_declares_its_errors_in_the_envelope(client: Async
             assert schema == f"#/components/schemas/{name}", (method, path, status)
     unauthorized = document["paths"]["/api/incidents"]["get"]["responses"]["401"]
     assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
+    unavailable = document["paths"]["/api/incidents"]["get"]["responses"]["503"]
+    assert unavailable["headers"]["Retry-After"]["required"] is True
 
 
 async def test_what_errors_look_like_is_what_the_document_declares(
@@ -37,17 +39,21 @@ async def test_what_errors_look_like_is_what_the_document_declares(
 ) -> None:
     missing = await client.get("/api/incidents/999999")
     invalid = await client.get("/api/incidents", params={"limit": 0, "severity": "sev9"})
+    malformed = await client.post("/api/incidents", content=b"{",
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+    document = (await client.get("/openapi.json")).json()
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as anonymous:
         unsigned = await anonymous.get("/api/incidents")
 
     assert Error.model_validate(missing.json()).error.code == "not_found"
     assert Error.model_validate(unsigned.json()).error.code == "unauthorized"
+    assert Error.model_validate(malformed.json()).error.code == "bad_request"
+    assert "400" in document["paths"]["/api/incidents"]["post"]["responses"]
     fields = ValidationFailed.model_validate(invalid.json()).error.details.errors
     assert sorted(f.field for f in fields) == ["query.limit", "query.severity"]
 
 
-def test_the_conflict_and_unavailable_lists_name_operations_that_exist(app: FastAPI) -> None:
+def test_the_conflict_list_names_operations_that_exist(app: FastAPI) -> None:
     served = {(method, path) for method, path, _ in operations(app.openapi())}
 
     assert CONFLICTS - served == set()
-    assert UNAVAILABLE - served == set()

@@ -104,6 +104,71 @@ async def test_private_targets_are_refused_unless_allowed(
         assert (await client.post("/api/webhooks", json=HOOK | {"url": url})).status_code == 201
 
 
+# Teredo: 2001:0:<server>:<flags>:<port ^ ffff>:<client ^ ffffffff>; this client is 169.254.169.254
+TEREDO_TO_METADATA = "2001:0:4136:e378:8000:63bf:5601:5601"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://[2002:a9fe:a9fe::1]/hook", "6to4 for 169.254.169.254"),
+        ("http://[2002:7f00:1::1]/hook", "6to4 for 127.0.0.1"),
+        (f"http://[{TEREDO_TO_METADATA}]/hook", "Teredo (client) for 169.254.169.254"),
+        ("http://[64:ff9b::a9fe:a9fe]/hook", "NAT64 for 169.254.169.254"),
+        ("http://[64:ff9b::a00:1]/hook", "NAT64 for 10.0.0.1"),
+        ("http://[::ffff:0:a9fe:a9fe]/hook", "IPv4-translated for 169.254.169.254"),
+        ("http://[::169.254.169.254]/hook", "IPv4-compatible for 169.254.169.254"),
+        ("http://100.64.0.1/hook", "private"),  # carrier-grade NAT
+        ("http://[fec0::1]/hook", "private"),  # site-local
+    ],
+)
+async def test_addresses_that_stand_for_a_refused_one_are_refused(
+    no_private: AsyncClient, url: str, why: str
+) -> None:
+    refused = await no_private.post("/api/webhooks", json=HOOK | {"url": url})
+
+    assert refused.status_code == 422
+    (error,) = refused.json()["error"]["details"]["errors"]
+    assert error["field"] == "body.url"
+    assert why in error["message"]
+    assert (await no_private.get("/api/webhooks")).json()["webhooks"] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://0.1.2.3/hook", "this network"),
+        ("http://0.0.0.0:8080/hook", "this network"),
+        ("http://255.255.255.255/hook", "broadcast"),
+        ("http://[2002:a9fe:a9fe::1]/hook", "6to4 for 169.254.169.254"),
+        (f"http://[{TEREDO_TO_METADATA}]/hook", "Teredo (client) for 169.254.169.254"),
+        ("http://[64:ff9b:1::a9fe:a9fe]/hook", "local-use NAT64"),
+        ("http://[::ffff:0:7f00:1]/hook", "reserved"),
+    ],
+)
+async def test_what_reaches_no_on_prem_host_is_refused_with_private_targets_allowed(
+    client: AsyncClient, url: str, why: str
+) -> None:
+    refused = await client.post("/api/webhooks", json=HOOK | {"url": url})
+
+    assert refused.status_code == 422
+    assert why in refused.json()["error"]["details"]["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:8.8.8.8]/hook",
+        "http://[64:ff9b::808:808]/hook",
+        "http://[2002:808:808::1]/hook",
+    ],
+)
+async def test_other_spellings_of_a_public_address_are_accepted(
+    no_private: AsyncClient, url: str
+) -> None:
+    assert (await no_private.post("/api/webhooks", json=HOOK | {"url": url})).status_code == 201
+
+
 async def test_only_admins_manage_webhooks(
     as_role: Callable[[str, Role], Awaitable[AsyncClient]],
 ) -> None:

@@ -19,7 +19,9 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 
 from deployments.webhooks import Deliverer
+from models.base import utcnow
 from models.db import Database, transaction
+from models.services import webhooks as service
 from models.settings import Settings
 from models.webhook import Webhook, WebhookDelivery
 from tests.factories import create_incident
@@ -289,3 +291,41 @@ async def test_a_worker_killed_mid_delivery_resumes_without_loss_or_repeats(
     assert ids[2] == ids[3]
     assert deliveries_sent[2] == deliveries_sent[3]
     assert ids[:3] + ids[4:] == sorted(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "why"),
+    [
+        ("http://0.1.2.3:{port}/hook", True, "this network"),
+        ("http://[2002:a9fe:a9fe::1]:{port}/hook", False, "6to4 for 169.254.169.254"),
+        ("http://[64:ff9b::7f00:1]:{port}/hook", False, "NAT64 for 127.0.0.1"),
+    ],
+)
+async def test_a_stored_target_that_stands_for_a_refused_address_is_not_sent_to(
+    client: AsyncClient,
+    receiver: Receiver,
+    settings: Settings,
+    db: Database,
+    url: str,
+    allow_private: bool,
+    why: str,
+) -> None:
+    """Checked again at delivery: a subscription stored before a form was refused (written
+    here straight to the table, as the API refuses it now) sends nothing."""
+    target = url.format(port=receiver.url.rsplit(":", 1)[1].split("/")[0])
+    async with transaction(db.writer) as session:
+        new = service.NewWebhook(url=target, event_types=["incident_created"], severities=None,
+                                 kinds=None, secret=None, description=None)  # fmt: skip
+        hook = await service.create_webhook(session, new=new, created_by="tests", at=utcnow())
+    await create_incident(client, key="INV_hook_embedded")
+    configured = FAST | {"webhook_allow_private": allow_private}
+
+    async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
+        await deliver_all(Deliverer(db, settings.model_copy(update=configured), http))
+
+    assert receiver.requests == []
+    [delivery] = await deliveries(client, hook.id)
+    assert delivery["status"] == "failed"
+    assert delivery["attempts"] == 1  # refused, not retried
+    assert "blocked target" in delivery["last_error"]
+    assert why in delivery["last_error"]
