@@ -96,15 +96,16 @@ async def clear_cache(
     es = es_client(get_settings())
     try:
         wanted = set(parsed.cache_types)
-        answer = await retrying(
-            f"clearing the caches of {parsed.index_name}",
-            lambda: es.indices.clear_cache(
-                index=parsed.index_name,
-                query="query" in wanted,
-                request="request" in wanted,
-                fielddata="fielddata" in wanted,
-            ),
-        )
+        async with hooks.heartbeat(action_id):
+            answer = await retrying(
+                f"clearing the caches of {parsed.index_name}",
+                lambda: es.indices.clear_cache(
+                    index=parsed.index_name,
+                    query="query" in wanted,
+                    request="request" in wanted,
+                    fielddata="fielddata" in wanted,
+                ),
+            )
     except Exception as exc:
         raise ActionFailed(describe(exc)) from exc
     finally:

@@ -149,37 +149,57 @@ async def refresh_synonyms(
     steps = plan(parsed, check.facts)
     synonyms_set = str(steps.details["synonyms_set"])
     es = es_client(settings)
-    try:
-        if rollback:
-            assert prior_state is not None, "a rollback needs the rules captured at execute"
-            await retrying(f"restoring {synonyms_set}", lambda: es.synonyms.put_synonym(
-                id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]))  # fmt: skip
-            await retrying("reloading the analyzers", lambda: es.indices.reload_search_analyzers(
-                index=parsed.index_name))  # fmt: skip
-            result: dict[str, Any] = {
-                "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
-                "restored": prior_state,
-            }
-        else:
-            current = (await retrying(f"reading {synonyms_set}", lambda: es.synonyms.get_synonym(
-                id=synonyms_set, size=10_000))).body  # fmt: skip
-            prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
-            await hooks.store_result(action_id, {"prior_state": prior})  # before any change
-            await retrying(f"replacing {synonyms_set}", lambda: es.synonyms.put_synonym(
-                id=synonyms_set, synonyms_set=_rules(parsed.synonyms)))  # fmt: skip
-            await retrying("reloading the analyzers", lambda: es.indices.reload_search_analyzers(
-                index=parsed.index_name))  # fmt: skip
-            result = {"message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
-                      f"with {len(parsed.synonyms)}", "prior_state": prior}  # fmt: skip
-            if parsed.reindex:
-                concrete = str(steps.details["concrete_index"])
-                result["reindexed_into"] = await _reindex(es, parsed.index_name, concrete)
-    except ActionFailed:
-        raise
-    except Exception as exc:
-        raise ActionFailed(describe(exc)) from exc
-    finally:
-        await es.close()
+    async with hooks.heartbeat(action_id):
+        try:
+            if rollback:
+                assert prior_state is not None, "a rollback needs the rules captured at execute"
+                await retrying(
+                    f"restoring {synonyms_set}",
+                    lambda: es.synonyms.put_synonym(
+                        id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]
+                    ),
+                )
+                await retrying(
+                    "reloading the analyzers",
+                    lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
+                )
+                result: dict[str, Any] = {
+                    "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
+                    "restored": prior_state,
+                }
+            else:
+                current = (
+                    await retrying(
+                        f"reading {synonyms_set}",
+                        lambda: es.synonyms.get_synonym(id=synonyms_set, size=10_000),
+                    )
+                ).body
+                prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
+                await hooks.store_result(action_id, {"prior_state": prior})  # before any change
+                await retrying(
+                    f"replacing {synonyms_set}",
+                    lambda: es.synonyms.put_synonym(
+                        id=synonyms_set, synonyms_set=_rules(parsed.synonyms)
+                    ),
+                )
+                await retrying(
+                    "reloading the analyzers",
+                    lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
+                )
+                result = {
+                    "message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
+                    f"with {len(parsed.synonyms)}",
+                    "prior_state": prior,
+                }
+                if parsed.reindex:
+                    concrete = str(steps.details["concrete_index"])
+                    result["reindexed_into"] = await _reindex(es, parsed.index_name, concrete)
+        except ActionFailed:
+            raise
+        except Exception as exc:
+            raise ActionFailed(describe(exc)) from exc
+        finally:
+            await es.close()
     run_logger().info("action %s: %s", action_id, result["message"])
     await hooks.finish(action_id, result)
     return result

@@ -93,7 +93,8 @@ async def rerun_eval(
     specs = chosen(Params.model_validate(params), load_checks(settings.checks_file))
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
-        runs = await sweep(specs, database, settings, trigger=RunTrigger.PLAYBOOK)
+        async with hooks.heartbeat(action_id):
+            runs = await sweep(specs, database, settings, trigger=RunTrigger.PLAYBOOK)
     finally:
         await database.dispose()
     results = [

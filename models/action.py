@@ -2,7 +2,8 @@
 
 Status only moves forward (pending -> scheduled -> running -> a terminal status): updates come
 from the API, from flow state hooks in the worker and from the reconciler, in any order and
-possibly twice, so `advance()` ignores anything that would move an action backwards.
+possibly twice, so `advance()` ignores anything that would move an action backwards. One
+exception, `settle()`: the flow's own outcome replaces a crash declared while it still worked.
 """
 
 from datetime import datetime
@@ -65,9 +66,34 @@ class Action(Base):
         result: dict[str, Any] | None = None,
     ) -> Event | None:
         """Move to `status` unless that is a step back; return the event to record, if any."""
-        current = self.action_status
-        if status.rank <= current.rank:
+        if status.rank <= self.action_status.rank:
             return None
+        return self._move(status, at=at, message=message, result=result)
+
+    def settle(
+        self,
+        status: ActionStatus,
+        *,
+        at: datetime,
+        message: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> Event | None:
+        """The flow's own final word, written as its work ends: it moves forward as `advance`
+        does, and it also replaces a crash declared while the flow was still working (silence
+        misjudged, a runner that lost its Prefect server): the work was done, this is how it
+        ended. Another final status stays."""
+        if self.action_status is ActionStatus.CRASHED and status is not ActionStatus.CRASHED:
+            return self._move(status, at=at, message=message, result=result)
+        return self.advance(status, at=at, message=message, result=result)
+
+    def _move(
+        self,
+        status: ActionStatus,
+        *,
+        at: datetime,
+        message: str | None,
+        result: dict[str, Any] | None,
+    ) -> Event | None:
         self.status = status.value
         if message is not None:
             self.message = message

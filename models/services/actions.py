@@ -187,13 +187,17 @@ async def store_result(
     action = await session.get(Action, action_id, with_for_update=True)
     if action is None:
         return
+    _keep_result(action, result, at)
+    await session.flush()
+
+
+def _keep_result(action: Action, result: dict[str, Any], at: datetime) -> None:
     action.result = result
     if isinstance(result.get("message"), str):
         action.message = result["message"]
     if "prior_state" in result:
         action.prior_state = result["prior_state"]
     action.updated_at = at
-    await session.flush()
 
 
 async def finish(
@@ -207,12 +211,20 @@ async def finish(
 ) -> Action | None:
     """Record a run's result and its terminal status together, from the flow that did the work.
 
-    Once the warehouse (or the planner, or the index) has been changed, this is what happened;
+    Once the warehouse (or the planner, or the index) has been changed, this is what happened:
     a crash report that Prefect sends later (its server was down as the run ended, say) moves
-    nothing back."""
-    await store_result(session, action_id=action_id, result=result, at=at)
-    return await advance_action(session, action_id=action_id, status=status, at=at,
-                                message=message)  # fmt: skip
+    nothing back, and a crash declared while the flow still worked gives way (Action.settle)."""
+    action = await session.get(Action, action_id, with_for_update=True)
+    if action is None:
+        return None
+    if action.action_status.is_terminal and action.action_status is not ActionStatus.CRASHED:
+        return action  # settled already (a retried flow): the first outcome stands
+    _keep_result(action, result, at)
+    event = action.settle(status, at=at, message=message)
+    if event is not None:
+        session.add(event)
+    await session.flush()
+    return action
 
 
 async def beat(session: AsyncSession, *, action_id: int, at: datetime) -> None:

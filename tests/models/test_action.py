@@ -60,3 +60,31 @@ def test_a_late_running_report_does_not_move_back_from_success() -> None:
 
     assert action.advance(ActionStatus.RUNNING, at=T0 + timedelta(seconds=1)) is None
     assert action.status == "success"
+
+
+def test_the_flows_outcome_replaces_a_crash_declared_while_it_worked() -> None:
+    """A reconciler that misjudged silence (or a runner that lost its Prefect server) declared
+    the run crashed; the flow then finished its work and says how it ended: that stands."""
+    action = new_action()
+    action.advance(ActionStatus.RUNNING, at=T0)
+    action.advance(ActionStatus.CRASHED, at=T0 + timedelta(seconds=40), message="No heartbeat")
+
+    event = action.settle(ActionStatus.SUCCESS, at=T0 + timedelta(seconds=50), message="done")
+
+    assert event is not None
+    assert event.payload["status"] == "success"
+    assert (action.status, action.message) == ("success", "done")
+    assert action.completed_at == T0 + timedelta(seconds=50)
+    assert action.actual_duration == 50.0
+
+
+@pytest.mark.parametrize(
+    "final", [ActionStatus.SUCCESS, ActionStatus.FAILED, ActionStatus.CANCELLED]
+)
+def test_the_flows_outcome_never_replaces_another_final_status(final: ActionStatus) -> None:
+    action = new_action()
+    action.advance(final, at=T0, message="first")
+
+    assert action.settle(ActionStatus.SUCCESS, at=T0 + timedelta(seconds=5)) is None
+    assert action.settle(ActionStatus.FAILED, at=T0 + timedelta(seconds=5)) is None
+    assert (action.status, action.message) == (final.value, "first")
