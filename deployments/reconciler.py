@@ -105,7 +105,7 @@ async def _decide(
 async def reconcile_once(
     database: Database, client: PrefectClient, settings: Settings
 ) -> list[Repair]:
-    async with transaction(database.writer) as session:
+    async with transaction(database.reader) as session:  # the id is made by the migrations
         installation = await installation_id(session)
         candidates = await unfinished_actions(session, older_than=utcnow() - GRACE)
     repairs = []

@@ -125,13 +125,24 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
 SKIPPED: dict[str, Any] = {"skipped": True, "reason": "the action already has a final status"}
 
 
+class ForeignRun(RuntimeError):
+    """A run of another installation reached this one's worker: both serve the same deployment
+    names on one Prefect server. It fails, loudly, rather than end Completed: its own
+    installation's reconciler must not read a run that did nothing as a success."""
+
+
 async def is_finished(action_id: int) -> bool:
-    """True when the action already has a terminal status (e.g. recorded as failed to start),
-    or when this run is another installation's: its flow run must then do nothing."""
-    async with _database() as database, transaction(database.writer) as session:
-        if not await _ours(session, list(runtime.flow_run.tags or [])):
-            log.warning("this flow run belongs to another installation: nothing to do")
-            return True
+    """True when the action already has a terminal status (e.g. recorded as failed to start):
+    its flow run must then do nothing. Another installation's run raises ForeignRun."""
+    async with _database() as database, transaction(database.reader) as session:
+        tags = list(runtime.flow_run.tags or [])
+        if not await _ours(session, tags):
+            mine = installation_tag(await installation_id(session))
+            raise ForeignRun(
+                f"this flow run belongs to another installation ({', '.join(tags)}); this worker "
+                f"serves {mine}: give each installation its own Prefect server, deployments or "
+                "work pool"
+            )
         action = await session.get(Action, action_id)
         return action is None or action.action_status.is_terminal
 

@@ -82,3 +82,31 @@ async def test_hooks_ignore_a_run_of_another_installation(
         assert [a["status"] for a in (await client.get(history)).json()["actions"]] == ["success"]
     finally:
         get_settings.cache_clear()
+
+
+async def test_a_flow_body_refuses_a_run_of_another_installation(
+    installations: list[tuple[AsyncClient, RecordingLauncher, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both installations' workers serve the same deployment names: a foreign run that reached
+    this worker fails loudly (before, it returned 'nothing to do' and ended Completed, which its
+    own reconciler then recorded as a success that never ran)."""
+    from prefect.runtime import flow_run
+
+    (client, launcher, url), _ = installations
+    incident = await create_incident(client)
+    started = await client.post(
+        f"/api/playbooks/incidents/{incident['id']}/actions/execute", json=RERUN
+    )
+    action_id = started.json()["action_id"]
+    monkeypatch.setenv("INTERVENE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        foreign = ["intervene", installation_tag("00000000-0000-4000-8000-000000000000")]
+        monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: foreign)
+        with pytest.raises(hooks.ForeignRun, match="belongs to another installation"):
+            await hooks.is_finished(action_id)
+        monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: launcher.launches[-1].tags)
+        assert await hooks.is_finished(action_id) is False
+    finally:
+        get_settings.cache_clear()
