@@ -421,14 +421,13 @@ async def stream(
     last_event_id: int | None,
     types: frozenset[str] | None,
     incident_id: int | None,
+    reset: ServerSentEvent | None = None,
     connection: EventStream | None = None,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[ServerSentEvent | bytes]:
     """`connected`, then (on a resume) the missed events, then live ones. Frames that queued
-    up while the previous send was under way go out together, in one write."""
-    reset = None
-    if last_event_id is not None:
-        reset, last_event_id = await _check_position(broadcaster, last_event_id)
+    up while the previous send was under way go out together, in one write. `last_event_id`
+    and `reset` come from check_position, read before the answer starts."""
     subscriber = broadcaster.subscribe(types, incident_id, last_event_id, connection, still_allowed)
     try:
         yield ServerSentEvent(
@@ -451,11 +450,14 @@ async def stream(
         broadcaster.unsubscribe(subscriber)
 
 
-async def _check_position(
-    broadcaster: Broadcaster, last_event_id: int
+async def check_position(
+    broadcaster: Broadcaster, last_event_id: int | None
 ) -> tuple[ServerSentEvent | None, int | None]:
     """A `reset` event when the client's position is gone (pruned) or unknown (ahead of the
-    log, e.g. another database), and where to resume from then."""
+    log, e.g. another database), and where to resume from then. It reads the database, so the
+    route calls it before the stream's 200 goes out: an outage is then a 503, not a cut stream."""
+    if last_event_id is None:
+        return None, None
     pruned = await broadcaster.pruned_through()
     if pruned <= last_event_id <= broadcaster.position:
         return None, last_event_id

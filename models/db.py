@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 
 from models import json_columns
 
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _WRITE_OPTION = "intervene_write"
 
@@ -100,7 +101,12 @@ def connect(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Databas
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
     else:  # sessions in UTC: timestamps come back as UTC already (models.base.UTCDateTime)
         options.update(pool_size=pool_size, max_overflow=max_overflow)
-        options["connect_args"] = {"options": "-c TimeZone=UTC"}
+        # a server that drops packets must not hold a request until the OS gives up: fail
+        # (and answer 503) after this long
+        options["connect_args"] = {
+            "options": "-c TimeZone=UTC",
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
+        }
     engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
         configure_sqlite(engine.sync_engine)

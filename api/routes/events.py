@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 
 from api.auth import token_recheck
-from api.sse import Broadcaster, EventStream, heartbeat, stream
+from api.sse import Broadcaster, EventStream, check_position, heartbeat, stream
 from models.enums import EventType
 from models.errors import BadRequest
 
@@ -47,12 +47,14 @@ async def stream_events(
     settings = broadcaster.settings
     resume_from = last_event_id_header if last_event_id_header is not None else last_event_id
     wanted = _types(types)
+    reset, resume_from = await check_position(broadcaster, resume_from)
     return EventStream(
         lambda connection: stream(
             broadcaster,
             last_event_id=resume_from,
             types=wanted,
             incident_id=incident_id,
+            reset=reset,
             connection=connection,
             still_allowed=token_recheck(request),
         ),
