@@ -8,7 +8,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -19,6 +18,7 @@ from tenacity import (
 
 from flows.logs import run_logger
 from flows.warehouse import WarehouseBusy
+from models.db import unreachable
 
 T = TypeVar("T")
 
@@ -28,10 +28,8 @@ MAX_WAIT_SECONDS = 10.0
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, WarehouseBusy | OperationalError):
+    if isinstance(exc, WarehouseBusy) or unreachable(exc):  # the app database, gone a moment
         return True
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated
     es = sys.modules.get("elasticsearch")  # imported by the flows that talk to it, only
     if es is None:
         return False

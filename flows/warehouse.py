@@ -8,7 +8,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -149,7 +149,10 @@ class WarehouseBusy(RuntimeError):
 
 
 DUCKDB_LOCKED = "Could not set lock on file"  # DuckDB's words when another process holds it
-DBT_LOCK_WAIT_SECONDS = 120.0  # a check reads for a second or two; a sweep for a few
+# how long a reader or dbt waits for its turn: a check reads for a second or two, a sweep for
+# a few, a dbt run for as long as its models take
+TURN_WAIT_SECONDS = 120.0
+OFFLINE_COMMANDS = frozenset({"parse", "ls"})  # dbt commands that never open the warehouse
 
 
 @contextmanager
@@ -176,9 +179,10 @@ def warehouse_lock(warehouse_url: str, *, wait: float) -> Iterator[None]:
         lock.release()
 
 
-def invoke_dbt(project: DbtProject, *args: str, wait: float = DBT_LOCK_WAIT_SECONDS) -> Any:
+def invoke_dbt(project: DbtProject, *args: str, wait: float = TURN_WAIT_SECONDS) -> Any:
     """Run one dbt command in this process (imports dbt: worker and CLI only, never the API),
-    holding the warehouse's lock (warehouse_lock) for as long as it runs.
+    holding the warehouse's lock (warehouse_lock) for as long as it runs, unless the command
+    never opens the warehouse (`parse`, `ls`: a worker starting beside a long run need not wait).
 
     dbt-duckdb keeps its DuckDB connection open for the life of the process; closing it when
     the command ends frees the warehouse for its other readers and writers at once.
@@ -186,7 +190,8 @@ def invoke_dbt(project: DbtProject, *args: str, wait: float = DBT_LOCK_WAIT_SECO
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(project.warehouse_url))
-    with warehouse_lock(project.warehouse_url, wait=wait):
+    offline = bool(args) and args[0] in OFFLINE_COMMANDS
+    with nullcontext() if offline else warehouse_lock(project.warehouse_url, wait=wait):
         try:
             return dbtRunner().invoke([*args, *project.common_args()])
         finally:
@@ -240,7 +245,9 @@ def warehouse_path(warehouse_url: str) -> Path | None:
 
 
 @contextmanager
-def open_warehouse(warehouse_url: str, *, read_only: bool, wait: float = 30) -> Iterator[Any]:
+def open_warehouse(
+    warehouse_url: str, *, read_only: bool, wait: float = TURN_WAIT_SECONDS
+) -> Iterator[Any]:
     """A DB-API connection to the warehouse (DuckDB file, or PostgreSQL with its schema first
     on the search path). DuckDB admits one writing process at a time, and dbt is one: this
     takes its turn on the warehouse's lock (warehouse_lock), and if a process that does not

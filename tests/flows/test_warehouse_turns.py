@@ -103,3 +103,13 @@ async def test_a_warehouse_held_by_a_stranger_is_retried_with_backoff_in_the_log
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert retries, caplog.text
     assert retries[0].startswith("dbt run failed (attempt 1 of 4): WarehouseBusy: dbt could not")
+
+
+def test_parsing_the_project_never_waits_for_the_warehouse(duckdb_project: DbtProject) -> None:
+    """A worker that starts while the old one's last dbt run holds the warehouse parses at once
+    (its warm dbt must be ready within its start-up limit)."""
+    from flows.warehouse import invoke_dbt, warehouse_lock
+
+    with warehouse_lock(duckdb_project.warehouse_url, wait=5):
+        outcome = invoke_dbt(duckdb_project, "parse", wait=1)
+    assert outcome.success
