@@ -14,15 +14,17 @@ from models.enums import Role
 from models.errors import NotFound
 
 SECRET_PREFIX = "ivt_"  # noqa: S105  (a marker that makes leaked tokens easy to spot, not a secret)
-# A secret as it can appear in a URL: token_urlsafe's alphabet, the prefix's "_" or any other
-# character percent-escaped
-_SECRET_IN_TEXT = re.compile(r"ivt(?:_|%5[fF])(?:[\w-]|%[0-9A-Fa-f]{2})+", re.ASCII)
+# A secret as it can appear in a URL: token_urlsafe's alphabet, any character of it or of the
+# prefix percent-escaped (`%69vt_...` reaches the server as `ivt_...` all the same)
+_SECRET_IN_TEXT = re.compile(
+    r"(?:i|%69)(?:v|%76)(?:t|%74)(?:_|%5[fF])(?:[\w-]|%[0-9A-Fa-f]{2})+", re.ASCII
+)
 MASKED = SECRET_PREFIX + "***"
 
 
 def mask_secrets(text: str) -> str:
     """`text` with everything that looks like a token's secret replaced by `ivt_***`."""
-    return _SECRET_IN_TEXT.sub(MASKED, text) if "ivt" in text else text
+    return _SECRET_IN_TEXT.sub(MASKED, text) if "ivt" in text or "%" in text else text
 
 
 def hash_secret(secret: str) -> str:

@@ -109,6 +109,7 @@ async def test_tokens_anywhere_in_a_url_are_masked_in_the_logs_and_the_audit(
         "tok-query": ("GET", f"/api/incidents?token={secret}"),
         "tok-other": ("GET", f"/api/incidents?limit=5&api_key={secret}&x=1"),
         "tok-escaped": ("GET", f"/api/incidents?token={escaped}"),
+        "tok-prefix": ("GET", "/api/incidents?token=%69%76%74_" + secret.removeprefix("ivt_")),
         "tok-access": ("GET", f"/api/incidents?access_token={secret}"),
         "tok-change": ("POST", f"/api/incidents/{secret}/acknowledge"),
     }
