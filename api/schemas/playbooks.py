@@ -91,7 +91,8 @@ class RollbackResponse(BaseModel):
 class ActionRead(BaseModel):
     """An action in the history. An execution's `result` is what its run produced, with the
     contract's `actual_duration` and `logs_url` added (they are also top-level, as
-    `actual_duration` and `flow_run_url`); a dry-run ran nothing and has none."""
+    `actual_duration` and `flow_run_url`), once it has one or has ended; before that, and for a
+    dry-run, which ran nothing, it is null."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -126,7 +127,7 @@ class ActionRead(BaseModel):
 
     @model_validator(mode="after")
     def _result_as_the_contract_shows_it(self) -> Self:
-        if not self.dry_run:
+        if not self.dry_run and (self.result is not None or self.completed_at is not None):
             self.result = (self.result or {}) | {
                 "actual_duration": self.actual_duration,
                 "logs_url": self.flow_run_url,
