@@ -16,6 +16,7 @@ from tests.auth import bearer, issue
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
+FOREIGN = installation_tag("00000000-0000-4000-8000-000000000000")
 RERUN = {"action_type": "rerun_dbt", "params": {"task_id": "t", "models": ["inbox_emails"]}}
 
 
@@ -61,31 +62,39 @@ async def test_the_same_action_id_in_two_installations_is_two_runs(
     assert first.key == f"intervene-{theirs[0].removeprefix('installation:')}-action-{first_id}"
 
 
-async def test_hooks_ignore_a_run_of_another_installation(
+@pytest.fixture
+async def executed_here(
     installations: list[tuple[AsyncClient, RecordingLauncher, str]],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> AsyncIterator[tuple[AsyncClient, RecordingLauncher, int, int]]:
+    """An execute in the first installation, whose database the flows' hooks then write to
+    (as a worker of that installation would): its client, launcher, incident and action ids."""
     (client, launcher, url), _ = installations
     incident = await create_incident(client)
     started = await client.post(
         f"/api/playbooks/incidents/{incident['id']}/actions/execute", json=RERUN
     )
-    action_id = started.json()["action_id"]
     monkeypatch.setenv("INTERVENE_DATABASE_URL", url)
     get_settings.cache_clear()
-    try:
-        other = installation_tag("00000000-0000-4000-8000-000000000000")
-        await hooks.record_state(action_id, ActionStatus.SUCCESS, tags=["intervene", other])
-        history = f"/api/playbooks/incidents/{incident['id']}/actions/history"
-        assert [a["status"] for a in (await client.get(history)).json()["actions"]] == ["scheduled"]
-        await hooks.record_state(action_id, ActionStatus.SUCCESS, tags=launcher.launches[-1].tags)
-        assert [a["status"] for a in (await client.get(history)).json()["actions"]] == ["success"]
-    finally:
-        get_settings.cache_clear()
+    yield client, launcher, incident["id"], started.json()["action_id"]
+    get_settings.cache_clear()
+
+
+async def test_hooks_ignore_a_run_of_another_installation(
+    executed_here: tuple[AsyncClient, RecordingLauncher, int, int],
+) -> None:
+    client, launcher, incident_id, action_id = executed_here
+    history = f"/api/playbooks/incidents/{incident_id}/actions/history"
+
+    await hooks.record_state(action_id, ActionStatus.SUCCESS, tags=["intervene", FOREIGN])
+    assert [a["status"] for a in (await client.get(history)).json()["actions"]] == ["scheduled"]
+
+    await hooks.record_state(action_id, ActionStatus.SUCCESS, tags=launcher.launches[-1].tags)
+    assert [a["status"] for a in (await client.get(history)).json()["actions"]] == ["success"]
 
 
 async def test_a_flow_body_refuses_a_run_of_another_installation(
-    installations: list[tuple[AsyncClient, RecordingLauncher, str]],
+    executed_here: tuple[AsyncClient, RecordingLauncher, int, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Both installations' workers serve the same deployment names: a foreign run that reached
@@ -93,20 +102,10 @@ async def test_a_flow_body_refuses_a_run_of_another_installation(
     own reconciler then recorded as a success that never ran)."""
     from prefect.runtime import flow_run
 
-    (client, launcher, url), _ = installations
-    incident = await create_incident(client)
-    started = await client.post(
-        f"/api/playbooks/incidents/{incident['id']}/actions/execute", json=RERUN
-    )
-    action_id = started.json()["action_id"]
-    monkeypatch.setenv("INTERVENE_DATABASE_URL", url)
-    get_settings.cache_clear()
-    try:
-        foreign = ["intervene", installation_tag("00000000-0000-4000-8000-000000000000")]
-        monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: foreign)
-        with pytest.raises(hooks.ForeignRun, match="belongs to another installation"):
-            await hooks.is_finished(action_id)
-        monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: launcher.launches[-1].tags)
-        assert await hooks.is_finished(action_id) is False
-    finally:
-        get_settings.cache_clear()
+    _, launcher, _, action_id = executed_here
+    monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: ["intervene", FOREIGN])
+    with pytest.raises(hooks.ForeignRun, match="belongs to another installation"):
+        await hooks.is_finished(action_id)
+
+    monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: launcher.launches[-1].tags)
+    assert await hooks.is_finished(action_id) is False
