@@ -23,7 +23,7 @@ from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
 from flows.checks.config import ConfigError
 from flows.estimates import Calibration, calibrated
-from flows.plan import ParamsError, Plan, Preflight
+from flows.plan import Plan, Preflight
 from flows.registry import (
     ACTIONS,
     ALIASES,
@@ -33,12 +33,12 @@ from flows.registry import (
     get_action_spec,
     presets,
 )
-from flows.warehouse import ManifestMissing
+from integrations.warehouse import ManifestMissing
 from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus, IncidentStatus
-from models.errors import BadRequest, NotFound, Unavailable
+from models.errors import BadRequest, NotFound, ParamsError, Unavailable
 from models.incident import Incident
 from models.installation import action_run_key, action_run_tags
 from models.services import actions as service

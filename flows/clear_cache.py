@@ -15,7 +15,7 @@ from flows import hooks
 from flows.logs import run_logger
 from flows.plan import Plan, Preflight
 from flows.retries import retrying
-from flows.search import describe, es_client, index_problem
+from integrations.search import describe, es_client, index_problem
 from models.settings import Settings, get_settings
 
 ACTION_TYPE = "clear_cache"

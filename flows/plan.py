@@ -4,18 +4,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ParamsError(ValueError):
-    """Parameters that parse but do not make sense (e.g. a model the project does not have).
-
-    `field` names the parameter, as in `params.models`, for the 422's field list.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Plan:
     message: str

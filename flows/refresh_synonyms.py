@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from flows import hooks
 from flows.logs import run_logger
-from flows.plan import ParamsError, Plan, Preflight
+from flows.plan import Plan, Preflight
 from flows.retries import retrying
-from flows.search import describe, es_client, index_problem
+from integrations.search import describe, es_client, index_problem
+from models.errors import ParamsError
 from models.settings import Settings, get_settings
 
 ACTION_TYPE = "refresh_synonyms"

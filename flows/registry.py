@@ -23,7 +23,7 @@ from flows import (
 from flows.checks.config import CheckSpec, load_checks
 from flows.estimates import Typical
 from flows.plan import Plan, Preflight
-from flows.warehouse import DbtProject
+from integrations.warehouse import DbtProject
 from models.enums import IncidentKind
 from models.services.planner import PlannerSnapshot
 from models.settings import Settings

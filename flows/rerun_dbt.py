@@ -20,7 +20,7 @@ from flows import hooks, warm_dbt
 from flows.logs import run_logger
 from flows.plan import Plan
 from flows.retries import retrying
-from flows.warehouse import DUCKDB_LOCKED, DbtProject, Manifest, WarehouseBusy
+from integrations.warehouse import DUCKDB_LOCKED, DbtProject, Manifest, WarehouseBusy
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_dbt"

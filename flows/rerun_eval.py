@@ -14,9 +14,10 @@ from flows import hooks
 from flows.checks.config import CheckSpec, load_checks
 from flows.checks.runner import sweep
 from flows.logs import run_logger
-from flows.plan import ParamsError, Plan
+from flows.plan import Plan
 from models.db import connect
 from models.enums import RunTrigger
+from models.errors import ParamsError
 from models.settings import get_settings
 
 ACTION_TYPE = "rerun_eval"

@@ -18,7 +18,7 @@ from tenacity import (
 )
 
 from flows.logs import run_logger
-from flows.warehouse import WarehouseBusy
+from integrations.warehouse import WarehouseBusy
 
 T = TypeVar("T")
 

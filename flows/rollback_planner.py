@@ -13,7 +13,8 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from flows import hooks, planner_steps
-from flows.plan import ParamsError, Plan
+from flows.plan import Plan
+from models.errors import ParamsError
 from models.services.planner import PlannerSnapshot, moved
 from models.settings import get_settings
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.warehouse import DbtProject, WarehouseBusy, invoke_dbt
+from integrations.warehouse import DbtProject, WarehouseBusy, invoke_dbt
 from models.settings import get_settings
 
 MAX_MESSAGE = 10 * 1024 * 1024

@@ -103,7 +103,8 @@ def warehouse_prepare(
     build: Annotated[bool, typer.Option(help="Also seed and build the models.")] = True,
 ) -> None:
     """Parse the dbt project (the manifest the API reads) and build the demo warehouse."""
-    from flows.warehouse import DbtProject, prepare_warehouse
+    from integrations.demo_warehouse import prepare_warehouse
+    from integrations.warehouse import DbtProject
 
     settings = get_settings()
     prepare_warehouse(DbtProject.from_settings(settings), build=build)
@@ -117,7 +118,7 @@ def warehouse_feed(
     """Keep the demo's raw emails arriving (the inbox goes stale until dbt runs again)."""
     import time
 
-    from flows.demo_warehouse import add_email
+    from integrations.demo_warehouse import add_email
 
     _configure_logging()
     url = get_settings().warehouse_url

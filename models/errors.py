@@ -9,6 +9,9 @@ DomainError
  +-- Conflict              the change would break a uniqueness rule (two active per key)
  +-- RateLimited           a cap was reached; carries the seconds until it frees up
  +-- Unavailable           something the request needs is not reachable (Prefect, the dbt manifest)
+
+ParamsError (a ValueError) is an action's params that parse but do not make sense; the
+playbook service turns it into a 422 naming the field.
 """
 
 from typing import Any
@@ -63,3 +66,15 @@ class RateLimited(DomainError):
         super().__init__(message, details=details)
         self.retry_after = retry_after
         self.limit = limit  # which limit refused (the `limit` label of the refusals metric)
+
+
+class ParamsError(ValueError):
+    """Parameters that parse but do not make sense (e.g. a model the project does not have).
+
+    `field` names the parameter, as in `params.models`, for the 422's field list.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

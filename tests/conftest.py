@@ -15,7 +15,8 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete
 
 from api.main import create_app
-from flows.warehouse import DbtProject, prepare_warehouse
+from integrations.demo_warehouse import prepare_warehouse
+from integrations.warehouse import DbtProject
 from models.db import Database, transaction
 from models.settings import Settings
 from models.tables import Base

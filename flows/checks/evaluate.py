@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from flows.checks.config import CheckSpec
-from flows.warehouse import open_warehouse
+from integrations.warehouse import open_warehouse
 from models.services.checks import Measurement
 
 

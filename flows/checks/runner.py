@@ -5,7 +5,7 @@ from typing import Any
 
 from flows.checks.config import CheckSpec
 from flows.checks.evaluate import describe, measure_batch, unmeasured
-from flows.warehouse import open_warehouse
+from integrations.warehouse import open_warehouse
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import IncidentKind, RunTrigger

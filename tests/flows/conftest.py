@@ -12,7 +12,8 @@ from pytest_httpserver import HTTPServer
 
 from api.launcher import PrefectLauncher
 from api.main import create_app
-from flows.warehouse import DbtProject, prepare_warehouse
+from integrations.demo_warehouse import prepare_warehouse
+from integrations.warehouse import DbtProject
 from models.settings import Settings, get_settings
 from tests.auth import bearer, issue
 from tests.databases import create_postgres_database, drop_postgres_database, require_postgres

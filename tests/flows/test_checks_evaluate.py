@@ -2,7 +2,7 @@
 
 from flows.checks.config import load_checks
 from flows.checks.evaluate import measure, measure_batch
-from flows.warehouse import DbtProject, open_warehouse
+from integrations.warehouse import DbtProject, open_warehouse
 from models.settings import Settings
 
 CHECKS = load_checks(Settings().checks_file)

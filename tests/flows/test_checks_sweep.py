@@ -6,7 +6,7 @@ from httpx import AsyncClient
 
 from flows.checks import runner
 from flows.checks.config import load_checks
-from flows.warehouse import DbtProject
+from integrations.warehouse import DbtProject
 from models.db import Database
 from models.settings import Settings
 

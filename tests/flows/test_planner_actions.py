@@ -7,10 +7,10 @@ import pytest
 from httpx import AsyncClient
 
 from flows import adjust_canary_split, rollback_planner
-from flows.plan import ParamsError
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus
+from models.errors import ParamsError
 from models.services.actions import advance_action
 from models.services.planner import PlannerSnapshot, set_traffic
 from models.settings import Settings, get_settings

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.plan import ParamsError
 from flows.rerun_dbt import Params, _invoke_dbt, command_line, plan
-from flows.warehouse import DbtProject, Manifest, dbt_environment
+from integrations.warehouse import DbtProject, Manifest, dbt_environment
+from models.errors import ParamsError
 from models.settings import Settings
 
 # dbt keeps its log file open for the life of the process; not ours to close.

@@ -8,7 +8,7 @@ from httpx import AsyncClient
 
 from flows import rerun_eval
 from flows.checks.config import load_checks
-from flows.plan import ParamsError
+from models.errors import ParamsError
 from models.settings import Settings, get_settings
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from flows.rerun_dbt import Params, _invoke_dbt, run_models
-from flows.warehouse import DbtProject, prepare_warehouse
+from integrations.demo_warehouse import prepare_warehouse
+from integrations.warehouse import DbtProject
 from models.settings import Settings
 
 # dbt keeps its log file open for the life of the process; not ours to close.
@@ -23,7 +24,7 @@ PARAMS = Params(task_id="turns", models=["inbox_emails"])
 # A check's read, as the worker's check process makes it: through open_warehouse.
 READER = """
 import sys, time
-from flows.warehouse import open_warehouse
+from integrations.warehouse import open_warehouse
 with open_warehouse(sys.argv[1], read_only=True) as conn:
     conn.execute("select count(*) from inbox_emails").fetchone()
     print("holding", flush=True)
@@ -76,7 +77,7 @@ def test_dbt_waits_for_a_check_that_is_reading(duckdb_project: DbtProject) -> No
 
 
 def test_a_check_waits_for_dbt(duckdb_project: DbtProject) -> None:
-    from flows.warehouse import warehouse_lock
+    from integrations.warehouse import warehouse_lock
 
     with warehouse_lock(duckdb_project.warehouse_url, wait=5):  # as dbt holds it
         reader = subprocess.Popen(

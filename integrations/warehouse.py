@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from flows.plan import ParamsError
+from models.errors import ParamsError
 from models.settings import Settings
 
 
@@ -215,21 +215,6 @@ def _release_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
     if environment is not None:
         environment.close()
-
-
-def prepare_warehouse(project: DbtProject, *, build: bool = True) -> None:
-    """Parse the project (writes the manifest the API reads); with `build`, load the demo's
-    raw data (flows/demo_warehouse.py) and build the models on it."""
-    from flows.demo_warehouse import load_demo_data
-
-    project.target_dir.mkdir(parents=True, exist_ok=True)
-    steps = ["parse", "run"] if build else ["parse"]
-    for step in steps:
-        if step == "run":
-            load_demo_data(project.warehouse_url)
-        outcome = invoke_dbt(project, step)
-        if not outcome.success:
-            raise RuntimeError(f"dbt {step} failed: {outcome.exception or outcome.result}")
 
 
 def warehouse_path(warehouse_url: str) -> Path | None:

@@ -10,7 +10,13 @@ runs, so within minutes the freshness check opens an incident that the playbook 
 import random
 from datetime import UTC, datetime, timedelta
 
-from flows.warehouse import dbt_environment, open_warehouse, warehouse_path
+from integrations.warehouse import (
+    DbtProject,
+    dbt_environment,
+    invoke_dbt,
+    open_warehouse,
+    warehouse_path,
+)
 
 SUBJECTS = [
     "Invoice #{n} overdue", "Password reset request", "Meeting notes {n}",
@@ -73,3 +79,16 @@ def add_email(warehouse_url: str, *, now: datetime | None = None) -> int:
         row = _email(random.Random(next_id), int(next_id), now)
         cursor.execute(f"INSERT INTO raw_emails VALUES ({', '.join([marks] * 4)})", row)
     return int(next_id)
+
+
+def prepare_warehouse(project: DbtProject, *, build: bool = True) -> None:
+    """Parse the project (writes the manifest the API reads); with `build`, load the demo's
+    raw data (load_demo_data, below) and build the models on it."""
+    project.target_dir.mkdir(parents=True, exist_ok=True)
+    steps = ["parse", "run"] if build else ["parse"]
+    for step in steps:
+        if step == "run":
+            load_demo_data(project.warehouse_url)
+        outcome = invoke_dbt(project, step)
+        if not outcome.success:
+            raise RuntimeError(f"dbt {step} failed: {outcome.exception or outcome.result}")
