@@ -1,16 +1,16 @@
 """The catalog: the actions an incident is offered, its suggested playbooks first (aliases such
 as reduce_traffic included), then the other actions for its kind, each with the estimates of a
-typical run, scaled by the action's recent runs (flows/estimates.py)."""
+typical run, scaled by the action's recent runs (playbooks/estimates.py)."""
 
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import estimates
-from flows.estimates import Quote
-from flows.registry import ACTIONS, ALIASES, ActionSpec, Alias, actions_for
 from models.incident import Incident
 from models.settings import Settings
+from playbooks.catalog import ACTIONS, ALIASES, ActionSpec, Alias, actions_for
+from playbooks.estimates import Quote
 
 
 @dataclass(frozen=True)

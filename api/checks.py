@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from fastapi import BackgroundTasks
 
 from api.periodic import Periodic
-from flows.checks.config import CheckSpec
-from flows.checks.runner import run_check
+from checks.config import CheckSpec
+from checks.runner import run_check
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction

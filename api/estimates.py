@@ -1,13 +1,13 @@
 """Estimates as the API answers them: read each action type's recent runs in the request's
-transaction, and scale the default estimates by them (flows/estimates.py), in the catalog and
+transaction, and scale the default estimates by them (playbooks/estimates.py), in the catalog and
 in every plan alike."""
 
 from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows.estimates import RECENT_RUNS, Calibration, default_of
 from models.services import estimates as service
+from playbooks.estimates import RECENT_RUNS, Calibration, default_of
 
 
 async def calibrations(

@@ -38,11 +38,11 @@ from api.routes.console import mount_console
 from api.sla import SlaSweep
 from api.sse import Broadcaster
 from api.version import VERSION
-from flows.checks.config import load_checks
 from models import migrate
 from models.db import connect
 from models.settings import Settings, get_settings
 from models.sla import plans
+from playbooks.catalog import load_checks
 
 log = logging.getLogger("intervene.api")
 

@@ -21,18 +21,7 @@ from api.auth import Principal
 from api.catalog import Offer, offers
 from api.launcher import Launcher, LaunchError
 from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
-from flows.checks.config import ConfigError
-from flows.estimates import Calibration, calibrated
-from flows.plan import Plan, Preflight
-from flows.registry import (
-    ACTIONS,
-    ALIASES,
-    ActionSpec,
-    Alias,
-    PlanContext,
-    get_action_spec,
-    presets,
-)
+from checks.config import ConfigError
 from integrations.warehouse import ManifestMissing
 from models.action import Action
 from models.base import utcnow
@@ -47,6 +36,17 @@ from models.services import rollbacks as rollback_service
 from models.services.incidents import get_incident
 from models.services.installation import installation_id
 from models.settings import Settings
+from playbooks.catalog import (
+    ACTIONS,
+    ALIASES,
+    ActionSpec,
+    Alias,
+    PlanContext,
+    get_action_spec,
+    presets,
+)
+from playbooks.estimates import Calibration, calibrated
+from playbooks.plan import Plan, Preflight
 
 WAIT_POLL_SECONDS = 0.2
 

@@ -7,9 +7,9 @@ rollback, and no rollback has undone it or is undoing it (models/services/rollba
 failed, crashed or was cancelled does not count).
 """
 
-from flows.registry import ActionSpec, get_action_spec
 from models.action import Action
 from models.enums import ActionStatus
+from playbooks.catalog import ActionSpec, get_action_spec
 
 
 def refusal(original: Action, spec: ActionSpec | None) -> str | None:

@@ -12,21 +12,6 @@ from models.services import planner as service
 from models.services.planner import PlannerSnapshot
 from models.settings import get_settings
 
-BASE_SECONDS = 5  # the default estimate (flows/estimates.py scales it)
-
-
-def estimate(steps: int, step_seconds: float) -> tuple[int, float]:
-    """Seconds and USD by default: the pauses between the steps, and a little."""
-    return int(step_seconds * (steps - 1)) + BASE_SECONDS, 0.0
-
-
-def describe_steps(steps: list[dict[str, int]], versions: list[str]) -> list[str]:
-    """One sentence per version: `v1.2.3: 20% -> 10% -> 0%`."""
-    return [
-        f"{version}: " + " -> ".join(f"{step.get(version, 0)}%" for step in steps)
-        for version in versions
-    ]
-
 
 async def current() -> PlannerSnapshot:
     database = connect(get_settings().database_url, pool_size=1, max_overflow=1)

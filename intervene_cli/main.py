@@ -40,7 +40,8 @@ def _configure_logging() -> dict[str, Any]:
 
 def _validate_checks() -> None:
     """Stop with the checks file's problems, each with its line, before anything starts."""
-    from flows.checks.config import ConfigError, load_checks
+    from checks.config import ConfigError
+    from playbooks.catalog import load_checks
 
     try:
         load_checks(get_settings().checks_file)

@@ -10,11 +10,12 @@ from typing import Any
 from prefect import flow
 from prefect.types.entrypoint import EntrypointType
 
-from flows.checks.config import CheckSpec, load_checks
-from flows.checks.runner import run_check
+from checks.config import CheckSpec
+from checks.runner import run_check
 from flows.logs import run_logger
 from models.db import connect
 from models.settings import get_settings
+from playbooks.catalog import load_checks
 
 FLOW_NAME = "check"
 

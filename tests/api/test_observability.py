@@ -22,13 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.logs import RequestIdFilter, json_formatter, log_config
 from api.main import create_app
+from checks.runner import record
 from deployments.stack import free_port, start, stop, wait_healthy
-from flows.checks.config import load_checks
-from flows.checks.runner import record
 from models.base import utcnow
 from models.db import Database
 from models.enums import Role
 from models.settings import Settings
+from playbooks.catalog import load_checks
 from tests.api.conftest import LiveServer
 from tests.api.test_checks import measurement
 from tests.api.test_playbooks import dry_run, execute

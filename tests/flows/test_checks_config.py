@@ -4,11 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.checks.config import ConfigError, load_checks
-from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
-from flows.registry import ACTIONS, ALIASES, presets
+from checks.config import ConfigError
 from models.enums import IncidentKind, Severity
 from models.settings import Settings
+from playbooks.catalog import ACTIONS, ALIASES, SUGGESTABLE, load_checks, presets
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -181,8 +180,8 @@ def test_a_file_that_cannot_be_read_as_text(tmp_path: Path) -> None:
 
 
 def test_the_playbook_names_are_the_registrys() -> None:
-    assert set(ACTION_TYPES) == set(ACTIONS)
-    assert set(PLAYBOOKS) == set(ACTIONS) | set(ALIASES)
+    assert set(SUGGESTABLE.actions) == set(ACTIONS)
+    assert SUGGESTABLE.names == set(ACTIONS) | set(ALIASES)
 
 
 def test_playbooks_must_be_known_and_aliases_are(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Measuring the shipped checks on a real DuckDB and a real PostgreSQL warehouse."""
 
-from flows.checks.config import load_checks
-from flows.checks.evaluate import measure, measure_batch
+from checks.evaluate import measure, measure_batch
 from integrations.warehouse import DbtProject, open_warehouse
 from models.settings import Settings
+from playbooks.catalog import load_checks
 
 CHECKS = load_checks(Settings().checks_file)
 

@@ -4,11 +4,11 @@ chunks are recorded; each check gets its own run, in order, and its incident."""
 import pytest
 from httpx import AsyncClient
 
-from flows.checks import runner
-from flows.checks.config import load_checks
+from checks import runner
 from integrations.warehouse import DbtProject
 from models.db import Database
 from models.settings import Settings
+from playbooks.catalog import load_checks
 
 BASE = load_checks(Settings().checks_file)["data_freshness_inbox"]  # an invariant, "<="
 

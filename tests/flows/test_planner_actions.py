@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from flows import adjust_canary_split, rollback_planner
+from flows.adjust_canary_split import adjust_canary_split as adjust_flow
+from flows.rollback_planner import rollback_planner as rollback_flow
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus
@@ -14,6 +15,7 @@ from models.errors import ParamsError
 from models.services.actions import advance_action
 from models.services.planner import PlannerSnapshot, set_traffic
 from models.settings import Settings, get_settings
+from playbooks.actions import adjust_canary_split, rollback_planner
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -120,7 +122,7 @@ async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
     started = (await client.post(f"{url}/execute", json=body)).json()
     launch = launcher.launches[-1]
 
-    result = await rollback_planner.rollback_planner.fn(**launch.parameters)
+    result = await rollback_flow.fn(**launch.parameters)
     await succeed(db, started["action_id"])
 
     assert result["message"] == "Rolled back to v1.2.2"
@@ -140,7 +142,7 @@ async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
                               json={"approved_by": "lead@x.io"})).json()  # fmt: skip
     rollback_launch = launcher.launches[-1]
     assert rollback_launch.parameters["rollback"] is True
-    await rollback_planner.rollback_planner.fn(**rollback_launch.parameters)
+    await rollback_flow.fn(**rollback_launch.parameters)
     await succeed(db, undo["action_id"])
 
     restored = (await client.get("/api/planner")).json()
@@ -166,13 +168,13 @@ async def test_adjust_canary_split_approval_and_rollback(
     approved = (
         await client.post(f"{url}/execute", json=body | {"approved_by": "lead@x.io"})
     ).json()
-    await adjust_canary_split.adjust_canary_split.fn(**launcher.launches[-1].parameters)
+    await adjust_flow.fn(**launcher.launches[-1].parameters)
     await succeed(db, approved["action_id"])
     raised = (await client.get("/api/planner")).json()["traffic"]
     unapproved_undo = await client.post(f"{url}/{approved['action_id']}/rollback", json={})
     undo = await client.post(f"{url}/{approved['action_id']}/rollback",
                              json={"approved_by": "lead@x.io"})  # fmt: skip
-    await adjust_canary_split.adjust_canary_split.fn(**launcher.launches[-1].parameters)
+    await adjust_flow.fn(**launcher.launches[-1].parameters)
 
     assert refused.status_code == 403
     assert raised == {"v1.2.2": 50, "v1.2.3": 50}

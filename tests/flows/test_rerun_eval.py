@@ -6,10 +6,11 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from flows import rerun_eval
-from flows.checks.config import load_checks
+from flows.rerun_eval import rerun_eval as rerun_eval_flow
 from models.errors import ParamsError
 from models.settings import Settings, get_settings
+from playbooks.actions import rerun_eval
+from playbooks.catalog import load_checks
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -52,7 +53,7 @@ async def run_eval(client: AsyncClient, launcher: RecordingLauncher, incident: d
         json={"action_type": "rerun_eval", "params": params},
     )
     assert response.status_code == 200, response.text
-    result: dict[str, Any] = await rerun_eval.rerun_eval.fn(**launcher.launches[-1].parameters)
+    result: dict[str, Any] = await rerun_eval_flow.fn(**launcher.launches[-1].parameters)
     return result
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.rerun_dbt import Params, _invoke_dbt, run_models
+from flows.rerun_dbt import _invoke_dbt, run_models
 from integrations.demo_warehouse import prepare_warehouse
 from integrations.warehouse import DbtProject
 from models.settings import Settings
+from playbooks.actions.rerun_dbt import Params
 
 # dbt keeps its log file open for the life of the process; not ours to close.
 pytestmark = [

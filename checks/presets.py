@@ -6,29 +6,28 @@ A preset is partial: what it leaves out (rerun_dbt's `task_id`...) the incident 
 gives, so only the names and values it has are judged.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from flows.playbook_names import ACTION_TYPES
+from pydantic import BaseModel, ValidationError
 
 Loc = tuple[str | int, ...]
 
 
-def problems(params: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
-    """(where under `params`, what is wrong) for each preset name or value its action refuses."""
+def problems(
+    params: dict[str, Any], actions: Mapping[str, type[BaseModel]]
+) -> Iterator[tuple[Loc, str]]:
+    """(where under `params`, what is wrong) for each preset name or value its action (in
+    `actions`, each action type's Params model) refuses."""
     for action_type, preset in params.items():
-        if action_type in ACTION_TYPES and isinstance(preset, dict):  # else CheckSpec says why
-            for loc, message in _refused(action_type, preset):
+        if action_type in actions and isinstance(preset, dict):  # else CheckSpec says why
+            for loc, message in _refused(action_type, actions[action_type], preset):
                 yield (action_type, *loc), message
 
 
-def _refused(action_type: str, preset: dict[str, Any]) -> Iterator[tuple[Loc, str]]:
-    # Here, not at the top: the registry imports the flows, and rerun_eval imports the loader.
-    from flows.registry import ACTIONS
-
-    model = ACTIONS[action_type].params_model
+def _refused(
+    action_type: str, model: type[BaseModel], preset: dict[str, Any]
+) -> Iterator[tuple[Loc, str]]:
     try:
         model.model_validate(preset)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from flows.checks.config import CheckSpec
+from checks.config import CheckSpec
 from integrations.warehouse import open_warehouse
 from models.services.checks import Measurement
 

@@ -3,8 +3,8 @@
 import asyncio
 from typing import Any
 
-from flows.checks.config import CheckSpec
-from flows.checks.evaluate import describe, measure_batch, unmeasured
+from checks.config import CheckSpec
+from checks.evaluate import describe, measure_batch, unmeasured
 from integrations.warehouse import open_warehouse
 from models.check_run import CheckRun
 from models.db import Database, transaction

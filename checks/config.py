@@ -16,14 +16,15 @@
 
 Budget checks also name `budget` (quality, latency_p95_ms, cost_per_day, ...); planner checks
 return the canary's `version` as a column. Refused, each with the line of the field at fault:
-what the schema refuses, a playbook that flows/registry.py does not know, a preset param its
+what the schema refuses, a playbook the catalog does not know (`Suggestable`), a preset param its
 action does not take or whose value it refuses (presets.py), a key given twice in one mapping
 (YAML would keep the last silently), two entries with one id, and two checks that would share
 an incident key (their incidents would be one). A file with any error loads nothing.
 """
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,8 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from flows.checks import presets, yaml_lines
-from flows.playbook_names import ACTION_TYPES, PLAYBOOKS
+from checks import presets, yaml_lines
 from models.enums import IncidentKind, Severity
 
 Comparison = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -57,6 +57,22 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", min_length
 
 class ConfigError(ValueError):
     """The checks file is wrong; the message names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class Suggestable:
+    """The playbooks a check may suggest: each action type's Params model, and the aliases.
+
+    The playbook catalog gives it (playbooks/catalog.py, `load_checks`): the checks engine sits
+    below the playbooks and does not import them.
+    """
+
+    actions: Mapping[str, type[BaseModel]]
+    aliases: frozenset[str] = frozenset()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.actions) | self.aliases
 
 
 class CheckSpec(BaseModel):
@@ -79,10 +95,11 @@ class CheckSpec(BaseModel):
 
     @field_validator("playbooks")
     @classmethod
-    def _known(cls, playbooks: list[str]) -> list[str]:
-        unknown = [name for name in playbooks if name not in PLAYBOOKS]
+    def _known(cls, playbooks: list[str], info: ValidationInfo) -> list[str]:
+        known_names = _suggestable(info).names
+        unknown = [name for name in playbooks if name not in known_names]
         if unknown:
-            known = ", ".join(sorted(PLAYBOOKS))
+            known = ", ".join(sorted(known_names))
             raise ValueError(f"unknown playbook {', '.join(map(repr, unknown))} (known: {known})")
         return playbooks
 
@@ -92,8 +109,9 @@ class CheckSpec(BaseModel):
         cls, params: dict[str, dict[str, Any]], info: ValidationInfo
     ) -> dict[str, dict[str, Any]]:
         suggested = info.data.get("playbooks") or []
+        actions = _suggestable(info).actions
         for name in params:
-            if name not in ACTION_TYPES or name not in suggested:
+            if name not in actions or name not in suggested:
                 raise ValueError(
                     f"{name!r} is not an action among the check's playbooks (aliases fix their"
                     " own params)"
@@ -133,8 +151,17 @@ class CheckSpec(BaseModel):
         return own | {("invariant", self.incident_key({})): "id"}
 
 
-def load_checks(path: Path) -> dict[str, CheckSpec]:
-    """Every check in `path`, or ConfigError listing each problem with its line."""
+def _suggestable(info: ValidationInfo) -> Suggestable:
+    """What `load_checks` passes as the validation context (a check made in code names no
+    playbook it could not run: it suggests nothing)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    found = context.get("suggestable")
+    return found if isinstance(found, Suggestable) else Suggestable({})
+
+
+def load_checks(path: Path, playbooks: Suggestable) -> dict[str, CheckSpec]:
+    """Every check in `path`, or ConfigError listing each problem with its line; `playbooks`
+    are those the checks may suggest."""
     document = _document(path)
     problems = [
         f"{path}:{line}: {key}: given twice (first on line {first})"
@@ -147,7 +174,7 @@ def load_checks(path: Path) -> dict[str, CheckSpec]:
         if not isinstance(entry, yaml_lines.Lined):
             problems.append(f"{path}:{entry_line}: each entry under `checks:` must be a mapping")
             continue
-        check, found = _check(path, entry)
+        check, found = _check(path, entry, playbooks)
         problems += found
         if check is not None and check.id not in checks:
             checks[check.id], lines[check.id] = check, entry
@@ -158,7 +185,9 @@ def load_checks(path: Path) -> dict[str, CheckSpec]:
     return checks
 
 
-def _check(path: Path, entry: yaml_lines.Lined) -> tuple[CheckSpec | None, list[str]]:
+def _check(
+    path: Path, entry: yaml_lines.Lined, playbooks: Suggestable
+) -> tuple[CheckSpec | None, list[str]]:
     """The entry as a check (None if anything is wrong with it), and each problem it has."""
     name = entry.get("id", "?")
     problems = [
@@ -167,18 +196,20 @@ def _check(path: Path, entry: yaml_lines.Lined) -> tuple[CheckSpec | None, list[
     ]
     check: CheckSpec | None = None
     try:
-        check = CheckSpec.model_validate(yaml_lines.plain(entry))
+        check = CheckSpec.model_validate(
+            yaml_lines.plain(entry), context={"suggestable": playbooks}
+        )
     except ValidationError as exc:
         for error in exc.errors():
             loc = error["loc"]
             line = entry.line_of(loc[0]) if loc else entry.line
             field = ".".join(map(str, loc)) or "(check)"
             problems.append(_say(path, line, name, field, error["msg"]))
-    problems += _preset_problems(path, entry)
+    problems += _preset_problems(path, entry, playbooks)
     return (None if problems else check), problems
 
 
-def _preset_problems(path: Path, entry: yaml_lines.Lined) -> list[str]:
+def _preset_problems(path: Path, entry: yaml_lines.Lined, playbooks: Suggestable) -> list[str]:
     """What each action would refuse in the params the check presets, with the key's line."""
     params = entry.get("params")
     if not isinstance(params, dict):
@@ -186,7 +217,7 @@ def _preset_problems(path: Path, entry: yaml_lines.Lined) -> list[str]:
     return [
         _say(path, yaml_lines.line_at(entry, ("params", *loc)), entry.get("id", "?"),
              ".".join(map(str, ("params", *loc))), message)
-        for loc, message in presets.problems(yaml_lines.plain(params))
+        for loc, message in presets.problems(yaml_lines.plain(params), playbooks.actions)
     ]  # fmt: skip
 
 

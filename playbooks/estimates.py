@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flows.plan import Plan
 from models.settings import Settings
+from playbooks.plan import Plan
 
 RECENT_RUNS = 10
 
