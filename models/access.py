@@ -1,5 +1,6 @@
 """Who may do what: API tokens (stored hashed), approval requests, and the audit log."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -7,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
-from models.enums import ApprovalStatus
+from models.enums import ApprovalStatus, Role
 
 
 class ApiToken(Base):
@@ -67,3 +68,15 @@ class AuditEntry(Base):
     path: Mapped[str] = mapped_column(String(500))
     status: Mapped[int]
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who asks: a token's name and role (the API authenticates; the services judge)."""
+
+    name: str
+    role: Role
+    token_id: int | None = None  # None: auth is disabled
+
+    def allows(self, needed: Role) -> bool:
+        return self.role.allows(needed)

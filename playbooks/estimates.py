@@ -10,10 +10,13 @@ say which basis an estimate has: `default`, or `from the last N runs`.
 """
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.services import estimates as service
 from models.settings import Settings
 from playbooks.plan import Plan
 
@@ -120,3 +123,20 @@ def cost_text(usd: float) -> str:
     if usd >= 0.01:
         return f"${usd:.2f}"
     return f"${usd:.4f}".rstrip("0")
+
+
+async def calibrations(
+    session: AsyncSession, action_types: Collection[str]
+) -> dict[str, Calibration]:
+    """Each action type's recent runs, read in the caller's transaction, as the scale of its
+    default estimates (in the catalog and in every plan alike)."""
+    runs = await service.recent_runs(session, action_types=action_types, limit=RECENT_RUNS)
+    return {
+        action_type: Calibration.of(
+            [
+                (run.actual_duration, default_of(run.estimated_duration, run.details))
+                for run in found
+            ]
+        )
+        for action_type, found in runs.items()
+    }

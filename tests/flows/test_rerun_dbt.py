@@ -117,7 +117,7 @@ def test_dbt_step_fails_when_an_expected_model_did_not_run(warehouse: DbtProject
 
 def test_the_api_process_never_imports_dbt() -> None:
     code = (
-        "import sys, api.main, api.playbooks, playbooks.catalog, flows.registry, flows.rerun_dbt;"
+        "import sys, api.main, playbooks.service, flows.registry, flows.rerun_dbt;"
         "api.main.create_app();"
         "loaded = [m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')];"
         "sys.exit(f'dbt imported: {loaded[:5]}' if loaded else 0)"

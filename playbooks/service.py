@@ -1,33 +1,28 @@
 """Dry-run, execute and roll back playbook actions: validate, gate, record, then trigger.
 
-The order is the design's: validate params (422), approval (403), per-incident limits (429),
-insert the action and commit, and only then ask Prefect for a flow run, passing ids and
-parameters. If Prefect cannot be reached the action is kept, marked failed to start (503).
+The order is the design's: validate params (InvalidParams: 422), approval (Forbidden: 403),
+per-incident limits (RateLimited: 429), insert the action and commit, and only then ask the
+Launcher (Prefect's, api/launcher.py) for a flow run, passing ids and parameters. If it cannot
+start the run the action is kept, marked failed to start (Unavailable: 503).
 """
 
 import asyncio
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import estimates, rollbacks
-from api.approval_rules import gate_direct
-from api.auth import Principal
-from api.catalog import Offer, offers
-from api.launcher import Launcher, LaunchError
-from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
 from checks.config import ConfigError
 from integrations.warehouse import ManifestMissing
+from models.access import Principal
 from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus, IncidentStatus
-from models.errors import BadRequest, NotFound, ParamsError, Unavailable
+from models.errors import BadRequest, InvalidParams, NotFound, ParamsError, Unavailable
 from models.incident import Incident
 from models.installation import action_run_key, action_run_tags
 from models.services import actions as service
@@ -36,6 +31,8 @@ from models.services import rollbacks as rollback_service
 from models.services.incidents import get_incident
 from models.services.installation import installation_id
 from models.settings import Settings
+from playbooks import estimates, rollbacks
+from playbooks.approval_rules import gate_direct
 from playbooks.catalog import (
     ACTIONS,
     ALIASES,
@@ -46,9 +43,52 @@ from playbooks.catalog import (
     presets,
 )
 from playbooks.estimates import Calibration, calibrated
+from playbooks.launcher import Launcher, LaunchError
+from playbooks.offers import Offer, offers
 from playbooks.plan import Plan, Preflight
 
 WAIT_POLL_SECONDS = 0.2
+
+
+class DryRunRequest(Protocol):
+    """What a dry-run names (the API's request body is one)."""
+
+    @property
+    def action_type(self) -> str: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def requested_by(self) -> str: ...
+
+
+class ExecuteRequest(DryRunRequest, Protocol):
+    @property
+    def approved_by(self) -> str | None: ...
+
+
+class RollbackRequest(Protocol):
+    @property
+    def approved_by(self) -> str | None: ...
+    @property
+    def requested_by(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Execution:
+    """An execute the service asks itself for (an approved request's)."""
+
+    action_type: str
+    params: dict[str, Any]
+    requested_by: str
+    approved_by: str | None
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """A rollback the service asks itself for (an approved request's)."""
+
+    approved_by: str | None
+    requested_by: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +98,7 @@ class Recorded:
     plan: Plan | None = None
 
 
-def _params_error(exc: ValidationError | ParamsError) -> RequestValidationError:
+def _params_error(exc: ValidationError | ParamsError) -> InvalidParams:
     errors: list[dict[str, Any]]
     if isinstance(exc, ParamsError):
         loc = ("body", *exc.field.split("."))
@@ -68,7 +108,7 @@ def _params_error(exc: ValidationError | ParamsError) -> RequestValidationError:
             {"loc": ("body", "params", *e["loc"]), "msg": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
-    return RequestValidationError(errors)
+    return InvalidParams(errors)
 
 
 def applies(spec: ActionSpec, incident: Incident) -> bool:

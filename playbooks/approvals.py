@@ -5,30 +5,48 @@ it, which executes exactly those params once (the execution's idempotency key is
 or rejects it. A request not decided within INTERVENE_APPROVAL_TTL_SECONDS expires.
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.approval_rules import approver_may_act_alone
-from api.auth import Principal
-from api.playbooks import Playbooks
-from api.schemas.approvals import ApprovalCreate
-from api.schemas.playbooks import DryRunRequest, ExecuteRequest, RollbackRequest
-from models.access import ApprovalRequest
+from models.access import ApprovalRequest, Principal
 from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ApprovalStatus
 from models.errors import BadRequest, Conflict, Forbidden, NotFound
 from models.services.incidents import get_incident
+from playbooks.approval_rules import approver_may_act_alone
+from playbooks.service import Execution, Playbooks, Rollback
 
 # How long an approval may take from claiming its request to recording the run (a plan, a
 # preflight and one call to Prefect take seconds); a claim older than this with no run
 # recorded belongs to a process that stopped.
 CLAIM_SECONDS = 300
+
+
+class ApprovalAsk(Protocol):
+    """What an approval request names: an execution (`action_type`, `params`) or a rollback
+    (`rollback_of`); the API's request body is one."""
+
+    @property
+    def action_type(self) -> str | None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def rollback_of(self) -> int | None: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class DryRun:
+    action_type: str
+    params: dict[str, Any]
+    requested_by: str = "api"
 
 
 def shown_status(request: ApprovalRequest) -> str:
@@ -45,7 +63,7 @@ class Approvals:
         self.ttl = timedelta(seconds=playbooks.settings.approval_ttl_seconds)
 
     async def request(
-        self, incident_id: int, body: ApprovalCreate, principal: Principal
+        self, incident_id: int, body: ApprovalAsk, principal: Principal
     ) -> ApprovalRequest:
         params: dict[str, Any] = {}
         if body.rollback_of is not None:
@@ -60,7 +78,7 @@ class Approvals:
             }
         else:
             assert body.action_type is not None
-            dry_run = DryRunRequest(action_type=body.action_type, params=body.params)
+            dry_run = DryRun(action_type=body.action_type, params=body.params)
             spec, params, planned = await self.playbooks.plan(incident_id, dry_run)
             action_type, needs = spec.action_type, planned.requires_approval
             plan = {k: v for k, v in asdict(planned).items() if k != "prior_state"}
@@ -195,12 +213,12 @@ class Approvals:
         """Execute (or roll back) exactly what was asked, once: a second approval of the same
         request finds the first one's action by its idempotency key."""
         if request.rollback_of is not None:
-            body = RollbackRequest(approved_by=principal.name, requested_by=request.requested_by)
+            body = Rollback(approved_by=principal.name, requested_by=request.requested_by)
             return await self.playbooks.rollback(
                 request.incident_id, request.rollback_of, body, principal=principal, wait=0,
                 approved_request=True,
             )  # fmt: skip
-        execute = ExecuteRequest(
+        execute = Execution(
             action_type=request.action_type, params=request.params,
             requested_by=request.requested_by, approved_by=principal.name,
         )  # fmt: skip

@@ -1,8 +1,8 @@
 """Who may approve: `approved_by` names the caller, an approver; and, unless the action's policy
 lets an approver act alone (INTERVENE_SELF_APPROVAL), the approval comes from a second person
-through an approval request (api/approvals.py)."""
+through an approval request (playbooks/approvals.py)."""
 
-from api.auth import Principal
+from models.access import Principal
 from models.enums import Role
 from models.errors import Forbidden
 from models.settings import Settings

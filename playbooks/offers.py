@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import estimates
 from models.incident import Incident
 from models.settings import Settings
+from playbooks import estimates
 from playbooks.catalog import ACTIONS, ALIASES, ActionSpec, Alias, actions_for
 from playbooks.estimates import Quote
 
