@@ -35,11 +35,11 @@ from api.routes import (
 from api.routes.console import mount_console
 from api.sla import SlaSweep
 from api.sse import Broadcaster
-from api.version import VERSION
 from models import migrate
 from models.db import connect
 from models.settings import Settings, get_settings
 from models.sla import plans
+from models.version import VERSION
 from playbooks.approvals import Approvals
 from playbooks.catalog import load_checks
 from playbooks.launcher import Launcher

@@ -29,13 +29,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.checks import Checks
 from api.sse import Broadcaster
-from api.version import VERSION
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import RunTrigger
 from models.services import checks as checks_service
 from models.services import counts
+from models.version import VERSION
 
 UNMATCHED = "<unmatched>"  # every URL no route answers: one label, whatever was asked for
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -1,3 +1,5 @@
+"""The installed version of Intervene (the API's, the metrics', the webhooks' User-Agent)."""
+
 from importlib.metadata import PackageNotFoundError, version
 
 try:
