@@ -128,9 +128,7 @@ class Approvals:
                         f"{principal.name} asked for this; another approver must approve it",
                         details={"approval_id": approval_id, "separation_of_duties": True},
                     )
-                request.status = ApprovalStatus.APPROVED.value
-                request.decided_by, request.decided_at = principal.name, utcnow()
-                request.decision_notes = notes
+                request.apply("approve", by=principal.name, at=utcnow(), notes=notes)
         if refusal is not None:  # what it found is written (committed) before saying so
             raise refusal
         try:
@@ -140,8 +138,7 @@ class Approvals:
                 claimed = await _get(session, incident_id, approval_id, for_update=True)
                 recorded = await self._recorded_action(session, claimed)
                 if recorded is None:  # nothing ran: it may be approved again
-                    claimed.status = ApprovalStatus.PENDING.value
-                    claimed.decided_by = claimed.decided_at = claimed.decision_notes = None
+                    claimed.apply("release")
                 else:
                     claimed.action_id = recorded.id
             raise
@@ -168,9 +165,7 @@ class Approvals:
         async with transaction(self.database.writer) as session:
             request, refusal = await self._pending(session, incident_id, approval_id)
             if refusal is None:
-                request.status = ApprovalStatus.REJECTED.value
-                request.decided_by, request.decided_at = principal.name, utcnow()
-                request.decision_notes = notes
+                request.apply("reject", by=principal.name, at=utcnow(), notes=notes)
         if refusal is not None:
             raise refusal
         return request
@@ -183,10 +178,9 @@ class Approvals:
         recorded run linked), so the caller raises the refusal only after the commit."""
         request = await _get(session, incident_id, approval_id, for_update=True)
         if await self._abandoned(session, request):
-            request.status = ApprovalStatus.PENDING.value
-            request.decided_by = request.decided_at = request.decision_notes = None
+            request.apply("release")
         if request.status == ApprovalStatus.PENDING and utcnow() >= request.expires_at:
-            request.status = ApprovalStatus.EXPIRED.value
+            request.apply("expire")
             return request, _expired(approval_id)
         if request.status != ApprovalStatus.PENDING:
             return request, Conflict(
