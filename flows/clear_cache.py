@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow
 
 from flows import hooks
+from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from flows.retries import retrying
 from integrations.search import describe, es_client
@@ -17,10 +18,6 @@ from playbooks.actions.clear_cache import (
     ACTION_TYPE,
     Params,
 )
-
-
-class ActionFailed(RuntimeError):
-    pass
 
 
 @flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)

@@ -31,6 +31,11 @@ Hook = Callable[[Flow[Any, Any], FlowRun, State[Any]], Coroutine[Any, Any, None]
 log = logging.getLogger("intervene.hooks")
 
 
+class ActionFailed(RuntimeError):
+    """An action's run failed on purpose (nothing to roll back, dbt failed, the cluster
+    refused): the flow run fails, and its message is what the action's history shows."""
+
+
 @asynccontextmanager
 async def _database() -> AsyncIterator[Database]:
     database = connect(get_settings().database_url, pool_size=1, max_overflow=1)

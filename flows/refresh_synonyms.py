@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow
 
 from flows import hooks
+from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from flows.retries import retrying
 from integrations.search import describe, es_client
@@ -21,10 +22,6 @@ from playbooks.actions.refresh_synonyms import (
     plan,
     preflight,
 )
-
-
-class ActionFailed(RuntimeError):
-    pass
 
 
 def _rules(rules: list[str]) -> list[dict[str, str]]:

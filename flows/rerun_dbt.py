@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow, task
 
 from flows import hooks, warm_dbt
+from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from flows.retries import retrying
 from integrations.warehouse import DUCKDB_LOCKED, DbtProject, WarehouseBusy
@@ -23,10 +24,6 @@ from playbooks.actions.rerun_dbt import (
     plan,
     selectors,
 )
-
-
-class ActionFailed(RuntimeError):
-    pass
 
 
 def _invoke_dbt(params: Params, expected: list[str], project: DbtProject) -> dict[str, Any]:

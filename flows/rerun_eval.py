@@ -10,6 +10,7 @@ from prefect import flow
 
 from checks.runner import sweep
 from flows import hooks
+from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from models.db import connect
 from models.enums import RunTrigger
@@ -20,10 +21,6 @@ from playbooks.actions.rerun_eval import (
     chosen,
 )
 from playbooks.catalog import load_checks
-
-
-class ActionFailed(RuntimeError):
-    pass
 
 
 @flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
