@@ -21,7 +21,15 @@ from models.db import Database, transaction
 from models.settings import Settings
 from models.tables import Base
 from tests.auth import bearer, issue
-from tests.databases import ADMIN_URL, REQUIRED, drop_database, new_database
+from tests.databases import (
+    ADMIN_URL,
+    REQUIRED,
+    create_postgres_database,
+    drop_database,
+    drop_postgres_database,
+    new_database,
+    require_postgres,
+)
 from tests.fakes import RecordingLauncher
 
 pytest_plugins = [
@@ -72,6 +80,21 @@ def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     prepare_warehouse(project, build=True)
     return dirs
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
+    """A fresh warehouse built on the demo data, DuckDB and (when reachable) PostgreSQL."""
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    else:
+        require_postgres()
+        url = create_postgres_database().replace("postgresql+psycopg", "postgresql") + "?schema=wh"
+    project = DbtProject(Settings().dbt_project_dir, tmp_path / "target", url)
+    prepare_warehouse(project, build=True)
+    yield project
+    if request.param == "postgresql":
+        drop_postgres_database(url.split("?")[0])
 
 
 @pytest.fixture(scope="session")

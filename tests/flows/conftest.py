@@ -2,7 +2,6 @@
 the real PrefectLauncher; dbt warehouses; a fake Elasticsearch."""
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -12,11 +11,8 @@ from pytest_httpserver import HTTPServer
 
 from api.launcher import PrefectLauncher
 from api.main import create_app
-from integrations.demo_warehouse import prepare_warehouse
-from integrations.warehouse import DbtProject
 from models.settings import Settings, get_settings
 from tests.auth import bearer, issue
-from tests.databases import create_postgres_database, drop_postgres_database, require_postgres
 from tests.fakes import RecordingLauncher
 from tests.stack import Stack
 
@@ -37,20 +33,6 @@ async def stack_client(stack_app: FastAPI) -> AsyncIterator[AsyncClient]:
         transport=transport, base_url="http://test", timeout=180, headers=headers
     ) as http:
         yield http
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    else:
-        require_postgres()
-        url = create_postgres_database().replace("postgresql+psycopg", "postgresql") + "?schema=wh"
-    project = DbtProject(Settings().dbt_project_dir, tmp_path / "target", url)
-    prepare_warehouse(project, build=True)
-    yield project
-    if request.param == "postgresql":
-        drop_postgres_database(url.split("?")[0])
 
 
 # -- A local server that answers as Elasticsearch does (pytest-httpserver) ---------------------
