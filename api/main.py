@@ -10,7 +10,6 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 
 from api.auth import Authenticator, RedactTokens, authenticate
-from api.checks import Checks
 from api.errors import install_error_handlers
 from api.launcher import PrefectLauncher
 from api.logs import REQUEST_ID_HEADER, new_request_id, valid_request_id
@@ -35,6 +34,7 @@ from api.routes import (
 from api.routes.console import mount_console
 from api.sla import SlaSweep
 from api.sse import Broadcaster
+from checks.service import Checks
 from models import migrate
 from models.db import connect
 from models.settings import Settings, get_settings

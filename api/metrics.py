@@ -27,8 +27,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.checks import Checks
 from api.sse import Broadcaster
+from checks.service import Checks
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction

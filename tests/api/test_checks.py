@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.engine import make_url
 
-from api.checks import Checks
 from checks.config import CheckSpec
 from checks.runner import incident_for, record
+from checks.service import Checks
 from models.db import Database
 from models.services.checks import Measurement
 from models.settings import Settings

@@ -1,12 +1,12 @@
-"""The declared checks as the API sees them: status, manual runs, and the stale-check watchdog."""
+"""The declared checks as the API shows them: status, manual runs, and the stale-check watchdog."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from fastapi import BackgroundTasks
-
-from api.periodic import Periodic
 from checks.config import CheckSpec
+from checks.periodic import Periodic
 from checks.runner import run_check
 from models.base import utcnow
 from models.check_run import CheckRun
@@ -20,6 +20,12 @@ from models.services.incidents import IncidentCap
 from models.settings import Settings
 
 log = logging.getLogger("intervene.checks")
+
+
+class Later(Protocol):
+    """Work to do once the answer is sent (FastAPI's BackgroundTasks is one)."""
+
+    def add_task(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
 
 
 class Checks:
@@ -55,7 +61,7 @@ class Checks:
         async with transaction(self.database.reader) as session:
             return await service.list_runs(session, check_id, limit=limit)
 
-    async def run_now(self, check_id: str, later: BackgroundTasks) -> CheckRun:
+    async def run_now(self, check_id: str, later: Later) -> CheckRun:
         """Run the check; the issues of the incidents it opens are opened after the answer."""
         opened: list[int] = []
         run = await run_check(

@@ -1,4 +1,4 @@
-"""A background pass the API repeats while it runs (the stale-check watchdog, the SLA sweep)."""
+"""A background pass repeated while the API runs (the stale-check watchdog, the SLA sweep)."""
 
 import asyncio
 import logging
