@@ -5,12 +5,12 @@ from typing import Any
 
 from checks.config import CheckSpec
 from checks.evaluate import describe, measure_batch, unmeasured
+from integrations.issue_opener import IssueOpener
 from integrations.warehouse import open_warehouse
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import IncidentKind, RunTrigger
 from models.errors import RateLimited
-from models.issue_opener import IssueOpener
 from models.services.check_health import CheckProblem, open_check_incident
 from models.services.checks import Measurement, OnFailure, consecutive_errors, record_runs
 from models.services.incidents import IncidentCap, NewIncident
@@ -71,7 +71,7 @@ async def record_many(
     """Record runs and their incidents in one transaction; a check that keeps erroring gets an
     incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row. The ids of the
     incidents it opens are added to `opened`, for the caller to open their issues
-    (models/issue_opener.py) once it is done."""
+    (integrations/issue_opener.py) once it is done."""
     cap = IncidentCap(limit=settings.incident_cap_per_key, window=settings.incident_cap_window)
     items = [
         (m, OnFailure(incident_for(spec, m), auto_resolve=spec.auto_resolve))

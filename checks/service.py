@@ -8,12 +8,12 @@ from typing import Any, Protocol
 from checks.config import CheckSpec
 from checks.periodic import Periodic
 from checks.runner import run_check
+from integrations.issue_opener import IssueOpener
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import RunTrigger
 from models.errors import NotFound
-from models.issue_opener import IssueOpener
 from models.services import check_health as health
 from models.services import checks as service
 from models.services.incidents import IncidentCap

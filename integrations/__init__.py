@@ -1,1 +1,2 @@
-"""Clients of what Intervene works on: the warehouse (and its demo data), Elasticsearch."""
+"""Clients of the outside: the warehouse (and its demo data), Elasticsearch, GitHub issues,
+and the rules a webhook target must follow."""

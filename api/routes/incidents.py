@@ -19,9 +19,9 @@ from api.schemas.incidents import (
     TimelineEntryRead,
     incident_list_json,
 )
+from integrations.issue_opener import IssueOpener
 from models.access import Principal
 from models.enums import IncidentKind, IncidentStatus, Severity, Verb
-from models.issue_opener import IssueOpener
 from models.services import incidents as service
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
