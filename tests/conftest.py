@@ -31,6 +31,7 @@ from tests.databases import (
     require_postgres,
 )
 from tests.fakes import RecordingLauncher
+from tests.receiver import Receiver, serve_receiver
 
 pytest_plugins = [
     "tests.stack"
@@ -95,6 +96,12 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtPro
     yield project
     if request.param == "postgresql":
         drop_postgres_database(url.split("?")[0])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP server that records what webhooks deliver to it."""
+    yield from serve_receiver()
 
 
 @pytest.fixture(scope="session")

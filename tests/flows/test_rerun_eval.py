@@ -1,6 +1,5 @@
 """rerun_eval on the real demo warehouse (DuckDB) and the real app database."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -8,7 +7,7 @@ from httpx import AsyncClient
 
 from flows.rerun_eval import rerun_eval as rerun_eval_flow
 from models.errors import ParamsError
-from models.settings import Settings, get_settings
+from models.settings import Settings
 from playbooks.actions import rerun_eval
 from playbooks.catalog import load_checks
 from tests.factories import create_incident
@@ -35,15 +34,6 @@ def test_unknown_agents_and_checks_are_params_errors(params: dict[str, Any], fie
     with pytest.raises(ParamsError) as raised:
         rerun_eval.plan(rerun_eval.Params.model_validate(params), DECLARED)
     assert raised.value.field == field
-
-
-@pytest.fixture
-def flow_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("INTERVENE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("INTERVENE_WAREHOUSE_URL", settings.warehouse_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def run_eval(client: AsyncClient, launcher: RecordingLauncher, incident: dict[str, Any],
