@@ -69,7 +69,7 @@ def api(
     log_config = _configure_logging()
     _validate_checks()
     if seed_demo:
-        from models.demo import seed_demo as seed
+        from models.services.demo import seed_demo as seed
 
         url = get_settings().database_url
         migrate.upgrade(url)
