@@ -29,10 +29,10 @@ async def clear_cache(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Clear an index's caches (see the module docstring)."""
-    if rollback:
-        raise ActionFailed("clear_cache has no rollback: caches refill by themselves")
-    if await hooks.is_finished(action_id):
-        return dict(hooks.SKIPPED)
+    no_rollback = "clear_cache has no rollback: caches refill by themselves"
+    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
+    if skipped is not None:
+        return skipped
     parsed = Params.model_validate(params)
     es = es_client(get_settings())
     try:

@@ -16,6 +16,7 @@ from prefect import Flow, runtime
 from prefect.client.schemas.objects import FlowRun, State
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.logs import run_logger
 from flows.retries import retrying
 from models.action import Action
 from models.base import utcnow
@@ -139,6 +140,20 @@ async def is_finished(action_id: int) -> bool:
             return True
         action = await session.get(Action, action_id)
         return action is None or action.action_status.is_terminal
+
+
+async def begin(
+    action_id: int, *, rollback: bool, no_rollback: str | None = None
+) -> dict[str, Any] | None:
+    """The start every action flow shares: a rollback of an action that has none fails with
+    `no_rollback`; a run whose action already has a final status (a retried or duplicated run,
+    another installation's) does nothing and answers SKIPPED. None: go on."""
+    if rollback and no_rollback is not None:
+        raise ActionFailed(no_rollback)
+    if await is_finished(action_id):
+        run_logger().warning("action %s is already finished: nothing to do", action_id)
+        return dict(SKIPPED)
+    return None
 
 
 async def note_on_incident(action_id: int, *, verb: str, notes: str) -> None:

@@ -37,8 +37,9 @@ async def refresh_synonyms(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Replace a synonyms set's rules and reload analyzers (see the module docstring)."""
-    if await hooks.is_finished(action_id):
-        return dict(hooks.SKIPPED)
+    skipped = await hooks.begin(action_id, rollback=rollback)
+    if skipped is not None:
+        return skipped
     settings = get_settings()
     parsed = Params.model_validate(params)
     check = await preflight(parsed, settings)

@@ -81,11 +81,10 @@ async def rerun_dbt(
     steps = plan(parsed, project.manifest())
     if dry_run:
         return {"plan": asdict(steps)}
-    if await hooks.is_finished(action_id):
-        logger.warning("action %s is already finished: nothing to do", action_id)
-        return dict(hooks.SKIPPED)
-    if rollback:
-        raise ActionFailed("rerun_dbt cannot be rolled back: run it again instead")
+    no_rollback = "rerun_dbt cannot be rolled back: run it again instead"
+    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
+    if skipped is not None:
+        return skipped
     logger.info("action %s: %s", action_id, steps.message)
     async with hooks.heartbeat(action_id):
         result = await run_models(parsed, steps.details["models"], project)

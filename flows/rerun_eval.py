@@ -10,7 +10,6 @@ from prefect import flow
 
 from checks.runner import sweep
 from flows import hooks
-from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from models.db import connect
 from models.enums import RunTrigger
@@ -32,10 +31,10 @@ async def rerun_eval(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run an agent's checks now (see the module docstring)."""
-    if rollback:
-        raise ActionFailed("rerun_eval has no rollback: it changes nothing")
-    if await hooks.is_finished(action_id):
-        return dict(hooks.SKIPPED)
+    no_rollback = "rerun_eval has no rollback: it changes nothing"
+    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
+    if skipped is not None:
+        return skipped
     settings = get_settings()
     specs = chosen(Params.model_validate(params), load_checks(settings.checks_file))
     database = connect(settings.database_url, pool_size=1, max_overflow=1)

@@ -26,8 +26,9 @@ async def rollback_planner(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Move traffic off a planner version (see the module docstring)."""
-    if await hooks.is_finished(action_id):
-        return dict(hooks.SKIPPED)
+    skipped = await hooks.begin(action_id, rollback=rollback)
+    if skipped is not None:
+        return skipped
     if rollback:
         return await planner_steps.undo(action_id, prior_state)
     parsed = Params.model_validate(params)
