@@ -45,13 +45,19 @@ from models.enums import IncidentKind, Severity
 
 Comparison = Literal["<", "<=", ">", ">=", "==", "!="]
 COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-    "==": operator.eq, "!=": operator.ne,
-}  # fmt: skip
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 PRIORITY_SEVERITY = {
-    "critical": Severity.SEV1, "high": Severity.SEV2, "medium": Severity.SEV3,
+    "critical": Severity.SEV1,
+    "high": Severity.SEV2,
+    "medium": Severity.SEV3,
     "low": Severity.SEV4,
-}  # fmt: skip
+}
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=120)]
 
 
@@ -215,10 +221,15 @@ def _preset_problems(path: Path, entry: yaml_lines.Lined, playbooks: Suggestable
     if not isinstance(params, dict):
         return []
     return [
-        _say(path, yaml_lines.line_at(entry, ("params", *loc)), entry.get("id", "?"),
-             ".".join(map(str, ("params", *loc))), message)
+        _say(
+            path,
+            yaml_lines.line_at(entry, ("params", *loc)),
+            entry.get("id", "?"),
+            ".".join(map(str, ("params", *loc))),
+            message,
+        )
         for loc, message in presets.problems(yaml_lines.plain(params), playbooks.actions)
-    ]  # fmt: skip
+    ]
 
 
 def _duplicate_ids(path: Path, entries: list[Any]) -> list[str]:
@@ -284,9 +295,14 @@ def _shared_keys(
             other = owner.setdefault(kind_key, check.id)
             if other == check.id:
                 continue
-            problems.append(_say(
-                path, lines[check.id].line_of(field), check.id, field,
-                f"its incidents would share the key {kind_key[1]!r} with check {other!r} (line "
-                f"{lines[other].line}): give each check its own",
-            ))  # fmt: skip
+            problems.append(
+                _say(
+                    path,
+                    lines[check.id].line_of(field),
+                    check.id,
+                    field,
+                    f"its incidents would share the key {kind_key[1]!r} with check {other!r} (line "
+                    f"{lines[other].line}): give each check its own",
+                )
+            )
     return problems

@@ -51,9 +51,12 @@ def unmeasured(
     """A check that could not even be run (no warehouse connection)."""
     spent = (time.perf_counter() - clock) * 1000 if clock is not None else 0.0
     return Measurement(
-        check_id=spec.id, started_at=started_at or datetime.now(UTC), threshold=spec.threshold,
-        duration_ms=spent, error=error,
-    )  # fmt: skip
+        check_id=spec.id,
+        started_at=started_at or datetime.now(UTC),
+        threshold=spec.threshold,
+        duration_ms=spent,
+        error=error,
+    )
 
 
 def describe(exc: Exception) -> str:
@@ -95,18 +98,28 @@ def _pipelined(conn: Any, specs: list[CheckSpec]) -> list[Measurement]:
     for spec, cursor in zip(specs, cursors, strict=False):
         if cursor.pgresult is None:  # the first without a result is the one that failed
             error = describe(failure or ValueError("the query returned no result"))
-            measured.append(Measurement(
-                check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-                duration_ms=share, error=error,
-            ))  # fmt: skip
+            measured.append(
+                Measurement(
+                    check_id=spec.id,
+                    started_at=started_at,
+                    threshold=spec.threshold,
+                    duration_ms=share,
+                    error=error,
+                )
+            )
             return measured
         measured.append(_read(spec, cursor, started_at, share))
     if failure is not None and len(measured) < len(specs):  # failed while sending
         spec = specs[len(measured)]
-        measured.append(Measurement(
-            check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-            duration_ms=share, error=describe(failure),
-        ))  # fmt: skip
+        measured.append(
+            Measurement(
+                check_id=spec.id,
+                started_at=started_at,
+                threshold=spec.threshold,
+                duration_ms=share,
+                error=describe(failure),
+            )
+        )
     return measured
 
 
@@ -118,9 +131,12 @@ def measure_on(conn: Any, spec: CheckSpec) -> Measurement:
         cursor.execute(spec.query)
     except Exception as exc:  # bad SQL: this check's error, not the sweep's
         return Measurement(
-            check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-            duration_ms=(time.perf_counter() - clock) * 1000, error=describe(exc),
-        )  # fmt: skip
+            check_id=spec.id,
+            started_at=started_at,
+            threshold=spec.threshold,
+            duration_ms=(time.perf_counter() - clock) * 1000,
+            error=describe(exc),
+        )
     return _read(spec, cursor, started_at, (time.perf_counter() - clock) * 1000)
 
 
@@ -140,11 +156,18 @@ def _read(spec: CheckSpec, cursor: Any, started_at: datetime, duration_ms: float
             raise ValueError("the query returned NaN")
     except Exception as exc:  # an empty or unreadable result: this check's error
         return Measurement(
-            check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-            duration_ms=duration_ms, error=describe(exc),
-        )  # fmt: skip
+            check_id=spec.id,
+            started_at=started_at,
+            threshold=spec.threshold,
+            duration_ms=duration_ms,
+            error=describe(exc),
+        )
     return Measurement(
-        check_id=spec.id, started_at=started_at, threshold=spec.threshold,
-        duration_ms=duration_ms, value=value, passed=spec.passes(value),
+        check_id=spec.id,
+        started_at=started_at,
+        threshold=spec.threshold,
+        duration_ms=duration_ms,
+        value=value,
+        passed=spec.passes(value),
         context={k: _plain(v) for k, v in record.items()},
-    )  # fmt: skip
+    )

@@ -47,7 +47,7 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
         playbooks=list(spec.playbooks),
         metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id}
         | ({"playbook_params": spec.params} if spec.params else {}),
-    )  # fmt: skip
+    )
 
 
 async def record(
@@ -89,12 +89,15 @@ async def record_many(
             try:
                 async with session.begin_nested():
                     problem = CheckProblem(
-                        check_id=spec.id, agent=spec.agent, severity=spec.incident_severity,
+                        check_id=spec.id,
+                        agent=spec.agent,
+                        severity=spec.incident_severity,
                         problem="failing",
                         summary=f"Check {spec.id} failed {errors} times in a row: {m.error}",
-                        threshold=settings.check_error_threshold, actual=errors,
+                        threshold=settings.check_error_threshold,
+                        actual=errors,
                         check_run_id=run.id,
-                    )  # fmt: skip
+                    )
                     incident, created = await open_check_incident(
                         session, problem, cap=cap, at=m.started_at
                     )

@@ -65,9 +65,12 @@ class Checks:
         """Run the check; the issues of the incidents it opens are opened after the answer."""
         opened: list[int] = []
         run = await run_check(
-            self.get(check_id), self.database, self.settings, opened=opened,
+            self.get(check_id),
+            self.database,
+            self.settings,
+            opened=opened,
             trigger=RunTrigger.MANUAL,
-        )  # fmt: skip
+        )
         later.add_task(IssueOpener(self.settings).open_for, self.database, opened)
         return run
 
@@ -96,8 +99,11 @@ class Checks:
             ]
             written = await health.record_stale(session, stale, cap=cap, at=now)
         for item in stale:
-            log.warning("check %s is stale (%.0f s without a run)", item.problem.check_id,
-                        item.problem.actual)  # fmt: skip
+            log.warning(
+                "check %s is stale (%.0f s without a run)",
+                item.problem.check_id,
+                item.problem.actual,
+            )
         opened = [incident.id for incident, created in written if created]
         if opened:
             await IssueOpener(self.settings).open_for(self.database, opened)
@@ -107,11 +113,14 @@ class Checks:
         silent = (now - (last.started_at if last else self.started_at)).total_seconds()
         return health.Stale(
             problem=health.CheckProblem(
-                check_id=spec.id, agent=spec.agent, severity=spec.incident_severity,
+                check_id=spec.id,
+                agent=spec.agent,
+                severity=spec.incident_severity,
                 problem="stale",
                 summary=f"Check {spec.id} has not run for {silent:.0f} s "
                 f"(it runs every {spec.every:g} s): is the worker or its schedule down?",
-                threshold=self.settings.check_stale_intervals * spec.every, actual=silent,
+                threshold=self.settings.check_stale_intervals * spec.every,
+                actual=silent,
             ),
             every=spec.every,
-        )  # fmt: skip
+        )

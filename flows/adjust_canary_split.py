@@ -35,8 +35,11 @@ async def adjust_canary_split(
     planner = await planner_steps.current()
     steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)
     return await planner_steps.apply(
-        action_id=action_id, planner=planner, steps=steps_plan.details["steps"],
+        action_id=action_id,
+        planner=planner,
+        steps=steps_plan.details["steps"],
         announce=steps_plan.message,
         change=f"adjust_canary_split {parsed.version} -> {parsed.target_percent}%",
-        message=steps_plan.message, canary_version=parsed.version,
-    )  # fmt: skip
+        message=steps_plan.message,
+        canary_version=parsed.version,
+    )

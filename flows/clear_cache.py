@@ -51,8 +51,10 @@ async def clear_cache(
     finally:
         await es.close()
     shards = dict(answer.body.get("_shards", {}))
-    result = {"message": f"Cleared {', '.join(parsed.cache_types)} cache(s) of "
-              f"{parsed.index_name}", "shards": shards}  # fmt: skip
+    result = {
+        "message": f"Cleared {', '.join(parsed.cache_types)} cache(s) of {parsed.index_name}",
+        "shards": shards,
+    }
     run_logger().info("action %s: %s (%s)", action_id, result["message"], shards)
     await hooks.finish(action_id, result)
     return result

@@ -76,9 +76,13 @@ async def record_state(
             log.warning("flow run %s belongs to another installation: ignored", flow_run_id)
             return
         await service.advance_action(
-            session, action_id=action_id, status=status, at=utcnow(), message=message,
+            session,
+            action_id=action_id,
+            status=status,
+            at=utcnow(),
+            message=message,
             flow_run_id=flow_run_id,
-        )  # fmt: skip
+        )
 
     await _write(f"recording action {action_id} {status.value}", change)
 
@@ -98,9 +102,13 @@ async def finish(action_id: int, result: dict[str, Any], *, failed: str | None =
 
     async def change(session: AsyncSession) -> None:
         await service.finish(
-            session, action_id=action_id, result=result, status=status, at=utcnow(),
+            session,
+            action_id=action_id,
+            result=result,
+            status=status,
+            at=utcnow(),
             message=failed,
-        )  # fmt: skip
+        )
 
     await _write(f"recording action {action_id} {status.value}", change)
 
@@ -175,8 +183,13 @@ def _hook(status: ActionStatus) -> Hook:
         # success keeps the message the flow stored with its result
         failed = status in (ActionStatus.FAILED, ActionStatus.CRASHED, ActionStatus.CANCELLED)
         message = state.message if failed else None
-        await record_state(int(action_id), status, message=message, flow_run_id=str(flow_run.id),
-                           tags=list(flow_run.tags))  # fmt: skip
+        await record_state(
+            int(action_id),
+            status,
+            message=message,
+            flow_run_id=str(flow_run.id),
+            tags=list(flow_run.tags),
+        )
 
     hook.__name__ = f"record_{status.value}"
     return hook

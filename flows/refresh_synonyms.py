@@ -51,25 +51,44 @@ async def refresh_synonyms(
     try:
         if rollback:
             assert prior_state is not None, "a rollback needs the rules captured at execute"
-            await retrying(f"restoring {synonyms_set}", lambda: es.synonyms.put_synonym(
-                id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]))  # fmt: skip
-            await retrying("reloading the analyzers", lambda: es.indices.reload_search_analyzers(
-                index=parsed.index_name))  # fmt: skip
+            await retrying(
+                f"restoring {synonyms_set}",
+                lambda: es.synonyms.put_synonym(
+                    id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]
+                ),
+            )
+            await retrying(
+                "reloading the analyzers",
+                lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
+            )
             result: dict[str, Any] = {
                 "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
                 "restored": prior_state,
             }
         else:
-            current = (await retrying(f"reading {synonyms_set}", lambda: es.synonyms.get_synonym(
-                id=synonyms_set, size=10_000))).body  # fmt: skip
+            current = (
+                await retrying(
+                    f"reading {synonyms_set}",
+                    lambda: es.synonyms.get_synonym(id=synonyms_set, size=10_000),
+                )
+            ).body
             prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
             await hooks.store_result(action_id, {"prior_state": prior})  # before any change
-            await retrying(f"replacing {synonyms_set}", lambda: es.synonyms.put_synonym(
-                id=synonyms_set, synonyms_set=_rules(parsed.synonyms)))  # fmt: skip
-            await retrying("reloading the analyzers", lambda: es.indices.reload_search_analyzers(
-                index=parsed.index_name))  # fmt: skip
-            result = {"message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
-                      f"with {len(parsed.synonyms)}", "prior_state": prior}  # fmt: skip
+            await retrying(
+                f"replacing {synonyms_set}",
+                lambda: es.synonyms.put_synonym(
+                    id=synonyms_set, synonyms_set=_rules(parsed.synonyms)
+                ),
+            )
+            await retrying(
+                "reloading the analyzers",
+                lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
+            )
+            result = {
+                "message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
+                f"with {len(parsed.synonyms)}",
+                "prior_state": prior,
+            }
             if parsed.reindex:
                 concrete = str(steps.details["concrete_index"])
                 result["reindexed_into"] = await _reindex(es, parsed.index_name, concrete)
@@ -88,8 +107,11 @@ async def _reindex(es: Any, alias: str, concrete: str) -> str:
     """Copy `concrete` into a new index with its settings and mappings; move `alias` to it."""
     target = f"{concrete.split('--')[0]}--{datetime.now(UTC):%Y%m%d%H%M%S}"
     source = (await es.indices.get(index=concrete)).body[concrete]
-    index_settings = {k: v for k, v in source["settings"]["index"].items()
-                      if k in ("analysis", "number_of_shards", "number_of_replicas")}  # fmt: skip
+    index_settings = {
+        k: v
+        for k, v in source["settings"]["index"].items()
+        if k in ("analysis", "number_of_shards", "number_of_replicas")
+    }
     await es.indices.create(index=target, settings=index_settings, mappings=source["mappings"])
     copied = await es.options(request_timeout=REINDEX_TIMEOUT_SECONDS).reindex(
         source={"index": concrete}, dest={"index": target}, wait_for_completion=True
@@ -99,8 +121,10 @@ async def _reindex(es: Any, alias: str, concrete: str) -> str:
             f"reindex into {target} had {len(copied.body['failures'])} failure(s); "
             f"the alias still points at {concrete}"
         )
-    await es.indices.update_aliases(actions=[
-        {"remove": {"index": concrete, "alias": alias}},
-        {"add": {"index": target, "alias": alias}},
-    ])  # fmt: skip
+    await es.indices.update_aliases(
+        actions=[
+            {"remove": {"index": concrete, "alias": alias}},
+            {"add": {"index": target, "alias": alias}},
+        ]
+    )
     return target

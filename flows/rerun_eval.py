@@ -43,18 +43,26 @@ async def rerun_eval(
     finally:
         await database.dispose()
     results = [
-        {"check_id": r.check_id, "value": r.value, "threshold": r.threshold, "passed": r.passed,
-         "error": r.error, "run_id": r.id, "incident_id": r.incident_id}
+        {
+            "check_id": r.check_id,
+            "value": r.value,
+            "threshold": r.threshold,
+            "passed": r.passed,
+            "error": r.error,
+            "run_id": r.id,
+            "incident_id": r.incident_id,
+        }
         for r in runs
-    ]  # fmt: skip
+    ]
     passing = sum(1 for r in runs if r.passed)
     message = f"{passing}/{len(runs)} check(s) of {params['agent']} pass"
     run_logger().info("action %s: %s", action_id, message)
     if passing == len(runs):
         await hooks.note_on_incident(
-            action_id, verb="eval_passed",
+            action_id,
+            verb="eval_passed",
             notes=f"rerun_eval: all {len(runs)} check(s) pass ({', '.join(s.id for s in specs)})",
-        )  # fmt: skip
+        )
     result = {"message": message, "checks": results}
     await hooks.finish(action_id, result)
     return result

@@ -36,10 +36,12 @@ async def rollback_planner(
     steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)
     to_version = steps_plan.details["to_version"]
     return await planner_steps.apply(
-        action_id=action_id, planner=planner, steps=steps_plan.details["steps"],
+        action_id=action_id,
+        planner=planner,
+        steps=steps_plan.details["steps"],
         announce=steps_plan.message,
         change=f"rollback_planner {parsed.from_version} -> {to_version}",
         message=f"Rolled back to {to_version}",
         stable_version=to_version,
         clear_canary=planner.canary_version == parsed.from_version,
-    )  # fmt: skip
+    )

@@ -19,10 +19,16 @@ from integrations.warehouse import (
 )
 
 SUBJECTS = [
-    "Invoice #{n} overdue", "Password reset request", "Meeting notes {n}",
-    "Your order {n} has shipped", "Re: contract renewal", "URGENT: production outage",
-    "Refund for order {n}", "Quarterly report draft", "Security alert: new sign-in",
-]  # fmt: skip
+    "Invoice #{n} overdue",
+    "Password reset request",
+    "Meeting notes {n}",
+    "Your order {n} has shipped",
+    "Re: contract renewal",
+    "URGENT: production outage",
+    "Refund for order {n}",
+    "Quarterly report draft",
+    "Security alert: new sign-in",
+]
 SENDERS = ["billing@acme.test", "noreply@shop.test", "alice@example.com", "ops@example.com"]
 
 TABLES = {
@@ -46,10 +52,15 @@ def load_demo_data(warehouse_url: str, *, now: datetime | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     emails = [_email(rng, n, now - timedelta(minutes=3 * (200 - n) + 1)) for n in range(1, 201)]
     runs = [
-        ("inbox.triage", now - timedelta(minutes=3 * i), rng.gauss(91, 3),
-         rng.choice([rng.gauss(420, 80)] * 9 + [rng.gauss(1900, 150)]), 0.02)
+        (
+            "inbox.triage",
+            now - timedelta(minutes=3 * i),
+            rng.gauss(91, 3),
+            rng.choice([rng.gauss(420, 80)] * 9 + [rng.gauss(1900, 150)]),
+            0.02,
+        )
         for i in range(480)
-    ]  # fmt: skip
+    ]
     evals = [
         ("v1.2.2", "stable", 91.2, now - timedelta(minutes=20)),
         ("v1.2.3", "canary", 85.1, now - timedelta(minutes=10)),

@@ -82,8 +82,13 @@ class IssueOpener:
             if incident is None:
                 return
             if issue_url is not None:
-                incident.note(actor=ACTOR, verb="issue_opened", notes=f"Opened {issue_url}",
-                              at=utcnow(), changes={"issue_url": issue_url})  # fmt: skip
+                incident.note(
+                    actor=ACTOR,
+                    verb="issue_opened",
+                    notes=f"Opened {issue_url}",
+                    at=utcnow(),
+                    changes={"issue_url": issue_url},
+                )
             else:
                 log.warning("could not open an issue for incident %s: %s", incident_id, failure)
                 notes = f"Could not open a GitHub issue: {failure}"

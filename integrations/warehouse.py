@@ -60,11 +60,15 @@ class DbtProject:
 
     def common_args(self) -> list[str]:
         return [
-            "--project-dir", str(self.project_dir),
-            "--profiles-dir", str(self.project_dir),
-            "--target-path", str(self.target_dir),
-            "--log-path", str(self.target_dir.parent / "logs"),
-        ]  # fmt: skip
+            "--project-dir",
+            str(self.project_dir),
+            "--profiles-dir",
+            str(self.project_dir),
+            "--target-path",
+            str(self.target_dir),
+            "--log-path",
+            str(self.target_dir.parent / "logs"),
+        ]
 
     def manifest(self) -> "Manifest":
         try:

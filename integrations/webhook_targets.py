@@ -34,14 +34,16 @@ METADATA = frozenset(
 NEVER: tuple[tuple[Network, str], ...] = (
     (ipaddress.ip_network("0.0.0.0/8"), '"this network" (0.0.0.0/8), not a host'),
     (ipaddress.ip_network("240.0.0.0/4"), "reserved (240.0.0.0/4) or broadcast"),
-    (ipaddress.ip_network("64:ff9b:1::/48"),
-     "a local-use NAT64 address, whose IPv4 target cannot be told"),
-)  # fmt: skip
+    (
+        ipaddress.ip_network("64:ff9b:1::/48"),
+        "a local-use NAT64 address, whose IPv4 target cannot be told",
+    ),
+)
 # Not global, whatever this Python's ipaddress says (3.11 calls site-local fec0::/10 global).
 PRIVATE: tuple[Network, ...] = tuple(
-    ipaddress.ip_network(cidr) for cidr in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15",
-                                            "fec0::/10")
-)  # fmt: skip
+    ipaddress.ip_network(cidr)
+    for cidr in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "fec0::/10")
+)
 
 # The forms that are only another way to write an IPv4 address: judged by it alone (the others,
 # deprecated or tunnelled, are judged as IPv6 addresses too).

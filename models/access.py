@@ -87,9 +87,12 @@ class ApprovalRequest(Base):
         if self.status not in allowed:
             raise Conflict(
                 f"Approval request {self.id} is already {self.status}",
-                details={"approval_id": self.id, "status": self.status,
-                         "action_id": self.action_id},
-            )  # fmt: skip
+                details={
+                    "approval_id": self.id,
+                    "status": self.status,
+                    "action_id": self.action_id,
+                },
+            )
         self.status = target.value
         if verb in ("approve", "reject"):
             self.decided_by, self.decided_at, self.decision_notes = by, at, notes

@@ -91,10 +91,16 @@ class Approvals:
         async with transaction(self.database.writer) as session:
             await get_incident(session, incident_id, for_update=True)
             request = ApprovalRequest(
-                incident_id=incident_id, action_type=action_type, params=params,
-                rollback_of=body.rollback_of, plan=plan, reason=body.reason,
-                requested_by=principal.name, requested_at=now, expires_at=now + self.ttl,
-            )  # fmt: skip
+                incident_id=incident_id,
+                action_type=action_type,
+                params=params,
+                rollback_of=body.rollback_of,
+                plan=plan,
+                reason=body.reason,
+                requested_by=principal.name,
+                requested_at=now,
+                expires_at=now + self.ttl,
+            )
             session.add(request)
         return request
 
@@ -185,9 +191,12 @@ class Approvals:
         if request.status != ApprovalStatus.PENDING:
             return request, Conflict(
                 f"Approval request {approval_id} is already {request.status}",
-                details={"approval_id": approval_id, "status": request.status,
-                         "action_id": request.action_id},
-            )  # fmt: skip
+                details={
+                    "approval_id": approval_id,
+                    "status": request.status,
+                    "action_id": request.action_id,
+                },
+            )
         return request, None
 
     async def _abandoned(self, session: AsyncSession, request: ApprovalRequest) -> bool:
@@ -209,17 +218,27 @@ class Approvals:
         if request.rollback_of is not None:
             body = Rollback(approved_by=principal.name, requested_by=request.requested_by)
             return await self.playbooks.rollback(
-                request.incident_id, request.rollback_of, body, principal=principal, wait=0,
+                request.incident_id,
+                request.rollback_of,
+                body,
+                principal=principal,
+                wait=0,
                 approved_request=True,
-            )  # fmt: skip
+            )
         execute = Execution(
-            action_type=request.action_type, params=request.params,
-            requested_by=request.requested_by, approved_by=principal.name,
-        )  # fmt: skip
+            action_type=request.action_type,
+            params=request.params,
+            requested_by=request.requested_by,
+            approved_by=principal.name,
+        )
         recorded = await self.playbooks.execute(
-            request.incident_id, execute, principal=principal,
-            idempotency_key=f"approval-{request.id}", wait=0, approved_request=True,
-        )  # fmt: skip
+            request.incident_id,
+            execute,
+            principal=principal,
+            idempotency_key=f"approval-{request.id}",
+            wait=0,
+            approved_request=True,
+        )
         return recorded.action
 
 

@@ -213,17 +213,33 @@ class Alias:
 ALIASES: dict[str, Alias] = {
     alias.name: alias
     for alias in [
-        Alias("reduce_traffic", adjust_canary_split.ACTION_TYPE, "Reduce Canary Traffic",
-              "Send 5% of traffic to the canary planner version", {"target_percent": 5}),
-        Alias("pause_agent", adjust_canary_split.ACTION_TYPE, "Pause Canary",
-              "Send no traffic to the canary planner version", {"target_percent": 0},
-              requires_approval=True),
+        Alias(
+            "reduce_traffic",
+            adjust_canary_split.ACTION_TYPE,
+            "Reduce Canary Traffic",
+            "Send 5% of traffic to the canary planner version",
+            {"target_percent": 5},
+        ),
+        Alias(
+            "pause_agent",
+            adjust_canary_split.ACTION_TYPE,
+            "Pause Canary",
+            "Send no traffic to the canary planner version",
+            {"target_percent": 0},
+            requires_approval=True,
+        ),
     ]
-}  # fmt: skip
+}
 
 
-def presets(action_type: str, *, incident_id: int, key: str, details: dict[str, Any],
-            metadata: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def presets(
+    action_type: str,
+    *,
+    incident_id: int,
+    key: str,
+    details: dict[str, Any],
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
     """Params drawn from the incident, for the user to keep or override."""
     planner = details.get("planner") if isinstance(details.get("planner"), dict) else {}
     version = (planner or {}).get("version") or (

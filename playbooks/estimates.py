@@ -79,11 +79,16 @@ def calibrated(plan: Plan, calibration: Calibration) -> Plan:
         plan,
         estimated_duration=estimate.seconds,
         estimated_cost=estimate.cost,
-        details=plan.details | {"estimate": {
-            "basis": calibration.basis, "runs": calibration.runs,
-            "default_duration": default.seconds, "default_cost": default.cost,
-        }},
-    )  # fmt: skip
+        details=plan.details
+        | {
+            "estimate": {
+                "basis": calibration.basis,
+                "runs": calibration.runs,
+                "default_duration": default.seconds,
+                "default_cost": default.cost,
+            }
+        },
+    )
 
 
 def default_of(estimated_duration: int, details: dict[str, Any]) -> float:
@@ -106,8 +111,11 @@ class Quote:
     @classmethod
     def of(cls, typical: Typical, settings: Settings, calibration: Calibration) -> "Quote":
         estimate = calibration.scale(typical.default(settings))
-        return cls(duration_text(estimate.seconds), cost_text(estimate.cost),
-                   f"{calibration.basis}, {typical.what}")  # fmt: skip
+        return cls(
+            duration_text(estimate.seconds),
+            cost_text(estimate.cost),
+            f"{calibration.basis}, {typical.what}",
+        )
 
 
 def duration_text(seconds: int) -> str:

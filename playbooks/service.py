@@ -159,9 +159,12 @@ class Playbooks:
                 details={"action_type": action_type, "kind": incident.kind.value},
             )
         drawn = presets(
-            spec.action_type, incident_id=incident.id, key=incident.key,
-            details=incident.details, metadata=incident.metadata_,
-        )  # fmt: skip
+            spec.action_type,
+            incident_id=incident.id,
+            key=incident.key,
+            details=incident.details,
+            metadata=incident.metadata_,
+        )
         merged = drawn | raw | (alias.fixed if alias else {})
         try:
             return spec, spec.params_model.model_validate(merged), alias
@@ -225,9 +228,12 @@ class Playbooks:
         async with transaction(self.database.writer) as session:
             await get_incident(session, incident_id, for_update=True)
             quota = await service.claim_quota(
-                session, incident_id=incident_id, dry_run=True, limit=self._limit(dry_run=True),
+                session,
+                incident_id=incident_id,
+                dry_run=True,
+                limit=self._limit(dry_run=True),
                 at=at,
-            )  # fmt: skip
+            )
             status = ActionStatus.DRY_RUN_FAILED if problem else ActionStatus.DRY_RUN_SUCCESS
             action = await service.record_action(session, new=new, status=status, at=at)
         return Recorded(action=action, quota=quota, plan=plan)
@@ -263,16 +269,25 @@ class Playbooks:
         spec, params, plan, problem = await self._plan(incident_id, body)
         if not approved_request:
             gate_direct(
-                f"{spec.action_type} with these params", spec.action_type,
-                requires_approval=plan.requires_approval, approved_by=body.approved_by,
-                principal=principal, settings=self.settings,
+                f"{spec.action_type} with these params",
+                spec.action_type,
+                requires_approval=plan.requires_approval,
+                approved_by=body.approved_by,
+                principal=principal,
+                settings=self.settings,
                 details={"action_type": spec.action_type},
-            )  # fmt: skip
+            )
         at = utcnow()
         new = self._new_action(
-            incident_id, spec, params, plan, body.requested_by, dry_run=False,
-            approved_by=body.approved_by, idempotency_key=idempotency_key,
-        )  # fmt: skip
+            incident_id,
+            spec,
+            params,
+            plan,
+            body.requested_by,
+            dry_run=False,
+            approved_by=body.approved_by,
+            idempotency_key=idempotency_key,
+        )
         if problem:
             new = replace(new, message=f"Cannot run now: {problem}")
         if approved_request:  # approved as needing approval (through an alias, say): it stays so
@@ -288,9 +303,12 @@ class Playbooks:
                     if earlier is not None:
                         return Recorded(action=earlier)
                 quota = await service.claim_quota(
-                    session, incident_id=incident_id, dry_run=False,
-                    limit=self._limit(dry_run=False), at=at,
-                )  # fmt: skip
+                    session,
+                    incident_id=incident_id,
+                    dry_run=False,
+                    limit=self._limit(dry_run=False),
+                    at=at,
+                )
                 status = ActionStatus.FAILED if problem else ActionStatus.PENDING
                 action = await service.record_action(session, new=new, status=status, at=at)
         except IntegrityError as exc:
@@ -333,15 +351,21 @@ class Playbooks:
                 )
             if not approved_request:
                 gate_direct(
-                    f"Rolling back {original.action_type}", original.action_type,
-                    requires_approval=needs_approval, approved_by=body.approved_by,
-                    principal=principal, settings=self.settings,
+                    f"Rolling back {original.action_type}",
+                    original.action_type,
+                    requires_approval=needs_approval,
+                    approved_by=body.approved_by,
+                    principal=principal,
+                    settings=self.settings,
                     details={"action_id": action_id},
-                )  # fmt: skip
+                )
             await service.claim_quota(
-                session, incident_id=incident_id, dry_run=False,
-                limit=self._limit(dry_run=False), at=at,
-            )  # fmt: skip
+                session,
+                incident_id=incident_id,
+                dry_run=False,
+                limit=self._limit(dry_run=False),
+                at=at,
+            )
             rollback = await service.record_action(
                 session,
                 new=service.NewAction(
@@ -462,18 +486,25 @@ class Playbooks:
                 ) from exc
             async with transaction(self.database.writer) as session:
                 await service.advance_action(
-                    session, action_id=action.id, status=ActionStatus.FAILED, at=utcnow(),
+                    session,
+                    action_id=action.id,
+                    status=ActionStatus.FAILED,
+                    at=utcnow(),
                     message=f"Failed to start: {exc}",
-                )  # fmt: skip
+                )
             raise Unavailable(
                 f"Action {action.id} was recorded but could not be started: {exc}",
                 details={"action_id": action.id, "status": ActionStatus.FAILED.value},
             ) from exc
         async with transaction(self.database.writer) as session:
             updated = await service.advance_action(
-                session, action_id=action.id, status=ActionStatus.SCHEDULED, at=utcnow(),
-                flow_run_id=launched.flow_run_id, flow_run_url=launched.url,
-            )  # fmt: skip
+                session,
+                action_id=action.id,
+                status=ActionStatus.SCHEDULED,
+                at=utcnow(),
+                flow_run_id=launched.flow_run_id,
+                flow_run_url=launched.url,
+            )
         if updated is None:
             raise NotFound(f"Action {action.id} disappeared", details={"action_id": action.id})
         return updated

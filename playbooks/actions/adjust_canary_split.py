@@ -37,8 +37,10 @@ PARAMS_DOC = {
 def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
     stable = planner.stable_version
     if stable is None or stable == params.version:
-        raise ParamsError("params.version", f"{params.version} is not a canary of a stable "
-                          f"version (stable: {stable or 'none'})")  # fmt: skip
+        raise ParamsError(
+            "params.version",
+            f"{params.version} is not a canary of a stable version (stable: {stable or 'none'})",
+        )
     if params.version not in planner.traffic and params.version != planner.canary_version:
         raise ParamsError("params.version", f"unknown planner version {params.version}")
     current = planner.share(params.version)

@@ -40,8 +40,9 @@ def chosen(params: Params, declared: dict[str, CheckSpec]) -> list[CheckSpec]:
     mine = {cid: spec for cid, spec in declared.items() if spec.agent == params.agent}
     if not mine:
         agents = sorted({spec.agent for spec in declared.values()})
-        raise ParamsError("params.agent", f"no checks for agent {params.agent!r} (agents: "
-                          f"{', '.join(agents)})")  # fmt: skip
+        raise ParamsError(
+            "params.agent", f"no checks for agent {params.agent!r} (agents: {', '.join(agents)})"
+        )
     unknown = sorted(set(params.checks or []) - set(mine))
     if unknown:
         raise ParamsError("params.checks", f"not checks of {params.agent}: {', '.join(unknown)}")

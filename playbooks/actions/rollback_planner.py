@@ -49,9 +49,9 @@ def target_of(params: Params, planner: PlannerSnapshot) -> str:
         )
     if to_version not in planner.traffic and to_version != planner.stable_version:
         raise ParamsError(
-            "params.to_version", f"unknown planner version {to_version} (a typo would get all "
-            "the traffic)",
-        )  # fmt: skip
+            "params.to_version",
+            f"unknown planner version {to_version} (a typo would get all the traffic)",
+        )
     return to_version
 
 
