@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck bench clean
+.PHONY: run test check lint typecheck imports bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Intervene needs Python 3.11 or newer (set PYTHON=...)")'
@@ -20,7 +20,7 @@ run: $(STAMP)  ## the service on http://127.0.0.1:8000 (SQLite under ./.interven
 test: $(STAMP)  ## the tests, on SQLite and (when reachable) PostgreSQL
 	$(BIN)/pytest
 
-check: lint typecheck  ## what CI checks besides the tests
+check: lint typecheck imports  ## what CI checks besides the tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,10 +29,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+imports: $(STAMP)  ## the package layers, [tool.importlinter] in pyproject.toml
+	$(BIN)/lint-imports
+
 bench: $(STAMP)  ## the benchmarks (see bench/README.md); incidents_api and checks_sweep need PostgreSQL
 	$(BIN)/python bench/incidents_api.py
 	$(BIN)/python bench/playbooks.py
 	$(BIN)/python bench/checks_sweep.py
 
 clean:
-	rm -rf $(VENV) .intervene .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .intervene .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -10,7 +10,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from models.access import Principal
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import Role
@@ -51,16 +51,6 @@ class RedactTokens(logging.Filter):
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         return True
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: Role
-    token_id: int | None = None  # None: auth is disabled
-
-    def allows(self, needed: Role) -> bool:
-        return self.role.allows(needed)
 
 
 LOCAL_ADMIN = Principal(name="local", role=Role.ADMIN)

@@ -7,11 +7,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import READ_METHODS
-from api.playbooks import Playbooks
 from api.schemas.incidents import SlaClock
 from models.base import utcnow
 from models.db import Database
 from models.settings import Settings
+from playbooks.service import Playbooks
 
 
 def get_database(request: Request) -> Database:

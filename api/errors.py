@@ -11,6 +11,7 @@ of the path: api/methods.py); a database that cannot be reached (`models.db.unre
 
 import json
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -29,6 +30,7 @@ from models.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    InvalidParams,
     NotFound,
     RateLimited,
     Unauthorized,
@@ -133,9 +135,9 @@ def _not_json(exc: RequestValidationError) -> bool:
     )
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _field_errors(refused: Sequence[Any]) -> list[dict[str, Any]]:
     errors = []
-    for error in exc.errors():
+    for error in refused:
         loc = [str(part) for part in error.get("loc", ())]
         if error.get("type") == "json_invalid":
             message = "Request body is not valid JSON"
@@ -150,10 +152,21 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc)
+    errors = _field_errors(exc.errors())
     if _not_json(exc):
         message = next((e["message"] for e in errors if e["field"] == "body"), NOT_JSON)
         return error_response(400, "bad_request", message, {"errors": errors})
+    return _invalid(errors)
+
+
+async def _invalid_params(_request: Request, exc: Exception) -> JSONResponse:
+    """An action's params the playbook service refused: the answer a body that fails its
+    schema gets."""
+    assert isinstance(exc, InvalidParams)
+    return _invalid(_field_errors(exc.errors))
+
+
+def _invalid(errors: list[dict[str, Any]]) -> JSONResponse:
     fields = ", ".join(e["field"] for e in errors)
     return error_response(422, "validation_error", f"Invalid request: {fields}", {"errors": errors})
 
@@ -199,6 +212,7 @@ async def _unhandled_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(InvalidParams, _invalid_params)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)

@@ -1,40 +1,20 @@
 """Starting flow runs: the one place the API talks to Prefect.
 
-`PrefectLauncher` creates a flow run of an action's deployment and returns at once
-(`timeout=0`); a worker picks it up. The idempotency key is the action id, so a retried
-launch never starts a second run.
+`PrefectLauncher` (the playbook service's Launcher, playbooks/launcher.py) creates a flow run
+of an action's deployment and returns at once (`timeout=0`); a worker picks it up. The
+idempotency key is the action id, so a retried launch never starts a second run.
 """
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from prefect.deployments.flow_runs import arun_deployment
 from prefect.settings import PREFECT_API_URL
 
+from playbooks.launcher import Launched, LaunchError
+
 LAUNCH_TIMEOUT_SECONDS = 15
-
-
-class LaunchError(Exception):
-    """Prefect could not be asked to run the action. `maybe_started`: the request may have
-    reached Prefect (it timed out), so a flow run may exist after all."""
-
-    def __init__(self, message: str, *, maybe_started: bool = False) -> None:
-        super().__init__(message)
-        self.maybe_started = maybe_started
-
-
-@dataclass(frozen=True)
-class Launched:
-    flow_run_id: str
-    url: str | None
-
-
-class Launcher(Protocol):
-    async def launch(
-        self, deployment: str, parameters: dict[str, Any], *, key: str, tags: list[str]
-    ) -> Launched: ...
 
 
 def prefect_ui_url(configured: str | None) -> str | None:

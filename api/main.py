@@ -9,17 +9,14 @@ from contextlib import asynccontextmanager
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 
-from api.approvals import Approvals
 from api.auth import Authenticator, RedactTokens, authenticate
-from api.checks import Checks
 from api.errors import install_error_handlers
-from api.launcher import Launcher, PrefectLauncher
+from api.launcher import PrefectLauncher
 from api.logs import REQUEST_ID_HEADER, new_request_id, valid_request_id
 from api.methods import HeadAsGet
 from api.metrics import Metrics, RequestMetrics
 from api.middleware import Gate
 from api.openapi import install_openapi
-from api.playbooks import Playbooks
 from api.routes import (
     admin,
     approvals,
@@ -37,12 +34,16 @@ from api.routes import (
 from api.routes.console import mount_console
 from api.sla import SlaSweep
 from api.sse import Broadcaster
-from api.version import VERSION
-from flows.checks.config import load_checks
+from checks.service import Checks
 from models import migrate
 from models.db import connect
 from models.settings import Settings, get_settings
 from models.sla import plans
+from models.version import VERSION
+from playbooks.approvals import Approvals
+from playbooks.catalog import load_checks
+from playbooks.launcher import Launcher
+from playbooks.service import Playbooks
 
 log = logging.getLogger("intervene.api")
 

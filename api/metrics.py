@@ -27,15 +27,15 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.checks import Checks
 from api.sse import Broadcaster
-from api.version import VERSION
+from checks.service import Checks
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import RunTrigger
 from models.services import checks as checks_service
 from models.services import counts
+from models.version import VERSION
 
 UNMATCHED = "<unmatched>"  # every URL no route answers: one label, whatever was asked for
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

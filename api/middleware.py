@@ -18,10 +18,11 @@ from limits.storage import storage_from_string
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import READ_METHODS, Authenticator, Principal, bearer_secret
+from api.auth import READ_METHODS, Authenticator, bearer_secret
 from api.errors import envelope_bytes
 from api.headers import RATE_LIMIT_STATE, answer_headers
 from api.metrics import Metrics
+from models.access import Principal
 from models.db import Database, transaction
 from models.services.audit import record_entry
 from models.settings import Settings

@@ -25,7 +25,7 @@ _APPROVAL = f"{_ACTIONS}/approvals/{{approval_id}}"
 _VERBS = ("acknowledge", "mitigate", "resolve", "close", "reopen", "assign")
 
 # 409 `conflict`: another active incident holds the key (models/services/incidents.py), or the
-# approval was decided already (api/approvals.py)
+# approval was decided already (playbooks/approvals.py)
 CONFLICTS = frozenset(
     ("POST", path)
     for path in ("/api/incidents", *(f"{_INCIDENT}/{verb}" for verb in _VERBS),

@@ -7,7 +7,7 @@ a breach is announced once (models/services/sla.py).
 import logging
 from datetime import datetime
 
-from api.periodic import Periodic
+from checks.periodic import Periodic
 from models.base import utcnow
 from models.db import Database, transaction
 from models.services.sla import Breach, record_sla_breaches

@@ -4,7 +4,7 @@
 
 Creates two throwaway PostgreSQL databases (the warehouse and the app database), fills the
 warehouse with agent runs (one agent per check), declares the checks in a YAML file (loaded
-with the real loader), then times one sweep (flows/checks/runner.py: measure every check through
+with the real loader), then times one sweep (checks/runner.py: measure every check through
 one warehouse connection, pipelined, while recording the runs and opening the incidents, a
 transaction per chunk) against its floor: the same queries run back to back through one psycopg
 connection, in the same run. Each round starts from an app database with no incident, so every
@@ -28,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.incidents_api import create_database, drop_database  # noqa: E402
-from flows.checks.config import CheckSpec, load_checks  # noqa: E402
-from flows.checks.runner import sweep  # noqa: E402
+from checks.config import CheckSpec  # noqa: E402
+from checks.runner import sweep  # noqa: E402
 from models import migrate  # noqa: E402
 from models.db import Database, connect, transaction  # noqa: E402
 from models.incident import Incident  # noqa: E402
 from models.settings import Settings  # noqa: E402
+from playbooks.catalog import load_checks  # noqa: E402
 
 QUERY = (
     "select avg(quality_score) as value, count(*) as runs from agent_runs"

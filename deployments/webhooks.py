@@ -25,13 +25,13 @@ from datetime import timedelta
 
 import httpx
 
-from api.version import VERSION
+from integrations.webhook_targets import BlockedTarget, check_target
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.services import webhooks as service
 from models.settings import Settings
+from models.version import VERSION
 from models.webhook import Webhook, WebhookDelivery
-from models.webhook_targets import BlockedTarget, check_target
 
 log = logging.getLogger("intervene.webhooks")
 

@@ -23,18 +23,18 @@ from prefect.types.entrypoint import EntrypointType
 
 from deployments.reconciler import reconcile_forever
 from deployments.webhooks import deliver_forever
-from flows.checks.config import load_checks
 from flows.checks.flow import FLOW_NAME as CHECK_FLOW
 from flows.checks.flow import check_deployments
-from flows.registry import ACTIONS, DEPLOYMENT_NAME
+from flows.registry import FLOWS
 from models.settings import get_settings
+from playbooks.catalog import ACTIONS, DEPLOYMENT_NAME, load_checks
 
 log = logging.getLogger("intervene.worker")
 
 
 def action_deployments() -> list[Any]:
     return [
-        spec.flow.to_deployment(
+        FLOWS[spec.action_type].to_deployment(
             name=DEPLOYMENT_NAME,
             description=spec.description,
             concurrency_limit=spec.concurrency_limit,

@@ -1,82 +1,23 @@
-"""clear_cache: clear an Elasticsearch index's query, request and/or fielddata caches.
+"""The Prefect flow of clear_cache.
 
-Fixes search latency or memory trouble caused by stale or oversized caches. Touches only the
-caches of `index_name` (`POST /{index}/_cache/clear?query=true&...`); data is untouched, so
-there is nothing to roll back. Needs INTERVENE_ELASTICSEARCH_URL; without a reachable cluster
-and index the dry-run and the execute say so instead of pretending.
+What it fixes, what it touches and what rollback undoes is said beside its Params and plan,
+in playbooks/actions/clear_cache.py.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from flows import hooks
+from flows.hooks import ActionFailed
 from flows.logs import run_logger
-from flows.plan import Plan, Preflight
 from flows.retries import retrying
-from flows.search import describe, es_client, index_problem
-from models.settings import Settings, get_settings
-
-ACTION_TYPE = "clear_cache"
-CacheType = Literal["query", "request", "fielddata"]
-ALL_CACHES: tuple[CacheType, ...] = ("query", "request", "fielddata")
-Index = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[a-z0-9_.*,-]+$")]
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    index_name: Index
-    cache_types: list[CacheType] = Field(default_factory=lambda: list(ALL_CACHES), min_length=1)
-
-    @field_validator("cache_types")
-    @classmethod
-    def _unique(cls, value: list[CacheType]) -> list[CacheType]:
-        return [c for c in ALL_CACHES if c in value]
-
-
-PARAMS_DOC = {
-    "index_name": "string (required)",
-    "cache_types": "array[string] (optional, default: all)",
-}
-SECONDS = 5  # the default estimate (flows/estimates.py scales it)
-
-
-class ActionFailed(RuntimeError):
-    pass
-
-
-def estimate() -> tuple[int, float]:
-    """Seconds and USD by default, whatever the index."""
-    return SECONDS, 0.0
-
-
-def plan(params: Params) -> Plan:
-    caches = ", ".join(params.cache_types)
-    flags = "&".join(f"{c}=true" for c in params.cache_types)
-    seconds, usd = estimate()
-    return Plan(
-        message=f"Clear the {caches} cache(s) of {params.index_name}",
-        details={
-            "index": params.index_name,
-            "cache_types": params.cache_types,
-            "request": f"POST /{params.index_name}/_cache/clear?{flags}",
-        },
-        changes=[
-            f"Clears the {caches} cache(s) of index {params.index_name}",
-            "Searches are slower for a while as the caches warm up again",
-            "No data changes; nothing to roll back",
-        ],
-        estimated_duration=seconds,
-        estimated_cost=usd,
-        requires_approval=False,
-        rollback_available=False,
-    )
-
-
-async def preflight(params: Params, settings: Settings) -> Preflight:
-    return Preflight(problem=await index_problem(settings, params.index_name))
+from integrations.search import describe, es_client
+from models.settings import get_settings
+from playbooks.actions.clear_cache import (
+    ACTION_TYPE,
+    Params,
+)
 
 
 @flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
@@ -88,10 +29,10 @@ async def clear_cache(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Clear an index's caches (see the module docstring)."""
-    if rollback:
-        raise ActionFailed("clear_cache has no rollback: caches refill by themselves")
-    if await hooks.is_finished(action_id):
-        return dict(hooks.SKIPPED)
+    no_rollback = "clear_cache has no rollback: caches refill by themselves"
+    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
+    if skipped is not None:
+        return skipped
     parsed = Params.model_validate(params)
     es = es_client(get_settings())
     try:
@@ -111,8 +52,10 @@ async def clear_cache(
     finally:
         await es.close()
     shards = dict(answer.body.get("_shards", {}))
-    result = {"message": f"Cleared {', '.join(parsed.cache_types)} cache(s) of "
-              f"{parsed.index_name}", "shards": shards}  # fmt: skip
+    result = {
+        "message": f"Cleared {', '.join(parsed.cache_types)} cache(s) of {parsed.index_name}",
+        "shards": shards,
+    }
     run_logger().info("action %s: %s (%s)", action_id, result["message"], shards)
     await hooks.finish(action_id, result)
     return result

@@ -16,6 +16,7 @@ from prefect import Flow, runtime
 from prefect.client.schemas.objects import FlowRun, State
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flows.logs import run_logger
 from flows.retries import retrying
 from models.action import Action
 from models.base import utcnow
@@ -29,6 +30,11 @@ from models.settings import get_settings
 
 Hook = Callable[[Flow[Any, Any], FlowRun, State[Any]], Coroutine[Any, Any, None]]
 log = logging.getLogger("intervene.hooks")
+
+
+class ActionFailed(RuntimeError):
+    """An action's run failed on purpose (nothing to roll back, dbt failed, the cluster
+    refused): the flow run fails, and its message is what the action's history shows."""
 
 
 @asynccontextmanager
@@ -70,9 +76,13 @@ async def record_state(
             log.warning("flow run %s belongs to another installation: ignored", flow_run_id)
             return
         await service.advance_action(
-            session, action_id=action_id, status=status, at=utcnow(), message=message,
+            session,
+            action_id=action_id,
+            status=status,
+            at=utcnow(),
+            message=message,
             flow_run_id=flow_run_id,
-        )  # fmt: skip
+        )
 
     await _write(f"recording action {action_id} {status.value}", change)
 
@@ -92,9 +102,13 @@ async def finish(action_id: int, result: dict[str, Any], *, failed: str | None =
 
     async def change(session: AsyncSession) -> None:
         await service.finish(
-            session, action_id=action_id, result=result, status=status, at=utcnow(),
+            session,
+            action_id=action_id,
+            result=result,
+            status=status,
+            at=utcnow(),
             message=failed,
-        )  # fmt: skip
+        )
 
     await _write(f"recording action {action_id} {status.value}", change)
 
@@ -147,6 +161,20 @@ async def is_finished(action_id: int) -> bool:
         return action is None or action.action_status.is_terminal
 
 
+async def begin(
+    action_id: int, *, rollback: bool, no_rollback: str | None = None
+) -> dict[str, Any] | None:
+    """The start every action flow shares: a rollback of an action that has none fails with
+    `no_rollback`; a run whose action already has a final status (a retried or duplicated run,
+    another installation's) does nothing and answers SKIPPED. None: go on."""
+    if rollback and no_rollback is not None:
+        raise ActionFailed(no_rollback)
+    if await is_finished(action_id):
+        run_logger().warning("action %s is already finished: nothing to do", action_id)
+        return dict(SKIPPED)
+    return None
+
+
 async def note_on_incident(action_id: int, *, verb: str, notes: str) -> None:
     """A timeline entry on the action's incident, by the action."""
     async with _database() as database, transaction(database.writer) as session:
@@ -166,8 +194,13 @@ def _hook(status: ActionStatus) -> Hook:
         # success keeps the message the flow stored with its result
         failed = status in (ActionStatus.FAILED, ActionStatus.CRASHED, ActionStatus.CANCELLED)
         message = state.message if failed else None
-        await record_state(int(action_id), status, message=message, flow_run_id=str(flow_run.id),
-                           tags=list(flow_run.tags))  # fmt: skip
+        await record_state(
+            int(action_id),
+            status,
+            message=message,
+            flow_run_id=str(flow_run.id),
+            tags=list(flow_run.tags),
+        )
 
     hook.__name__ = f"record_{status.value}"
     return hook

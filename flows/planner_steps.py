@@ -12,21 +12,6 @@ from models.services import planner as service
 from models.services.planner import PlannerSnapshot
 from models.settings import get_settings
 
-BASE_SECONDS = 5  # the default estimate (flows/estimates.py scales it)
-
-
-def estimate(steps: int, step_seconds: float) -> tuple[int, float]:
-    """Seconds and USD by default: the pauses between the steps, and a little."""
-    return int(step_seconds * (steps - 1)) + BASE_SECONDS, 0.0
-
-
-def describe_steps(steps: list[dict[str, int]], versions: list[str]) -> list[str]:
-    """One sentence per version: `v1.2.3: 20% -> 10% -> 0%`."""
-    return [
-        f"{version}: " + " -> ".join(f"{step.get(version, 0)}%" for step in steps)
-        for version in versions
-    ]
-
 
 async def current() -> PlannerSnapshot:
     database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
@@ -62,12 +47,17 @@ async def walk(
                 last = n == len(steps) - 1
                 async with transaction(database.writer) as session:
                     await service.set_traffic(
-                        session, traffic=traffic, change=f"{change} (step {n + 1}/{len(steps)})",
-                        actor=actor, at=utcnow(), action_id=action_id,
+                        session,
+                        traffic=traffic,
+                        change=f"{change} (step {n + 1}/{len(steps)})",
+                        actor=actor,
+                        at=utcnow(),
+                        action_id=action_id,
                         stable_version=stable_version if last else None,
                         canary_version=canary_version if last else None,
-                        clear_canary=clear_canary and last, expect=previous,
-                    )  # fmt: skip
+                        clear_canary=clear_canary and last,
+                        expect=previous,
+                    )
                 previous = traffic
     finally:
         await database.dispose()
@@ -89,8 +79,14 @@ async def apply(
     prior = planner.as_state() | {"action_id": action_id}
     await hooks.store_result(action_id, {"prior_state": prior})
     run_logger().info("action %s: %s", action_id, announce)
-    await walk(action_id=action_id, actor=f"action:{action_id}", start=dict(planner.traffic),
-               steps=steps, change=change, **final)  # fmt: skip
+    await walk(
+        action_id=action_id,
+        actor=f"action:{action_id}",
+        start=dict(planner.traffic),
+        steps=steps,
+        change=change,
+        **final,
+    )
     result = {"message": message, "steps": steps, "prior_state": prior}
     await hooks.finish(action_id, result)
     return result
@@ -99,8 +95,12 @@ async def apply(
 async def undo(action_id: int, prior_state: dict[str, Any] | None) -> dict[str, Any]:
     """A planner action's rollback: the traffic exactly as its execute found it."""
     assert prior_state is not None, "a rollback needs the state captured at execute"
-    await put_back(action_id=action_id, actor=f"action:{action_id}", prior=prior_state,
-                   undoing=prior_state.get("action_id"))  # fmt: skip
+    await put_back(
+        action_id=action_id,
+        actor=f"action:{action_id}",
+        prior=prior_state,
+        undoing=prior_state.get("action_id"),
+    )
     result = {"message": f"Restored traffic {prior_state['traffic']}", "restored": prior_state}
     await hooks.finish(action_id, result)
     return result
@@ -113,8 +113,12 @@ async def put_back(
     try:
         async with transaction(database.writer) as session:
             await service.restore(
-                session, prior=prior, actor=actor, at=utcnow(), action_id=action_id,
+                session,
+                prior=prior,
+                actor=actor,
+                at=utcnow(),
+                action_id=action_id,
                 undoing=undoing,
-            )  # fmt: skip
+            )
     finally:
         await database.dispose()

@@ -17,7 +17,7 @@ from tenacity import (
 )
 
 from flows.logs import run_logger
-from flows.warehouse import WarehouseBusy
+from integrations.warehouse import WarehouseBusy
 from models.db import unreachable
 
 T = TypeVar("T")
@@ -51,8 +51,13 @@ async def retrying(
         wait = state.next_action.sleep if state.next_action else 0.0
         run_logger().warning(
             "%s failed (attempt %d of %d): %s: %s; retrying in %.1f s",
-            what, state.attempt_number, ATTEMPTS, type(error).__name__, error, wait,
-        )  # fmt: skip
+            what,
+            state.attempt_number,
+            ATTEMPTS,
+            type(error).__name__,
+            error,
+            wait,
+        )
 
     async for attempt in AsyncRetrying(
         stop=stop_after_attempt(ATTEMPTS),

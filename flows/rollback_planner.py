@@ -1,92 +1,20 @@
-"""rollback_planner: move the planner's traffic off a version that regressed.
+"""The Prefect flow of rollback_planner.
 
-Fixes a canary (or a release) whose quality dropped: its traffic moves to `to_version` (default
-the stable version), gradually (100 -> 50 -> 0 percent of what it had, a step every
-INTERVENE_PLANNER_STEP_SECONDS) or, with `immediate` (which needs approval), at once. Touches
-only Intervene's planner state, which agents read from GET /api/planner. Rollback re-activates
-`from_version` exactly as it was.
+What it fixes, what it touches and what rollback undoes is said beside its Params and plan,
+in playbooks/actions/rollback_planner.py.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
-from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from flows import hooks, planner_steps
-from flows.plan import ParamsError, Plan
-from models.services.planner import PlannerSnapshot, moved
 from models.settings import get_settings
-
-ACTION_TYPE = "rollback_planner"
-Version = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.+-]+$")]
-
-
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    from_version: Version
-    to_version: Version | None = None
-    immediate: bool = False
-
-
-PARAMS_DOC = {
-    "from_version": "string (required)",
-    "to_version": "string (optional, default: the stable version)",
-    "immediate": "boolean (optional, default: false)",
-}
-
-
-def target_of(params: Params, planner: PlannerSnapshot) -> str:
-    if planner.share(params.from_version) == 0:
-        raise ParamsError(
-            "params.from_version",
-            f"{params.from_version} serves no traffic (traffic: {planner.traffic or 'none'})",
-        )
-    to_version = params.to_version or planner.stable_version
-    if to_version is None or to_version == params.from_version:
-        raise ParamsError(
-            "params.to_version",
-            f"give a to_version other than {params.from_version} (no other stable version)",
-        )
-    if to_version not in planner.traffic and to_version != planner.stable_version:
-        raise ParamsError(
-            "params.to_version", f"unknown planner version {to_version} (a typo would get all "
-            "the traffic)",
-        )  # fmt: skip
-    return to_version
-
-
-def steps_of(params: Params, planner: PlannerSnapshot, to_version: str) -> list[dict[str, int]]:
-    share = planner.share(params.from_version)
-    targets = [0] if params.immediate or share < 2 else [share // 2, 0]
-    return [moved(planner.traffic, params.from_version, t, to_version) for t in targets]
-
-
-def plan(params: Params, planner: PlannerSnapshot, step_seconds: float) -> Plan:
-    to_version = target_of(params, planner)
-    steps = steps_of(params, planner, to_version)
-    walk = [dict(planner.traffic), *steps]
-    how = "at once" if len(steps) == 1 else f"in {len(steps)} steps, {step_seconds:g} s apart"
-    seconds, usd = planner_steps.estimate(len(steps), step_seconds)
-    return Plan(
-        message=f"Move {params.from_version}'s traffic to {to_version} {how}",
-        details={
-            "from_version": params.from_version,
-            "to_version": to_version,
-            "steps": steps,
-            "before": dict(planner.traffic),
-        },
-        changes=[
-            f"Traffic moves from {params.from_version} to {to_version} {how}",
-            *planner_steps.describe_steps(walk, sorted({params.from_version, to_version})),
-            f"{to_version} becomes the stable version",
-        ],
-        estimated_duration=seconds,
-        estimated_cost=usd,
-        # at once, or onto a version that is not the stable one: someone must say yes
-        requires_approval=params.immediate or to_version != planner.stable_version,
-        rollback_available=True,
-    )
+from playbooks.actions.rollback_planner import (
+    ACTION_TYPE,
+    Params,
+    plan,
+)
 
 
 @flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
@@ -98,8 +26,9 @@ async def rollback_planner(
     prior_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Move traffic off a planner version (see the module docstring)."""
-    if await hooks.is_finished(action_id):
-        return dict(hooks.SKIPPED)
+    skipped = await hooks.begin(action_id, rollback=rollback)
+    if skipped is not None:
+        return skipped
     if rollback:
         return await planner_steps.undo(action_id, prior_state)
     parsed = Params.model_validate(params)
@@ -107,10 +36,12 @@ async def rollback_planner(
     steps_plan = plan(parsed, planner, get_settings().planner_step_seconds)
     to_version = steps_plan.details["to_version"]
     return await planner_steps.apply(
-        action_id=action_id, planner=planner, steps=steps_plan.details["steps"],
+        action_id=action_id,
+        planner=planner,
+        steps=steps_plan.details["steps"],
         announce=steps_plan.message,
         change=f"rollback_planner {parsed.from_version} -> {to_version}",
         message=f"Rolled back to {to_version}",
         stable_version=to_version,
         clear_canary=planner.canary_version == parsed.from_version,
-    )  # fmt: skip
+    )

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.warehouse import DbtProject, WarehouseBusy, invoke_dbt
+from integrations.warehouse import DbtProject, WarehouseBusy, invoke_dbt
 from models.settings import get_settings
 
 MAX_MESSAGE = 10 * 1024 * 1024
@@ -46,8 +46,14 @@ def run(project: DbtProject, args: list[str], socket_path: Path | None) -> dict[
     """Run `dbt <args>` on the warm executor at `socket_path`, or here if there is none."""
     if socket_path is not None and socket_path.exists():
         try:
-            return _ask(socket_path, {"args": args, "warehouse_url": project.warehouse_url,
-                                      "target_dir": str(project.target_dir)})  # fmt: skip
+            return _ask(
+                socket_path,
+                {
+                    "args": args,
+                    "warehouse_url": project.warehouse_url,
+                    "target_dir": str(project.target_dir),
+                },
+            )
         except (ConnectionRefusedError, FileNotFoundError):
             pass  # a stale socket: the executor is gone
     return summarize(invoke_dbt(project, *args))

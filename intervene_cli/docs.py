@@ -1,5 +1,5 @@
 """`intervene docs generate|check`: the parts of docs/ drawn from the code (the playbooks guide
-from flows/registry.py, the configuration reference from models/settings.py)."""
+from playbooks/catalog.py, the configuration reference from models/settings.py)."""
 
 from pathlib import Path
 from typing import Annotated

@@ -40,7 +40,8 @@ def _configure_logging() -> dict[str, Any]:
 
 def _validate_checks() -> None:
     """Stop with the checks file's problems, each with its line, before anything starts."""
-    from flows.checks.config import ConfigError, load_checks
+    from checks.config import ConfigError
+    from playbooks.catalog import load_checks
 
     try:
         load_checks(get_settings().checks_file)
@@ -68,7 +69,7 @@ def api(
     log_config = _configure_logging()
     _validate_checks()
     if seed_demo:
-        from models.demo import seed_demo as seed
+        from models.services.demo import seed_demo as seed
 
         url = get_settings().database_url
         migrate.upgrade(url)
@@ -103,7 +104,8 @@ def warehouse_prepare(
     build: Annotated[bool, typer.Option(help="Also seed and build the models.")] = True,
 ) -> None:
     """Parse the dbt project (the manifest the API reads) and build the demo warehouse."""
-    from flows.warehouse import DbtProject, prepare_warehouse
+    from integrations.demo_warehouse import prepare_warehouse
+    from integrations.warehouse import DbtProject
 
     settings = get_settings()
     prepare_warehouse(DbtProject.from_settings(settings), build=build)
@@ -117,7 +119,7 @@ def warehouse_feed(
     """Keep the demo's raw emails arriving (the inbox goes stale until dbt runs again)."""
     import time
 
-    from flows.demo_warehouse import add_email
+    from integrations.demo_warehouse import add_email
 
     _configure_logging()
     url = get_settings().warehouse_url

@@ -1,13 +1,35 @@
-"""Who may do what: API tokens (stored hashed), approval requests, and the audit log."""
+"""Who may do what: API tokens (stored hashed), approval requests, and the audit log.
 
+An approval request's status, like an incident's, has one rule book and one guard:
+
+    pending -> approved    approve: its run is being started (and then is recorded)
+    pending -> rejected    reject
+    pending -> expired     expire: not decided within INTERVENE_APPROVAL_TTL_SECONDS
+    approved -> pending    release: the approval's run was never recorded, so it may be decided
+                           again (it failed before, or its process stopped)
+
+`APPROVAL_TRANSITIONS` is the table; `ApprovalRequest.apply()` is the only writer of `status`.
+"""
+
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
-from models.enums import ApprovalStatus
+from models.enums import ApprovalStatus, Role
+from models.errors import Conflict
+
+ApprovalVerb = Literal["approve", "reject", "expire", "release"]
+_PENDING = frozenset({ApprovalStatus.PENDING})
+APPROVAL_TRANSITIONS: dict[ApprovalVerb, tuple[frozenset[ApprovalStatus], ApprovalStatus]] = {
+    "approve": (_PENDING, ApprovalStatus.APPROVED),
+    "reject": (_PENDING, ApprovalStatus.REJECTED),
+    "expire": (_PENDING, ApprovalStatus.EXPIRED),
+    "release": (frozenset({ApprovalStatus.APPROVED}), ApprovalStatus.PENDING),
+}
 
 
 class ApiToken(Base):
@@ -51,6 +73,32 @@ class ApprovalRequest(Base):
     decision_notes: Mapped[str | None] = mapped_column(Text)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
 
+    def apply(
+        self,
+        verb: ApprovalVerb,
+        *,
+        by: str | None = None,
+        at: datetime | None = None,
+        notes: str | None = None,
+    ) -> None:
+        """Move the request by `verb` (Conflict if its status does not allow it): a decision
+        records who, when and why; a release forgets the decision it gives back."""
+        allowed, target = APPROVAL_TRANSITIONS[verb]
+        if self.status not in allowed:
+            raise Conflict(
+                f"Approval request {self.id} is already {self.status}",
+                details={
+                    "approval_id": self.id,
+                    "status": self.status,
+                    "action_id": self.action_id,
+                },
+            )
+        self.status = target.value
+        if verb in ("approve", "reject"):
+            self.decided_by, self.decided_at, self.decision_notes = by, at, notes
+        elif verb == "release":
+            self.decided_by = self.decided_at = self.decision_notes = None
+
 
 class AuditEntry(Base):
     """One state-changing request: who (token name), from where, what, when, and the answer."""
@@ -67,3 +115,15 @@ class AuditEntry(Base):
     path: Mapped[str] = mapped_column(String(500))
     status: Mapped[int]
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who asks: a token's name and role (the API authenticates; the services judge)."""
+
+    name: str
+    role: Role
+    token_id: int | None = None  # None: auth is disabled
+
+    def allows(self, needed: Role) -> bool:
+        return self.role.allows(needed)

@@ -15,13 +15,23 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import delete
 
 from api.main import create_app
-from flows.warehouse import DbtProject, prepare_warehouse
+from integrations.demo_warehouse import prepare_warehouse
+from integrations.warehouse import DbtProject
 from models.db import Database, transaction
 from models.settings import Settings
 from models.tables import Base
 from tests.auth import bearer, issue
-from tests.databases import ADMIN_URL, REQUIRED, drop_database, new_database
+from tests.databases import (
+    ADMIN_URL,
+    REQUIRED,
+    create_postgres_database,
+    drop_database,
+    drop_postgres_database,
+    new_database,
+    require_postgres,
+)
 from tests.fakes import RecordingLauncher
+from tests.receiver import Receiver, serve_receiver
 
 pytest_plugins = [
     "tests.stack"
@@ -71,6 +81,27 @@ def dbt_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     prepare_warehouse(project, build=True)
     return dirs
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
+    """A fresh warehouse built on the demo data, DuckDB and (when reachable) PostgreSQL."""
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    else:
+        require_postgres()
+        url = create_postgres_database().replace("postgresql+psycopg", "postgresql") + "?schema=wh"
+    project = DbtProject(Settings().dbt_project_dir, tmp_path / "target", url)
+    prepare_warehouse(project, build=True)
+    yield project
+    if request.param == "postgresql":
+        drop_postgres_database(url.split("?")[0])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP server that records what webhooks deliver to it."""
+    yield from serve_receiver()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.launcher import Launched, LaunchError
+from playbooks.launcher import Launched, LaunchError
 
 
 @dataclass

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from api.schemas.approvals import ApprovalCreate
 from api.schemas.playbooks import ExecuteRequest
-from flows.registry import ACTIONS, ALIASES
 from intervene_cli.docgen import files
 from intervene_cli.docgen.settings import env_name
 from intervene_cli.main import app
 from models.settings import SOURCE_ROOT, Settings
+from playbooks.catalog import ACTIONS, ALIASES
 
 DOCS = files.DOCS_DIR
 CURL = re.compile(r'curl -X POST "(?P<url>[^"]+)" \\\n[^\n]*\\\n\s+-d \'(?P<body>[^\']*)\'')

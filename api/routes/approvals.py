@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 
-from api.approvals import Approvals, shown_status
 from api.auth import ApproverDep, PrincipalDep
 from api.schemas.approvals import (
     ApprovalCreate,
@@ -15,6 +14,7 @@ from api.schemas.approvals import (
 )
 from api.schemas.playbooks import ActionRead
 from models.access import ApprovalRequest
+from playbooks.approvals import Approvals, shown_status
 
 router = APIRouter(
     prefix="/playbooks/incidents/{incident_id}/actions/approvals", tags=["approvals"]

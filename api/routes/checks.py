@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
 
-from api.checks import Checks
 from api.schemas.checks import CheckList, CheckRead, CheckRunRead, CheckRuns
-from flows.checks.config import CheckSpec
+from checks.config import CheckSpec
+from checks.service import Checks
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.enums import RunTrigger

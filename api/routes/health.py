@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from api.deps import DatabaseDep
 from api.errors import database_unavailable
-from api.version import VERSION
+from models.version import VERSION
 
 router = APIRouter(tags=["health"])
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response, status
 
-from api.auth import Principal, PrincipalDep, on_behalf
+from api.auth import PrincipalDep, on_behalf
 from api.deps import DatabaseDep, SessionDep, SettingsDep, SlaClockDep
 from api.schemas.incidents import (
     AcknowledgeRequest,
@@ -19,8 +19,9 @@ from api.schemas.incidents import (
     TimelineEntryRead,
     incident_list_json,
 )
+from integrations.issue_opener import IssueOpener
+from models.access import Principal
 from models.enums import IncidentKind, IncidentStatus, Severity, Verb
-from models.issue_opener import IssueOpener
 from models.services import incidents as service
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])

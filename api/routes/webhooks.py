@@ -18,11 +18,11 @@ from api.schemas.webhooks import (
     WebhookList,
     WebhookRead,
 )
+from integrations.webhook_targets import BlockedTarget, check_target
 from models.base import utcnow
 from models.enums import DeliveryStatus
 from models.services import webhooks as service
 from models.webhook import Webhook
-from models.webhook_targets import BlockedTarget, check_target
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

@@ -119,7 +119,7 @@ class ActionRead(BaseModel):
 
     @classmethod
     def of(cls, action: Action, *, rollback_available: bool) -> Self:
-        """`action` as shown, with whether it can be rolled back now (api/rollbacks.py), which
+        """`action` as shown, with whether it can be rolled back now (playbooks/rollbacks.py), which
         its row alone does not say."""
         return cls.model_validate(action).model_copy(
             update={"rollback_available": rollback_available}

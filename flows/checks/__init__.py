@@ -1,1 +1,1 @@
-"""Scheduled checks: declared in YAML, evaluated against the warehouse, turned into incidents."""
+"""The Prefect flow of the scheduled checks (the engine is the checks package)."""

@@ -10,11 +10,12 @@ from typing import Any
 from prefect import flow
 from prefect.types.entrypoint import EntrypointType
 
-from flows.checks.config import CheckSpec, load_checks
-from flows.checks.runner import run_check
+from checks.config import CheckSpec
+from checks.runner import run_check
 from flows.logs import run_logger
 from models.db import connect
 from models.settings import get_settings
+from playbooks.catalog import load_checks
 
 FLOW_NAME = "check"
 
@@ -31,11 +32,20 @@ async def check(check_id: str) -> dict[str, Any]:
         await database.dispose()
     outcome = "error" if run.error else ("passed" if run.passed else "failed")
     run_logger().info(
-        "check %s %s: value %s, threshold %s%s", check_id, outcome, run.value, run.threshold,
+        "check %s %s: value %s, threshold %s%s",
+        check_id,
+        outcome,
+        run.value,
+        run.threshold,
         f", incident {run.incident_id}" if run.incident_id else "",
-    )  # fmt: skip
-    return {"run_id": run.id, "passed": run.passed, "value": run.value, "error": run.error,
-            "incident_id": run.incident_id}  # fmt: skip
+    )
+    return {
+        "run_id": run.id,
+        "passed": run.passed,
+        "value": run.value,
+        "error": run.error,
+        "incident_id": run.incident_id,
+    }
 
 
 def check_deployments(checks: dict[str, CheckSpec]) -> list[Any]:

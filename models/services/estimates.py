@@ -1,4 +1,4 @@
-"""The recent runs an action type's estimates learn from (flows/estimates.py)."""
+"""The recent runs an action type's estimates learn from (playbooks/estimates.py)."""
 
 from collections.abc import Collection
 from dataclasses import dataclass

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,3 +133,21 @@ async def failing_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+def limited_to(
+    settings: Settings, recording_launcher: RecordingLauncher, client: AsyncClient
+) -> Callable[[str], AbstractAsyncContextManager[FastAPI]]:
+    """An app of its own, started, allowing `rate_limit` requests per address (`client` empties
+    the tables after)."""
+
+    @asynccontextmanager
+    async def started(rate_limit: str) -> AsyncIterator[FastAPI]:
+        app = create_app(
+            settings.model_copy(update={"rate_limit": rate_limit}), launcher=recording_launcher
+        )
+        async with app.router.lifespan_context(app):
+            yield app
+
+    return started

@@ -8,11 +8,11 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import update
 
-from api.approvals import CLAIM_SECONDS
 from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import Role
+from playbooks.approvals import CLAIM_SECONDS
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 

@@ -2,6 +2,7 @@
 entry that cannot be written leaves the answer alone but is logged and counted."""
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from fastapi import FastAPI
@@ -27,13 +28,10 @@ async def entries(database: Database) -> list[AuditEntry]:
 
 @pytest.fixture
 async def limited_app(
-    settings: Settings, recording_launcher: RecordingLauncher, client: AsyncClient
+    limited_to: Callable[[str], AbstractAsyncContextManager[FastAPI]],
 ) -> AsyncIterator[FastAPI]:
-    """4 requests a minute per address (`client` empties the tables after)."""
-    app = create_app(
-        settings.model_copy(update={"rate_limit": "4/minute"}), launcher=recording_launcher
-    )
-    async with app.router.lifespan_context(app):
+    """4 requests a minute per address."""
+    async with limited_to("4/minute") as app:
         yield app
 
 

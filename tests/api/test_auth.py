@@ -11,12 +11,12 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import update
 
-from flows.registry import ACTIONS
 from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus, Role
 from models.services.actions import advance_action, store_result
+from playbooks.catalog import ACTIONS
 from tests.auth import bearer
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher

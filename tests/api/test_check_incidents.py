@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from api.checks import Checks
-from flows.checks.config import CheckSpec
-from flows.checks.runner import record, record_many
+from checks.config import CheckSpec
+from checks.runner import record, record_many
+from checks.service import Checks
 from models.db import Database, transaction
 from models.enums import RunTrigger
 from models.services.checks import Measurement, list_runs

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.engine import make_url
 
-from api.checks import Checks
-from flows.checks.config import CheckSpec, load_checks
-from flows.checks.runner import incident_for, record
+from checks.config import CheckSpec
+from checks.runner import incident_for, record
+from checks.service import Checks
 from models.db import Database
 from models.services.checks import Measurement
 from models.settings import Settings
+from playbooks.catalog import load_checks
 
 SHIPPED = load_checks(Settings().checks_file)
 

@@ -9,12 +9,12 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from flows.registry import ACTIONS
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus
 from models.services.actions import advance_action
 from models.services.planner import set_traffic
+from playbooks.catalog import ACTIONS
 from tests.factories import create_incident
 
 PLANNER = {"kind": "planner", "key": "PLANNER_v1.2.3", "playbooks": []}

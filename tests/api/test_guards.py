@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
@@ -38,13 +39,10 @@ def redis_reachable() -> bool:
 
 @pytest.fixture
 async def limited(
-    settings: Settings, recording_launcher: RecordingLauncher, client: AsyncClient
+    limited_to: Callable[[str], AbstractAsyncContextManager[FastAPI]],
 ) -> AsyncIterator[AsyncClient]:
-    """The app with 5 requests a minute per address (`client` empties the tables after)."""
-    app: FastAPI = create_app(
-        settings.model_copy(update={"rate_limit": "5/minute"}), launcher=recording_launcher
-    )
-    async with app.router.lifespan_context(app):
+    """The app with 5 requests a minute per address."""
+    async with limited_to("5/minute") as app:
         headers = bearer(await issue(app.state.db))
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t",
                                headers=headers) as http:  # fmt: skip

@@ -13,11 +13,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from api.main import create_app
-from flows.checks.config import load_checks
-from flows.checks.runner import record
+from checks.runner import record
 from models.db import Database
 from models.services.checks import Measurement
 from models.settings import Settings
+from playbooks.catalog import load_checks
 from tests.factories import incident_body
 from tests.fakes import RecordingLauncher
 

@@ -9,8 +9,9 @@ import logging
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.logs import RequestIdFilter, json_formatter, log_config
 from api.main import create_app
+from checks.runner import record
 from deployments.stack import free_port, start, stop, wait_healthy
-from flows.checks.config import load_checks
-from flows.checks.runner import record
 from models.base import utcnow
 from models.db import Database
 from models.enums import Role
 from models.settings import Settings
+from playbooks.catalog import load_checks
 from tests.api.conftest import LiveServer
 from tests.api.test_checks import measurement
 from tests.api.test_playbooks import dry_run, execute
@@ -168,14 +169,11 @@ async def test_actions_and_check_results_are_read_from_the_database(
 
 @pytest.fixture
 async def limited(
-    settings: Settings, recording_launcher: RecordingLauncher, client: AsyncClient
+    limited_to: Callable[[str], AbstractAsyncContextManager[FastAPI]],
 ) -> AsyncIterator[tuple[AsyncClient, AsyncClient]]:
     """An app allowing 2 requests a minute per address: a client, and a scraper at another
-    address (`client` empties the tables after)."""
-    app = create_app(
-        settings.model_copy(update={"rate_limit": "2/minute"}), launcher=recording_launcher
-    )
-    async with app.router.lifespan_context(app):
+    address."""
+    async with limited_to("2/minute") as app:
         headers = bearer(await issue(app.state.db))
         async with (
             AsyncClient(transport=ASGITransport(app=app), base_url="http://t",

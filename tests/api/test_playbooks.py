@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from flows.registry import ACTIONS
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus
@@ -19,6 +18,7 @@ from models.services import actions as service
 from models.services.actions import advance_action
 from models.services.installation import installation_id
 from models.services.planner import set_traffic
+from playbooks.catalog import ACTIONS
 from tests.factories import create_incident, create_incident_in
 from tests.fakes import RecordingLauncher
 

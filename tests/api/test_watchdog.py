@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from api.checks import Checks
+from checks.service import Checks
 from models import migrate
 from models.db import Database, connect, transaction
 from models.event import Event

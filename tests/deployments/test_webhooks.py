@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,7 +25,7 @@ from models.services import webhooks as service
 from models.settings import Settings
 from models.webhook import Webhook, WebhookDelivery
 from tests.factories import create_incident
-from tests.receiver import Receiver, serve_receiver
+from tests.receiver import Receiver
 
 FAST = {  # retries within the test's patience
     "webhook_backoff_seconds": 0.05,
@@ -33,11 +33,6 @@ FAST = {  # retries within the test's patience
     "webhook_retry_seconds": 5.0,
     "webhook_timeout_seconds": 5.0,
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from serve_receiver()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 the real PrefectLauncher; dbt warehouses; a fake Elasticsearch."""
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -12,10 +11,8 @@ from pytest_httpserver import HTTPServer
 
 from api.launcher import PrefectLauncher
 from api.main import create_app
-from flows.warehouse import DbtProject, prepare_warehouse
 from models.settings import Settings, get_settings
 from tests.auth import bearer, issue
-from tests.databases import create_postgres_database, drop_postgres_database, require_postgres
 from tests.fakes import RecordingLauncher
 from tests.stack import Stack
 
@@ -36,20 +33,6 @@ async def stack_client(stack_app: FastAPI) -> AsyncIterator[AsyncClient]:
         transport=transport, base_url="http://test", timeout=180, headers=headers
     ) as http:
         yield http
-
-
-@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DbtProject]:
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-    else:
-        require_postgres()
-        url = create_postgres_database().replace("postgresql+psycopg", "postgresql") + "?schema=wh"
-    project = DbtProject(Settings().dbt_project_dir, tmp_path / "target", url)
-    prepare_warehouse(project, build=True)
-    yield project
-    if request.param == "postgresql":
-        drop_postgres_database(url.split("?")[0])
 
 
 # -- A local server that answers as Elasticsearch does (pytest-httpserver) ---------------------
@@ -79,7 +62,9 @@ async def es_client(
 
 @pytest.fixture
 def flow_env(es_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What a flow run reads from its environment: the test's database, warehouse and cluster."""
     monkeypatch.setenv("INTERVENE_DATABASE_URL", es_settings.database_url)
+    monkeypatch.setenv("INTERVENE_WAREHOUSE_URL", es_settings.warehouse_url)
     monkeypatch.setenv("INTERVENE_ELASTICSEARCH_URL", str(es_settings.elasticsearch_url))
     get_settings.cache_clear()
     yield

@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -24,7 +23,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.stack import wait_for_deployment
 from models.installation import action_run_tags
-from tests.receiver import Receiver, serve_receiver
+from tests.receiver import Receiver
 from tests.stack import Stack
 
 # Prefect's client leaves sockets to its server for the garbage collector; not ours to fix.
@@ -229,11 +228,6 @@ async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(
         ("failed", None),
     ]
     assert "Never started" in history[1]["message"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from serve_receiver()
 
 
 async def test_the_worker_delivers_webhooks(stack_client: AsyncClient, receiver: Receiver) -> None:

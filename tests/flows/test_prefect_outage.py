@@ -13,7 +13,7 @@ from prefect import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.stack import wait_for_deployment
-from flows.warehouse import warehouse_path
+from integrations.warehouse import warehouse_path
 from tests.flows.test_end_to_end import BODY, open_incident
 from tests.stack import Stack
 

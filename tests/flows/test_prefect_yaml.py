@@ -4,10 +4,10 @@ from pathlib import Path
 
 import yaml
 
-from flows.checks.config import load_checks
 from flows.checks.flow import FLOW_NAME
-from flows.registry import ACTIONS, DEPLOYMENT_NAME
+from flows.registry import FLOWS
 from models.settings import Settings
+from playbooks.catalog import ACTIONS, DEPLOYMENT_NAME, load_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARED = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
@@ -18,13 +18,14 @@ def test_every_action_has_its_deployment() -> None:
     by_flow = {d["entrypoint"].rsplit(":", 1)[1]: d for d in actions}
 
     for spec in ACTIONS.values():
-        deployment = by_flow[spec.flow.fn.__name__]
-        module = spec.flow.fn.__module__.replace(".", "/") + ".py"
-        assert deployment["entrypoint"] == f"{module}:{spec.flow.fn.__name__}"
+        flow = FLOWS[spec.action_type]
+        deployment = by_flow[flow.fn.__name__]
+        module = flow.fn.__module__.replace(".", "/") + ".py"
+        assert deployment["entrypoint"] == f"{module}:{flow.fn.__name__}"
         assert deployment["name"] == DEPLOYMENT_NAME
         assert deployment.get("concurrency_limit") == spec.concurrency_limit
         assert (ROOT / module).exists()
-    assert len(actions) == len(ACTIONS)
+    assert len(actions) == len(ACTIONS) == len(FLOWS)
 
 
 def test_every_shipped_check_has_its_scheduled_deployment() -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.plan import ParamsError
-from flows.rerun_dbt import Params, _invoke_dbt, command_line, plan
-from flows.warehouse import DbtProject, Manifest, dbt_environment
+from flows.rerun_dbt import _invoke_dbt
+from integrations.warehouse import DbtProject, Manifest, dbt_environment
+from models.errors import ParamsError
 from models.settings import Settings
+from playbooks.actions.rerun_dbt import Params, command_line, plan
 
 # dbt keeps its log file open for the life of the process; not ours to close.
 pytestmark = [
@@ -116,7 +117,7 @@ def test_dbt_step_fails_when_an_expected_model_did_not_run(warehouse: DbtProject
 
 def test_the_api_process_never_imports_dbt() -> None:
     code = (
-        "import sys, api.main, api.playbooks, flows.registry, flows.rerun_dbt;"
+        "import sys, api.main, playbooks.service, flows.registry, flows.rerun_dbt;"
         "api.main.create_app();"
         "loaded = [m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')];"
         "sys.exit(f'dbt imported: {loaded[:5]}' if loaded else 0)"

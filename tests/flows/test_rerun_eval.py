@@ -1,15 +1,15 @@
 """rerun_eval on the real demo warehouse (DuckDB) and the real app database."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
-from flows import rerun_eval
-from flows.checks.config import load_checks
-from flows.plan import ParamsError
-from models.settings import Settings, get_settings
+from flows.rerun_eval import rerun_eval as rerun_eval_flow
+from models.errors import ParamsError
+from models.settings import Settings
+from playbooks.actions import rerun_eval
+from playbooks.catalog import load_checks
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
 
@@ -36,15 +36,6 @@ def test_unknown_agents_and_checks_are_params_errors(params: dict[str, Any], fie
     assert raised.value.field == field
 
 
-@pytest.fixture
-def flow_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("INTERVENE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("INTERVENE_WAREHOUSE_URL", settings.warehouse_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 async def run_eval(client: AsyncClient, launcher: RecordingLauncher, incident: dict[str, Any],
                    params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     response = await client.post(
@@ -52,7 +43,7 @@ async def run_eval(client: AsyncClient, launcher: RecordingLauncher, incident: d
         json={"action_type": "rerun_eval", "params": params},
     )
     assert response.status_code == 200, response.text
-    result: dict[str, Any] = await rerun_eval.rerun_eval.fn(**launcher.launches[-1].parameters)
+    result: dict[str, Any] = await rerun_eval_flow.fn(**launcher.launches[-1].parameters)
     return result
 
 

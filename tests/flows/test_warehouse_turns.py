@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from flows.rerun_dbt import Params, _invoke_dbt, run_models
-from flows.warehouse import DbtProject, prepare_warehouse
+from flows.rerun_dbt import _invoke_dbt, run_models
+from integrations.demo_warehouse import prepare_warehouse
+from integrations.warehouse import DbtProject
 from models.settings import Settings
+from playbooks.actions.rerun_dbt import Params
 
 # dbt keeps its log file open for the life of the process; not ours to close.
 pytestmark = [
@@ -23,7 +25,7 @@ PARAMS = Params(task_id="turns", models=["inbox_emails"])
 # A check's read, as the worker's check process makes it: through open_warehouse.
 READER = """
 import sys, time
-from flows.warehouse import open_warehouse
+from integrations.warehouse import open_warehouse
 with open_warehouse(sys.argv[1], read_only=True) as conn:
     conn.execute("select count(*) from inbox_emails").fetchone()
     print("holding", flush=True)
@@ -76,7 +78,7 @@ def test_dbt_waits_for_a_check_that_is_reading(duckdb_project: DbtProject) -> No
 
 
 def test_a_check_waits_for_dbt(duckdb_project: DbtProject) -> None:
-    from flows.warehouse import warehouse_lock
+    from integrations.warehouse import warehouse_lock
 
     with warehouse_lock(duckdb_project.warehouse_url, wait=5):  # as dbt holds it
         reader = subprocess.Popen(
@@ -108,7 +110,7 @@ async def test_a_warehouse_held_by_a_stranger_is_retried_with_backoff_in_the_log
 def test_parsing_the_project_never_waits_for_the_warehouse(duckdb_project: DbtProject) -> None:
     """A worker that starts while the old one's last dbt run holds the warehouse parses at once
     (its warm dbt must be ready within its start-up limit)."""
-    from flows.warehouse import invoke_dbt, warehouse_lock
+    from integrations.warehouse import invoke_dbt, warehouse_lock
 
     with warehouse_lock(duckdb_project.warehouse_url, wait=5):
         outcome = invoke_dbt(duckdb_project, "parse", wait=1)

@@ -1,0 +1,1 @@
+"""One module per action: its Params, plan() and preflight(), all pure of Prefect."""
