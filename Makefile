@@ -34,7 +34,7 @@ imports: $(STAMP)  ## the package layers, [tool.importlinter] in pyproject.toml
 
 bench: $(STAMP)  ## the benchmarks (see bench/README.md); incidents_api and checks_sweep need PostgreSQL
 	$(BIN)/python bench/incidents_api.py
-	$(BIN)/python bench/playbooks.py
+	$(BIN)/python bench/playbook_latency.py
 	$(BIN)/python bench/checks_sweep.py
 
 clean:

@@ -40,3 +40,12 @@ def test_the_code_keeps_the_contracts() -> None:
         check=False,
     )
     assert answer.returncode == 0, answer.stdout + answer.stderr
+
+
+def test_no_script_shadows_a_package() -> None:
+    """`python bench/x.py` puts bench/ first on the path: a bench/playbooks.py made the bench
+    worker import itself instead of the playbooks package."""
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    for folder in ("bench", "tests", "deployments"):
+        scripts = {path.stem for path in (ROOT / folder).glob("*.py")}
+        assert not scripts & packages, (folder, scripts & packages)

@@ -1,6 +1,6 @@
 """Playbook benchmark on a warm stack: dry-run latency, and execute latency against its floors.
 
-    python bench/playbooks.py [--runs 5] [--dry-runs 200]
+    python bench/playbook_latency.py [--runs 5] [--dry-runs 200]
 
 Starts a Prefect server, prepares the DuckDB demo warehouse, starts one runner serving the
 action deployments plus an empty flow (bench/bench_worker.py), and the API (uvicorn), all in a
