@@ -7,7 +7,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import PrincipalDep
 from api.deps import SettingsDep
 from api.launcher import prefect_ui_url
-from models.enums import ActionStatus, IncidentKind, IncidentStatus, Role, Severity, Verb
+from models.enums import (
+    ACTIVE_STATUSES,
+    ActionStatus,
+    IncidentKind,
+    IncidentStatus,
+    Role,
+    Severity,
+    SlaTimer,
+    Verb,
+)
 from models.incident import TRANSITIONS
 
 router = APIRouter(tags=["session"])
@@ -33,7 +42,9 @@ class Me(BaseModel):
     prefect_ui_url: str | None  # where the console links flow runs
     statuses: list[IncidentStatus] = Field(description="Incident statuses, in lifecycle order")
     severities: list[Severity] = Field(description="Incident severities, most severe first")
+    active_statuses: list[IncidentStatus] = Field(description="The statuses SLA timers run in")
     kinds: list[IncidentKind]
+    sla_timers: list[SlaTimer] = Field(description="The SLA timers, in the order they end")
     transitions: dict[Verb, Transition] = Field(description="verb -> where it may start, leads")
     final_action_statuses: list[ActionStatus] = Field(
         description="Action statuses that never change again"
@@ -50,7 +61,8 @@ def transitions() -> dict[Verb, Transition]:
 @router.get("/me")
 async def read_me(principal: PrincipalDep, settings: SettingsDep) -> Me:
     """The authenticated principal, its role and what that role may do, with the incident
-    statuses, severities, kinds, state machine and final action statuses."""
+    statuses (all, and the active ones), severities, kinds, SLA timers, state machine and final
+    action statuses."""
     return Me(
         name=principal.name,
         role=principal.role,
@@ -60,7 +72,9 @@ async def read_me(principal: PrincipalDep, settings: SettingsDep) -> Me:
         prefect_ui_url=prefect_ui_url(settings.prefect_ui_url),
         statuses=list(IncidentStatus),
         severities=sorted(Severity, key=lambda s: s.rank),
+        active_statuses=list(ACTIVE_STATUSES),
         kinds=list(IncidentKind),
+        sla_timers=list(SlaTimer),
         transitions=transitions(),
         final_action_statuses=[s for s in ActionStatus if s.is_terminal],
     )

@@ -6,7 +6,15 @@ from collections.abc import Awaitable, Callable
 import pytest
 from httpx import AsyncClient
 
-from models.enums import ActionStatus, IncidentKind, IncidentStatus, Role, Severity
+from models.enums import (
+    ACTIVE_STATUSES,
+    ActionStatus,
+    IncidentKind,
+    IncidentStatus,
+    Role,
+    Severity,
+    SlaTimer,
+)
 from models.incident import TRANSITIONS
 from tests.auth import TESTER
 from tests.factories import create_incident, create_incident_in
@@ -80,7 +88,9 @@ async def test_me_sends_the_state_machine_and_vocabularies_the_console_uses(
     }
     assert me["statuses"] == [s.value for s in IncidentStatus]
     assert me["severities"] == ["sev1", "sev2", "sev3", "sev4"] == [s.value for s in Severity]
+    assert me["active_statuses"] == ["open", "acknowledged", "mitigated"] == list(ACTIVE_STATUSES)
     assert me["kinds"] == [k.value for k in IncidentKind]
+    assert me["sla_timers"] == ["acknowledge", "mitigate", "resolve"] == list(SlaTimer)
     assert set(me["final_action_statuses"]) == {s.value for s in ActionStatus if s.is_terminal}
 
 
