@@ -8,18 +8,9 @@
 "use strict";
 
 const TOKEN_KEY = "intervene.token";
-const STATUSES = ["open", "acknowledged", "mitigated", "resolved", "closed"];
-const SEVERITIES = ["sev1", "sev2", "sev3", "sev4"];
-const KINDS = ["invariant", "budget", "planner"];
-// The incident state machine (models/incident.py TRANSITIONS): verb -> statuses it starts from.
-const VERBS = {
-  acknowledge: ["open"],
-  mitigate: ["open", "acknowledged"],
-  resolve: ["open", "acknowledged", "mitigated"],
-  close: ["resolved"],
-  reopen: ["resolved"],
-};
-const TERMINAL_ACTION = ["success", "failed", "crashed", "cancelled", "dry_run_success", "dry_run_failed"];
+// Statuses (all, and the active ones), severities, kinds, SLA timers, the incident state machine
+// and the final action statuses are the server's: GET /api/me sends them (state.me), so the
+// console keeps no copy of its own.
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -318,7 +309,7 @@ async function renderBoard() {
     values.map((value) => h("option", { value, selected: state.filters[name] === value }, value))));
 
   const summary = h("ul", { class: "counts", "aria-label": "Incidents per status" },
-    STATUSES.map((status) => h("li", { dataset: { status } },
+    state.me.statuses.map((status) => h("li", { dataset: { status } },
       h("button", {
         class: `count status-${status}`,
         type: "button",
@@ -344,7 +335,8 @@ async function renderBoard() {
     h("section", { class: "board" },
       h("div", { class: "toolbar" }, h("h1", {}, "Incidents"), summary),
       h("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
-        select("status", STATUSES), select("severity", SEVERITIES), select("kind", KINDS),
+        select("status", state.me.statuses), select("severity", state.me.severities),
+        select("kind", state.me.kinds),
         h("span", { class: "muted" }, `${list.total} matching, newest first`)),
       rows.length
         ? h("table", { class: "incidents" },
@@ -359,10 +351,10 @@ async function renderBoard() {
 // The next SLA timer still running, or the first one breached (incident.sla, when present).
 function slaCell(incident) {
   if (!incident.sla) return h("span", { class: "muted" }, "—");
-  const timers = ["acknowledge", "mitigate", "resolve"]
+  const timers = state.me.sla_timers
     .map((name) => [name, incident.sla[name]]).filter(([, timer]) => timer);
   const breached = timers.find(([, timer]) => timer.state === "breached");
-  const finished = incident.status === "resolved" || incident.status === "closed";
+  const finished = !state.me.active_statuses.includes(incident.status);
   if (breached && finished) return h("span", { class: "muted" }, `${breached[0]} missed`);
   if (breached) return h("span", { class: "sla breached" }, `${breached[0]} breached`);
   const pending = timers.find(([, timer]) => timer.state === "pending");
@@ -386,7 +378,9 @@ async function renderIncident(id) {
   if (state.route.name !== "incident" || state.route.id !== id) return;
   const me = state.me;
 
-  const verbs = Object.entries(VERBS).filter(([, from]) => from.includes(incident.status));
+  // the verbs that move the status (assign keeps it; the console offers no button for it)
+  const verbs = Object.entries(me.transitions)
+    .filter(([, { from, to }]) => to !== null && from.includes(incident.status));
   const lifecycle = me.may_transition && verbs.length
     ? h("div", { class: "buttons" }, verbs.map(([verb]) => h("button", {
       type: "button",
@@ -436,7 +430,7 @@ async function renderIncident(id) {
 
 function slaTable(incident) {
   if (!incident.sla) return null;
-  const rows = ["acknowledge", "mitigate", "resolve"].map((name) => {
+  const rows = state.me.sla_timers.map((name) => {
     const timer = incident.sla[name];
     if (!timer) return h("tr", {}, h("td", {}, name), h("td", { colspan: 3, class: "muted" }, "no target"));
     return h("tr", { dataset: { sla: name, state: timer.state } },
@@ -613,7 +607,7 @@ function historyTable(incidentId, actions) {
       h("td", {}, action.action_type, action.rollback_of ? ` (rollback of #${action.rollback_of})` : ""),
       h("td", {}, action.dry_run ? "dry-run" : "execute"),
       h("td", { title: action.message || "" }, badge("action", action.status),
-        TERMINAL_ACTION.includes(action.status) || action.dry_run ? null : h("span", { class: "spinner", "aria-hidden": "true" })),
+        state.me.final_action_statuses.includes(action.status) || action.dry_run ? null : h("span", { class: "spinner", "aria-hidden": "true" })),
       h("td", {}, action.requested_by),
       h("td", {}, action.approved_by || "—"),
       h("td", {}, when(action.started_at || action.created_at)),

@@ -6,7 +6,16 @@ from collections.abc import Awaitable, Callable
 import pytest
 from httpx import AsyncClient
 
-from models.enums import Role
+from models.enums import (
+    ACTIVE_STATUSES,
+    ActionStatus,
+    IncidentKind,
+    IncidentStatus,
+    Role,
+    Severity,
+    SlaTimer,
+)
+from models.incident import TRANSITIONS
 from tests.auth import TESTER
 from tests.factories import create_incident, create_incident_in
 
@@ -61,6 +70,28 @@ async def test_me_names_the_caller_and_what_its_role_may_do(
 
     assert (me["name"], me["role"]) == (f"{role}@x.io", role.value)
     assert (me["may_transition"], me["may_approve"], me["may_admin"]) == may
+
+
+async def test_me_sends_the_state_machine_and_vocabularies_the_console_uses(
+    as_role: AsRole,
+) -> None:
+    viewer = await as_role("viewer@x.io", Role.VIEWER)  # the least role reads them too
+
+    me = (await viewer.get("/api/me")).json()
+
+    assert me["transitions"] == {
+        verb.value: {
+            "from": [s.value for s in IncidentStatus if s in sources],
+            "to": to.value if to is not None else None,
+        }
+        for verb, (sources, to) in TRANSITIONS.items()
+    }
+    assert me["statuses"] == [s.value for s in IncidentStatus]
+    assert me["severities"] == ["sev1", "sev2", "sev3", "sev4"] == [s.value for s in Severity]
+    assert me["active_statuses"] == ["open", "acknowledged", "mitigated"] == list(ACTIVE_STATUSES)
+    assert me["kinds"] == [k.value for k in IncidentKind]
+    assert me["sla_timers"] == ["acknowledge", "mitigate", "resolve"] == list(SlaTimer)
+    assert set(me["final_action_statuses"]) == {s.value for s in ActionStatus if s.is_terminal}
 
 
 async def test_me_without_a_token_is_401(client: AsyncClient) -> None:

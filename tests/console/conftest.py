@@ -9,11 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
 from deployments.stack import free_port, start, stop, wait_healthy
 from models.enums import Role
@@ -91,9 +92,20 @@ class Visitor:
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
 
-    async def open_as(self, name: str, role: Role, path: str = "/") -> Page:
+    async def open_as(
+        self, name: str, role: Role, path: str = "/", me: Callable[[Any], Any] | None = None
+    ) -> Page:
+        """`me`, when given, rewrites what GET /api/me answers this page."""
         context = await self.browser.new_context()
         self.contexts.append(context)
+        if me is not None:
+            rewrite = me
+
+            async def rewrite_me(route: Route) -> None:
+                answer = await route.fetch()
+                await route.fulfill(response=answer, json=rewrite(await answer.json()))
+
+            await context.route("**/api/me", rewrite_me)
         page = await context.new_page()
         page.set_default_timeout(20_000)
         page.on("pageerror", lambda error: self.errors.append(str(error)))

@@ -77,6 +77,61 @@ async def test_acknowledging_from_the_page_changes_its_status(
     assert await page.locator("button[data-verb=acknowledge]").count() == 0
 
 
+# How each verb is sent, and the verbs that take an incident to each status from open.
+BODY = {"acknowledge": {"acknowledged_by": "api-writer@x.io"}}
+PATH_TO = {"open": [], "acknowledged": ["acknowledge"], "mitigated": ["mitigate"],
+           "resolved": ["resolve"], "closed": ["resolve", "close"]}  # fmt: skip
+
+
+async def incident_in(api: AsyncClient, status: str, key: str) -> int:
+    incident = await open_incident(api, f"{key}_{status}")
+    for verb in PATH_TO[status]:
+        body = BODY.get(verb, {"actor": "api-writer@x.io"})
+        response = await api.post(f"/api/incidents/{incident['id']}/{verb}", json=body)
+        assert response.status_code == 200, response.text
+    return int(incident["id"])
+
+
+async def offered_verbs(page: Page, incident_id: int, status: str) -> set[str]:
+    await page.evaluate(f"location.hash = '#/incidents/{incident_id}'")
+    section = page.locator(f"section.incident[data-incident-id='{incident_id}']")
+    await expect(section).to_have_attribute("data-status", status)
+    buttons = page.locator("button[data-verb]")
+    return set(await buttons.evaluate_all("buttons => buttons.map(b => b.dataset.verb)"))
+
+
+async def test_the_buttons_on_an_incident_in_each_status_are_the_apis_transitions(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    me = (await api.get("/api/me")).json()
+    page = await visitor.open_as("tom@x.io", Role.RESPONDER)
+
+    for status in me["statuses"]:
+        incident_id = await incident_in(api, status, "INV_browser_verbs")
+        offered = await offered_verbs(page, incident_id, status)
+
+        expected = {verb for verb, rule in me["transitions"].items()
+                    if rule["to"] is not None and status in rule["from"]}  # fmt: skip
+        assert offered == expected, status
+    assert await still_the_same_page(page)
+
+
+async def test_the_console_keeps_no_copy_of_the_transitions(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    """Whatever /api/me says the state machine is, the page offers: here, only close, and
+    from open."""
+
+    def only_close_from_open(me: dict[str, Any]) -> dict[str, Any]:
+        me["transitions"] = {"close": {"from": ["open"], "to": "closed"}}
+        return me
+
+    incident_id = await incident_in(api, "open", "INV_browser_no_copy")
+    page = await visitor.open_as("tess@x.io", Role.RESPONDER, me=only_close_from_open)
+
+    assert await offered_verbs(page, incident_id, "open") == {"close"}
+
+
 async def test_a_viewer_sees_no_buttons_that_change_anything(
     visitor: Visitor, api: AsyncClient
 ) -> None:
