@@ -34,31 +34,30 @@ async def walk(
     clear_canary: bool = False,
 ) -> None:
     """Apply each traffic step in its own transaction, INTERVENE_PLANNER_STEP_SECONDS apart
-    (the first step at once), beating the action's heartbeat meanwhile. Each step applies only
-    to the traffic it was planned from: a concurrent change stops the walk (Conflict)."""
+    (the first step at once), while the action flow beats the heartbeat. Each step applies
+    only to the traffic it was planned from: a concurrent change stops the walk (Conflict)."""
     settings = get_settings()
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
-        async with hooks.heartbeat(action_id):
-            previous = start
-            for n, traffic in enumerate(steps):
-                if n:
-                    await asyncio.sleep(settings.planner_step_seconds)
-                last = n == len(steps) - 1
-                async with transaction(database.writer) as session:
-                    await service.set_traffic(
-                        session,
-                        traffic=traffic,
-                        change=f"{change} (step {n + 1}/{len(steps)})",
-                        actor=actor,
-                        at=utcnow(),
-                        action_id=action_id,
-                        stable_version=stable_version if last else None,
-                        canary_version=canary_version if last else None,
-                        clear_canary=clear_canary and last,
-                        expect=previous,
-                    )
-                previous = traffic
+        previous = start
+        for n, traffic in enumerate(steps):
+            if n:
+                await asyncio.sleep(settings.planner_step_seconds)
+            last = n == len(steps) - 1
+            async with transaction(database.writer) as session:
+                await service.set_traffic(
+                    session,
+                    traffic=traffic,
+                    change=f"{change} (step {n + 1}/{len(steps)})",
+                    actor=actor,
+                    at=utcnow(),
+                    action_id=action_id,
+                    stable_version=stable_version if last else None,
+                    canary_version=canary_version if last else None,
+                    clear_canary=clear_canary and last,
+                    expect=previous,
+                )
+            previous = traffic
     finally:
         await database.dispose()
 
