@@ -1,6 +1,7 @@
 """One declaration for every action flow: its name, the state hooks, the parameters the
 deployments and the API's launcher pass, and the start they all share (hooks.begin) with the
-heartbeat beating around what is left. A flow module writes only its own body."""
+heartbeat beating around what is left, on one database engine for the run (hooks.run_database).
+A flow module writes only its own body."""
 
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -33,11 +34,12 @@ def action_flow(
         ) -> dict[str, Any]:
             if dry_run and preview is not None:
                 return await preview(params)
-            skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
-            if skipped is not None:
-                return skipped
-            async with hooks.heartbeat(action_id):
-                return await body(action_id, params, rollback, prior_state)
+            async with hooks.run_database():
+                skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
+                if skipped is not None:
+                    return skipped
+                async with hooks.heartbeat(action_id):
+                    return await body(action_id, params, rollback, prior_state)
 
         # the deployments name the flow by module path: `<body's module>.<action_type>`
         # (not functools.wraps: its __wrapped__ would give the flow the body's signature)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from prefect import Flow, runtime
@@ -37,8 +38,31 @@ class ActionFailed(RuntimeError):
     refused): the flow run fails, and its message is what the action's history shows."""
 
 
+_run_database: ContextVar[Database | None] = ContextVar("intervene_run_database", default=None)
+
+
+@asynccontextmanager
+async def run_database() -> AsyncIterator[Database]:
+    """One engine for a whole flow run: begin, the heartbeat, store_result and finish share it
+    (the heartbeat's task inherits it with the context). Disposed when the run ends."""
+    # two connections: a beat may run while the flow writes
+    database = connect(get_settings().database_url, pool_size=2, max_overflow=1)
+    token = _run_database.set(database)
+    try:
+        yield database
+    finally:
+        _run_database.reset(token)
+        await database.dispose()
+
+
 @asynccontextmanager
 async def _database() -> AsyncIterator[Database]:
+    """The run's engine; outside a run (the state hooks, which may run in the runner's process
+    after the run is gone) an engine of the call's own."""
+    shared = _run_database.get()
+    if shared is not None:
+        yield shared
+        return
     database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
     try:
         yield database
