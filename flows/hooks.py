@@ -56,7 +56,7 @@ async def run_database() -> AsyncIterator[Database]:
 
 
 @asynccontextmanager
-async def _database() -> AsyncIterator[Database]:
+async def app_database() -> AsyncIterator[Database]:
     """The run's engine; outside a run (the state hooks, which may run in the runner's process
     after the run is gone) an engine of the call's own."""
     shared = _run_database.get()
@@ -74,7 +74,7 @@ async def _write(what: str, change: Callable[[AsyncSession], Awaitable[object]])
     """One transaction on the app database, retried while the database blips."""
 
     async def attempt() -> None:
-        async with _database() as database, transaction(database.writer) as session:
+        async with app_database() as database, transaction(database.writer) as session:
             await change(session)
 
     await retrying(what, attempt)
@@ -143,7 +143,7 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
     interval = get_settings().heartbeat_seconds
 
     async def beat_forever() -> None:
-        async with _database() as database:
+        async with app_database() as database:
             while True:
                 await asyncio.sleep(interval)
                 try:
@@ -172,7 +172,7 @@ class ForeignRun(RuntimeError):
 async def is_finished(action_id: int) -> bool:
     """True when the action already has a terminal status (e.g. recorded as failed to start):
     its flow run must then do nothing. Another installation's run raises ForeignRun."""
-    async with _database() as database, transaction(database.reader) as session:
+    async with app_database() as database, transaction(database.reader) as session:
         tags = list(runtime.flow_run.tags or [])
         if not await _ours(session, tags):
             mine = installation_tag(await installation_id(session))
@@ -201,7 +201,7 @@ async def begin(
 
 async def note_on_incident(action_id: int, *, verb: str, notes: str) -> None:
     """A timeline entry on the action's incident, by the action."""
-    async with _database() as database, transaction(database.writer) as session:
+    async with app_database() as database, transaction(database.writer) as session:
         action = await session.get(Action, action_id)
         if action is None:
             return

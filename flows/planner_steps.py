@@ -7,19 +7,15 @@ from typing import Any
 from flows import hooks
 from flows.logs import run_logger
 from models.base import utcnow
-from models.db import connect, transaction
+from models.db import transaction
 from models.services import planner as service
 from models.services.planner import PlannerSnapshot
 from models.settings import get_settings
 
 
 async def current() -> PlannerSnapshot:
-    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
-    try:
-        async with transaction(database.reader) as session:
-            return await service.snapshot(session)
-    finally:
-        await database.dispose()
+    async with hooks.app_database() as database, transaction(database.reader) as session:
+        return await service.snapshot(session)
 
 
 async def walk(
@@ -37,8 +33,7 @@ async def walk(
     (the first step at once), while the action flow beats the heartbeat. Each step applies
     only to the traffic it was planned from: a concurrent change stops the walk (Conflict)."""
     settings = get_settings()
-    database = connect(settings.database_url, pool_size=1, max_overflow=1)
-    try:
+    async with hooks.app_database() as database:
         previous = start
         for n, traffic in enumerate(steps):
             if n:
@@ -58,8 +53,6 @@ async def walk(
                     expect=previous,
                 )
             previous = traffic
-    finally:
-        await database.dispose()
 
 
 async def apply(
@@ -108,16 +101,7 @@ async def undo(action_id: int, prior_state: dict[str, Any] | None) -> dict[str, 
 async def put_back(
     *, action_id: int, actor: str, prior: dict[str, Any], undoing: int | None
 ) -> None:
-    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
-    try:
-        async with transaction(database.writer) as session:
-            await service.restore(
-                session,
-                prior=prior,
-                actor=actor,
-                at=utcnow(),
-                action_id=action_id,
-                undoing=undoing,
-            )
-    finally:
-        await database.dispose()
+    async with hooks.app_database() as database, transaction(database.writer) as session:
+        await service.restore(
+            session, prior=prior, actor=actor, at=utcnow(), action_id=action_id, undoing=undoing
+        )
