@@ -6,9 +6,8 @@ in playbooks/actions/clear_cache.py.
 
 from typing import Any
 
-from prefect import flow
-
 from flows import hooks
+from flows.action_flow import action_flow
 from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from flows.retries import retrying
@@ -20,33 +19,24 @@ from playbooks.actions.clear_cache import (
 )
 
 
-@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+@action_flow(ACTION_TYPE, no_rollback="clear_cache has no rollback: caches refill by themselves")
 async def clear_cache(
-    action_id: int,
-    params: dict[str, Any],
-    dry_run: bool = False,
-    rollback: bool = False,
-    prior_state: dict[str, Any] | None = None,
+    action_id: int, params: dict[str, Any], rollback: bool, prior_state: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Clear an index's caches (see the module docstring)."""
-    no_rollback = "clear_cache has no rollback: caches refill by themselves"
-    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
-    if skipped is not None:
-        return skipped
     parsed = Params.model_validate(params)
     es = es_client(get_settings())
     try:
         wanted = set(parsed.cache_types)
-        async with hooks.heartbeat(action_id):
-            answer = await retrying(
-                f"clearing the caches of {parsed.index_name}",
-                lambda: es.indices.clear_cache(
-                    index=parsed.index_name,
-                    query="query" in wanted,
-                    request="request" in wanted,
-                    fielddata="fielddata" in wanted,
-                ),
-            )
+        answer = await retrying(
+            f"clearing the caches of {parsed.index_name}",
+            lambda: es.indices.clear_cache(
+                index=parsed.index_name,
+                query="query" in wanted,
+                request="request" in wanted,
+                fielddata="fielddata" in wanted,
+            ),
+        )
     except Exception as exc:
         raise ActionFailed(describe(exc)) from exc
     finally:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from prefect import Flow, runtime
@@ -37,8 +38,31 @@ class ActionFailed(RuntimeError):
     refused): the flow run fails, and its message is what the action's history shows."""
 
 
+_run_database: ContextVar[Database | None] = ContextVar("intervene_run_database", default=None)
+
+
 @asynccontextmanager
-async def _database() -> AsyncIterator[Database]:
+async def run_database() -> AsyncIterator[Database]:
+    """One engine for a whole flow run: begin, the heartbeat, store_result and finish share it
+    (the heartbeat's task inherits it with the context). Disposed when the run ends."""
+    # two connections: a beat may run while the flow writes
+    database = connect(get_settings().database_url, pool_size=2, max_overflow=1)
+    token = _run_database.set(database)
+    try:
+        yield database
+    finally:
+        _run_database.reset(token)
+        await database.dispose()
+
+
+@asynccontextmanager
+async def app_database() -> AsyncIterator[Database]:
+    """The run's engine; outside a run (the state hooks, which may run in the runner's process
+    after the run is gone) an engine of the call's own."""
+    shared = _run_database.get()
+    if shared is not None:
+        yield shared
+        return
     database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
     try:
         yield database
@@ -50,7 +74,7 @@ async def _write(what: str, change: Callable[[AsyncSession], Awaitable[object]])
     """One transaction on the app database, retried while the database blips."""
 
     async def attempt() -> None:
-        async with _database() as database, transaction(database.writer) as session:
+        async with app_database() as database, transaction(database.writer) as session:
             await change(session)
 
     await retrying(what, attempt)
@@ -119,7 +143,7 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
     interval = get_settings().heartbeat_seconds
 
     async def beat_forever() -> None:
-        async with _database() as database:
+        async with app_database() as database:
             while True:
                 await asyncio.sleep(interval)
                 try:
@@ -148,7 +172,7 @@ class ForeignRun(RuntimeError):
 async def is_finished(action_id: int) -> bool:
     """True when the action already has a terminal status (e.g. recorded as failed to start):
     its flow run must then do nothing. Another installation's run raises ForeignRun."""
-    async with _database() as database, transaction(database.reader) as session:
+    async with app_database() as database, transaction(database.reader) as session:
         tags = list(runtime.flow_run.tags or [])
         if not await _ours(session, tags):
             mine = installation_tag(await installation_id(session))
@@ -177,7 +201,7 @@ async def begin(
 
 async def note_on_incident(action_id: int, *, verb: str, notes: str) -> None:
     """A timeline entry on the action's incident, by the action."""
-    async with _database() as database, transaction(database.writer) as session:
+    async with app_database() as database, transaction(database.writer) as session:
         action = await session.get(Action, action_id)
         if action is None:
             return

@@ -7,19 +7,15 @@ from typing import Any
 from flows import hooks
 from flows.logs import run_logger
 from models.base import utcnow
-from models.db import connect, transaction
+from models.db import transaction
 from models.services import planner as service
 from models.services.planner import PlannerSnapshot
 from models.settings import get_settings
 
 
 async def current() -> PlannerSnapshot:
-    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
-    try:
-        async with transaction(database.reader) as session:
-            return await service.snapshot(session)
-    finally:
-        await database.dispose()
+    async with hooks.app_database() as database, transaction(database.reader) as session:
+        return await service.snapshot(session)
 
 
 async def walk(
@@ -34,33 +30,29 @@ async def walk(
     clear_canary: bool = False,
 ) -> None:
     """Apply each traffic step in its own transaction, INTERVENE_PLANNER_STEP_SECONDS apart
-    (the first step at once), beating the action's heartbeat meanwhile. Each step applies only
-    to the traffic it was planned from: a concurrent change stops the walk (Conflict)."""
+    (the first step at once), while the action flow beats the heartbeat. Each step applies
+    only to the traffic it was planned from: a concurrent change stops the walk (Conflict)."""
     settings = get_settings()
-    database = connect(settings.database_url, pool_size=1, max_overflow=1)
-    try:
-        async with hooks.heartbeat(action_id):
-            previous = start
-            for n, traffic in enumerate(steps):
-                if n:
-                    await asyncio.sleep(settings.planner_step_seconds)
-                last = n == len(steps) - 1
-                async with transaction(database.writer) as session:
-                    await service.set_traffic(
-                        session,
-                        traffic=traffic,
-                        change=f"{change} (step {n + 1}/{len(steps)})",
-                        actor=actor,
-                        at=utcnow(),
-                        action_id=action_id,
-                        stable_version=stable_version if last else None,
-                        canary_version=canary_version if last else None,
-                        clear_canary=clear_canary and last,
-                        expect=previous,
-                    )
-                previous = traffic
-    finally:
-        await database.dispose()
+    async with hooks.app_database() as database:
+        previous = start
+        for n, traffic in enumerate(steps):
+            if n:
+                await asyncio.sleep(settings.planner_step_seconds)
+            last = n == len(steps) - 1
+            async with transaction(database.writer) as session:
+                await service.set_traffic(
+                    session,
+                    traffic=traffic,
+                    change=f"{change} (step {n + 1}/{len(steps)})",
+                    actor=actor,
+                    at=utcnow(),
+                    action_id=action_id,
+                    stable_version=stable_version if last else None,
+                    canary_version=canary_version if last else None,
+                    clear_canary=clear_canary and last,
+                    expect=previous,
+                )
+            previous = traffic
 
 
 async def apply(
@@ -109,16 +101,7 @@ async def undo(action_id: int, prior_state: dict[str, Any] | None) -> dict[str, 
 async def put_back(
     *, action_id: int, actor: str, prior: dict[str, Any], undoing: int | None
 ) -> None:
-    database = connect(get_settings().database_url, pool_size=1, max_overflow=1)
-    try:
-        async with transaction(database.writer) as session:
-            await service.restore(
-                session,
-                prior=prior,
-                actor=actor,
-                at=utcnow(),
-                action_id=action_id,
-                undoing=undoing,
-            )
-    finally:
-        await database.dispose()
+    async with hooks.app_database() as database, transaction(database.writer) as session:
+        await service.restore(
+            session, prior=prior, actor=actor, at=utcnow(), action_id=action_id, undoing=undoing
+        )

@@ -7,9 +7,8 @@ in playbooks/actions/refresh_synonyms.py.
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow
-
 from flows import hooks
+from flows.action_flow import action_flow
 from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from flows.retries import retrying
@@ -28,18 +27,11 @@ def _rules(rules: list[str]) -> list[dict[str, str]]:
     return [{"id": f"r{n}", "synonyms": rule} for n, rule in enumerate(rules, start=1)]
 
 
-@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+@action_flow(ACTION_TYPE)
 async def refresh_synonyms(
-    action_id: int,
-    params: dict[str, Any],
-    dry_run: bool = False,
-    rollback: bool = False,
-    prior_state: dict[str, Any] | None = None,
+    action_id: int, params: dict[str, Any], rollback: bool, prior_state: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Replace a synonyms set's rules and reload analyzers (see the module docstring)."""
-    skipped = await hooks.begin(action_id, rollback=rollback)
-    if skipped is not None:
-        return skipped
     settings = get_settings()
     parsed = Params.model_validate(params)
     check = await preflight(parsed, settings)
@@ -48,57 +40,56 @@ async def refresh_synonyms(
     steps = plan(parsed, check.facts)
     synonyms_set = str(steps.details["synonyms_set"])
     es = es_client(settings)
-    async with hooks.heartbeat(action_id):
-        try:
-            if rollback:
-                assert prior_state is not None, "a rollback needs the rules captured at execute"
+    try:
+        if rollback:
+            assert prior_state is not None, "a rollback needs the rules captured at execute"
+            await retrying(
+                f"restoring {synonyms_set}",
+                lambda: es.synonyms.put_synonym(
+                    id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]
+                ),
+            )
+            await retrying(
+                "reloading the analyzers",
+                lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
+            )
+            result: dict[str, Any] = {
+                "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
+                "restored": prior_state,
+            }
+        else:
+            current = (
                 await retrying(
-                    f"restoring {synonyms_set}",
-                    lambda: es.synonyms.put_synonym(
-                        id=prior_state["synonyms_set"], synonyms_set=prior_state["rules"]
-                    ),
+                    f"reading {synonyms_set}",
+                    lambda: es.synonyms.get_synonym(id=synonyms_set, size=10_000),
                 )
-                await retrying(
-                    "reloading the analyzers",
-                    lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
-                )
-                result: dict[str, Any] = {
-                    "message": f"Restored {len(prior_state['rules'])} rule(s) of {synonyms_set}",
-                    "restored": prior_state,
-                }
-            else:
-                current = (
-                    await retrying(
-                        f"reading {synonyms_set}",
-                        lambda: es.synonyms.get_synonym(id=synonyms_set, size=10_000),
-                    )
-                ).body
-                prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
-                await hooks.store_result(action_id, {"prior_state": prior})  # before any change
-                await retrying(
-                    f"replacing {synonyms_set}",
-                    lambda: es.synonyms.put_synonym(
-                        id=synonyms_set, synonyms_set=_rules(parsed.synonyms)
-                    ),
-                )
-                await retrying(
-                    "reloading the analyzers",
-                    lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
-                )
-                result = {
-                    "message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
-                    f"with {len(parsed.synonyms)}",
-                    "prior_state": prior,
-                }
-                if parsed.reindex:
-                    concrete = str(steps.details["concrete_index"])
-                    result["reindexed_into"] = await _reindex(es, parsed.index_name, concrete)
-        except ActionFailed:
-            raise
-        except Exception as exc:
-            raise ActionFailed(describe(exc)) from exc
-        finally:
-            await es.close()
+            ).body
+            prior = {"synonyms_set": synonyms_set, "rules": current.get("synonyms_set", [])}
+            await hooks.store_result(action_id, {"prior_state": prior})  # before any change
+            await retrying(
+                f"replacing {synonyms_set}",
+                lambda: es.synonyms.put_synonym(
+                    id=synonyms_set, synonyms_set=_rules(parsed.synonyms)
+                ),
+            )
+            await retrying(
+                "reloading the analyzers",
+                lambda: es.indices.reload_search_analyzers(index=parsed.index_name),
+            )
+            result = {
+                "message": f"Replaced {len(prior['rules'])} rule(s) of {synonyms_set} "
+                f"with {len(parsed.synonyms)}",
+                "prior_state": prior,
+            }
+            if parsed.reindex:
+                concrete = str(steps.details["concrete_index"])
+                result["reindexed_into"] = await _reindex(es, parsed.index_name, concrete)
+    except ActionFailed:
+        raise
+    except Exception as exc:
+        raise ActionFailed(describe(exc)) from exc
+    finally:
+        await es.close()
     run_logger().info("action %s: %s", action_id, result["message"])
     await hooks.finish(action_id, result)
     return result

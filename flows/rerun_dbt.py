@@ -9,9 +9,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 
 from flows import hooks, warm_dbt
+from flows.action_flow import action_flow
 from flows.hooks import ActionFailed
 from flows.logs import run_logger
 from flows.retries import retrying
@@ -66,28 +67,27 @@ async def run_models(params: Params, expected: list[str], project: DbtProject) -
     )
 
 
-@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+async def preview(params: dict[str, Any]) -> dict[str, Any]:
+    """A dry run: the plan, from the project's manifest."""
+    project = DbtProject.from_settings(get_settings())
+    return {"plan": asdict(plan(Params.model_validate(params), project.manifest()))}
+
+
+@action_flow(
+    ACTION_TYPE,
+    no_rollback="rerun_dbt cannot be rolled back: run it again instead",
+    preview=preview,
+)
 async def rerun_dbt(
-    action_id: int,
-    params: dict[str, Any],
-    dry_run: bool = False,
-    rollback: bool = False,
-    prior_state: dict[str, Any] | None = None,
+    action_id: int, params: dict[str, Any], rollback: bool, prior_state: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Re-run the selected dbt models (see the module docstring)."""
     logger = run_logger()
     project = DbtProject.from_settings(get_settings())
     parsed = Params.model_validate(params)
     steps = plan(parsed, project.manifest())
-    if dry_run:
-        return {"plan": asdict(steps)}
-    no_rollback = "rerun_dbt cannot be rolled back: run it again instead"
-    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
-    if skipped is not None:
-        return skipped
     logger.info("action %s: %s", action_id, steps.message)
-    async with hooks.heartbeat(action_id):
-        result = await run_models(parsed, steps.details["models"], project)
+    result = await run_models(parsed, steps.details["models"], project)
     failed = None if result["success"] else result["message"]
     await hooks.finish(action_id, result, failed=failed)
     logger.info("action %s: %s", action_id, result["message"])

@@ -6,10 +6,9 @@ in playbooks/actions/rerun_eval.py.
 
 from typing import Any
 
-from prefect import flow
-
 from checks.runner import sweep
 from flows import hooks
+from flows.action_flow import action_flow
 from flows.logs import run_logger
 from models.db import connect
 from models.enums import RunTrigger
@@ -22,25 +21,16 @@ from playbooks.actions.rerun_eval import (
 from playbooks.catalog import load_checks
 
 
-@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+@action_flow(ACTION_TYPE, no_rollback="rerun_eval has no rollback: it changes nothing")
 async def rerun_eval(
-    action_id: int,
-    params: dict[str, Any],
-    dry_run: bool = False,
-    rollback: bool = False,
-    prior_state: dict[str, Any] | None = None,
+    action_id: int, params: dict[str, Any], rollback: bool, prior_state: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Run an agent's checks now (see the module docstring)."""
-    no_rollback = "rerun_eval has no rollback: it changes nothing"
-    skipped = await hooks.begin(action_id, rollback=rollback, no_rollback=no_rollback)
-    if skipped is not None:
-        return skipped
     settings = get_settings()
     specs = chosen(Params.model_validate(params), load_checks(settings.checks_file))
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
-        async with hooks.heartbeat(action_id):
-            runs = await sweep(specs, database, settings, trigger=RunTrigger.PLAYBOOK)
+        runs = await sweep(specs, database, settings, trigger=RunTrigger.PLAYBOOK)
     finally:
         await database.dispose()
     results = [

@@ -6,9 +6,8 @@ in playbooks/actions/rollback_planner.py.
 
 from typing import Any
 
-from prefect import flow
-
-from flows import hooks, planner_steps
+from flows import planner_steps
+from flows.action_flow import action_flow
 from models.settings import get_settings
 from playbooks.actions.rollback_planner import (
     ACTION_TYPE,
@@ -17,18 +16,11 @@ from playbooks.actions.rollback_planner import (
 )
 
 
-@flow(name=ACTION_TYPE, **hooks.ACTION_HOOKS)
+@action_flow(ACTION_TYPE)
 async def rollback_planner(
-    action_id: int,
-    params: dict[str, Any],
-    dry_run: bool = False,
-    rollback: bool = False,
-    prior_state: dict[str, Any] | None = None,
+    action_id: int, params: dict[str, Any], rollback: bool, prior_state: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Move traffic off a planner version (see the module docstring)."""
-    skipped = await hooks.begin(action_id, rollback=rollback)
-    if skipped is not None:
-        return skipped
     if rollback:
         return await planner_steps.undo(action_id, prior_state)
     parsed = Params.model_validate(params)

@@ -62,10 +62,12 @@ async def es_client(
 
 @pytest.fixture
 def flow_env(es_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """What a flow run reads from its environment: the test's database, warehouse and cluster."""
+    """What a flow run reads from its environment: the test's database, warehouse and cluster,
+    and planner steps with no pause between them."""
     monkeypatch.setenv("INTERVENE_DATABASE_URL", es_settings.database_url)
     monkeypatch.setenv("INTERVENE_WAREHOUSE_URL", es_settings.warehouse_url)
     monkeypatch.setenv("INTERVENE_ELASTICSEARCH_URL", str(es_settings.elasticsearch_url))
+    monkeypatch.setenv("INTERVENE_PLANNER_STEP_SECONDS", "0")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

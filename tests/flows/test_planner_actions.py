@@ -1,8 +1,6 @@
 """The planner playbooks' flows on the real database, with rollback (their plans, which are
 pure: tests/playbooks/test_planner_plans.py)."""
 
-from collections.abc import Iterator
-
 import pytest
 from httpx import AsyncClient
 
@@ -13,19 +11,8 @@ from models.db import Database, transaction
 from models.enums import ActionStatus
 from models.services.actions import advance_action
 from models.services.planner import set_traffic
-from models.settings import Settings, get_settings
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
-
-
-@pytest.fixture
-def flow_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The flows read their settings from the environment, as in the worker."""
-    monkeypatch.setenv("INTERVENE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("INTERVENE_PLANNER_STEP_SECONDS", "0")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -44,7 +31,7 @@ async def succeed(db: Database, action_id: int) -> None:
 
 
 async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
-    client: AsyncClient, db: Database, launcher: RecordingLauncher, flow_settings: None,
+    client: AsyncClient, db: Database, launcher: RecordingLauncher, flow_env: None,
     planner: None,
 ) -> None:  # fmt: skip
     incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3",
@@ -88,7 +75,7 @@ async def test_rollback_planner_runs_and_its_rollback_restores_exactly(
 
 
 async def test_adjust_canary_split_approval_and_rollback(
-    client: AsyncClient, db: Database, launcher: RecordingLauncher, flow_settings: None,
+    client: AsyncClient, db: Database, launcher: RecordingLauncher, flow_env: None,
     planner: None,
 ) -> None:  # fmt: skip
     incident = await create_incident(client, kind="planner", key="PLANNER_v1.2.3", playbooks=[])
@@ -164,7 +151,7 @@ async def test_suggested_playbooks_get_presets_from_the_incident(
 
 
 async def test_a_concurrent_change_stops_a_walk_instead_of_being_overwritten(
-    db: Database, client: AsyncClient, flow_settings: None, planner: None
+    db: Database, client: AsyncClient, flow_env: None, planner: None
 ) -> None:
     from flows import planner_steps
     from models.errors import Conflict
