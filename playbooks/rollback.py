@@ -38,21 +38,9 @@ async def rollback(
     async with transaction(engine.database.writer) as session:
         await get_incident(session, incident_id, for_update=True)  # rollbacks take turns
         original, spec, needs_approval = await _target(session, incident_id, action_id)
-        if await rollback_service.has_rollback(session, action_id=action_id):
-            raise BadRequest(
-                f"Action {action_id} has already been rolled back",
-                details={"action_id": action_id},
-            )
+        await _not_rolled_back(session, action_id)
         if not approved_request:
-            gate_direct(
-                f"Rolling back {original.action_type}",
-                original.action_type,
-                requires_approval=needs_approval,
-                approved_by=body.approved_by,
-                principal=principal,
-                settings=engine.settings,
-                details={"action_id": action_id},
-            )
+            _gate(engine, original, body, principal, needs_approval=needs_approval)
         await service.claim_quota(
             session,
             incident_id=incident_id,
@@ -94,6 +82,33 @@ async def _target(
         and spec.rollback_needs_approval(original.prior_state, planner)
     )
     return original, spec, needs_approval
+
+
+async def _not_rolled_back(session: AsyncSession, action_id: int) -> None:
+    if await rollback_service.has_rollback(session, action_id=action_id):
+        raise BadRequest(
+            f"Action {action_id} has already been rolled back",
+            details={"action_id": action_id},
+        )
+
+
+def _gate(
+    engine: Engine,
+    original: Action,
+    body: RollbackRequest,
+    principal: Principal,
+    *,
+    needs_approval: bool,
+) -> None:
+    gate_direct(
+        f"Rolling back {original.action_type}",
+        original.action_type,
+        requires_approval=needs_approval,
+        approved_by=body.approved_by,
+        principal=principal,
+        settings=engine.settings,
+        details={"action_id": original.id},
+    )
 
 
 def _rollback_of(
