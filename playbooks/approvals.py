@@ -20,7 +20,8 @@ from models.enums import ApprovalStatus
 from models.errors import BadRequest, Conflict, Forbidden, NotFound
 from models.services.incidents import get_incident
 from playbooks.approval_rules import approver_may_act_alone
-from playbooks.service import Execution, Playbooks, Rollback
+from playbooks.requests import Execution, Rollback
+from playbooks.service import Playbooks
 
 # How long an approval may take from claiming its request to recording the run (a plan, a
 # preflight and one call to Prefect take seconds); a claim older than this with no run
