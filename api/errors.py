@@ -74,8 +74,13 @@ def database_unavailable(dialect: str, error: BaseException) -> JSONResponse:
     (which can hold the host, the user, the path)."""
     cause = getattr(error, "orig", None) or error
     details = {"database": {"status": "error", "dialect": dialect, "error": type(cause).__name__}}
-    return error_response(503, "unavailable", "Database unreachable; try again shortly", details,
-                          {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)})  # fmt: skip
+    return error_response(
+        503,
+        "unavailable",
+        "Database unreachable; try again shortly",
+        details,
+        {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)},
+    )
 
 
 def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
@@ -193,8 +198,13 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         raise exc
     cause = getattr(exc, "orig", None) or exc
     first_line = str(cause).strip().splitlines()[:1]
-    log.warning("database unreachable: %s %s answered 503 (%s: %s)", request.method,
-                request.url.path, type(cause).__name__, "".join(first_line))  # fmt: skip
+    log.warning(
+        "database unreachable: %s %s answered 503 (%s: %s)",
+        request.method,
+        request.url.path,
+        type(cause).__name__,
+        "".join(first_line),
+    )
     database = getattr(request.app.state, "db", None)
     return database_unavailable(database.dialect if database else "unknown", exc)
 

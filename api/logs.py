@@ -71,10 +71,8 @@ def log_config(log_format: Literal["json", "text"], level: str = "INFO") -> dict
     """A `logging.config.dictConfig` for the root logger and uvicorn's: one stderr handler
     that stamps the request id and masks tokens."""
     formatter: dict[str, Any] = (
-        {"()": json_formatter}
-        if log_format == "json"
-        else {"format": TEXT_FORMAT}
-    )  # fmt: skip
+        {"()": json_formatter} if log_format == "json" else {"format": TEXT_FORMAT}
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,

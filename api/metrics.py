@@ -172,8 +172,9 @@ class RouteTemplates:
     def of(self, scope: Scope) -> str:
         if self._contexts is None:
             self._contexts = list(iter_route_contexts(getattr(scope.get("app"), "routes", [])))
-            self._by_route = {id(c.original_route): c.path_format or UNMATCHED
-                              for c in self._contexts}  # fmt: skip
+            self._by_route = {
+                id(c.original_route): c.path_format or UNMATCHED for c in self._contexts
+            }
         route = scope.get("route")
         if route is not None:
             template = self._by_route.get(id(route)) or getattr(route, "path_format", None)

@@ -45,8 +45,9 @@ def client_address(scope: Scope, trusted: list[Network]) -> str:
     peer = str((scope.get("client") or ("unknown", 0))[0])
     if not trusted or not _within(peer, trusted):
         return peer
-    forwarded = ",".join(v.decode("latin-1") for k, v in scope["headers"]
-                         if k == b"x-forwarded-for")  # fmt: skip
+    forwarded = ",".join(
+        v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"
+    )
     address = peer
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
         parsed = _address(hop)
@@ -134,8 +135,12 @@ class RateLimit:
         if self._warned_at is not None and now - self._warned_at < WARN_EVERY_SECONDS:
             self._uncounted += 1
             return
-        log.warning("rate-limit store unreachable: requests pass uncounted (%d more since the"
-                    " last warning)", self._uncounted, exc_info=True)  # fmt: skip
+        log.warning(
+            "rate-limit store unreachable: requests pass uncounted (%d more since the"
+            " last warning)",
+            self._uncounted,
+            exc_info=True,
+        )
         self._warned_at, self._uncounted = now, 0
 
 
@@ -151,10 +156,17 @@ class Refusal:
 
     async def send(self, send: Send) -> None:
         body = envelope_bytes(self.code, self.message, self.details)
-        await send({"type": "http.response.start", "status": self.status, "headers": [
-            *self.headers, (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    *self.headers,
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -217,22 +229,32 @@ class Gate:
             if self.metrics is not None:
                 self.metrics.refused("client_address")
             return Refusal(
-                429, "rate_limited", f"Rate limit of {self.rate_limit.item} exceeded for {key}",
+                429,
+                "rate_limited",
+                f"Rate limit of {self.rate_limit.item} exceeded for {key}",
                 {"limit": self.rate_limit.item.amount, "retry_after": retry_after},
                 [(b"retry-after", str(retry_after).encode())],
-            )  # fmt: skip
+            )
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            return Refusal(400, "bad_request", "NUL characters are not accepted in URLs",
-                           {"path": scope["path"].replace("\x00", "\\0")})  # fmt: skip
+            return Refusal(
+                400,
+                "bad_request",
+                "NUL characters are not accepted in URLs",
+                {"path": scope["path"].replace("\x00", "\\0")},
+            )
         if (part := _not_utf8(scope)) is not None:
-            return Refusal(400, "bad_request", f"The URL's {part} is not UTF-8 once unescaped",
-                           {"part": part})  # fmt: skip
+            return Refusal(
+                400, "bad_request", f"The URL's {part} is not UTF-8 once unescaped", {"part": part}
+            )
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            return Refusal(413, "payload_too_large",
-                           f"Request body larger than {self.max_body} bytes",
-                           {"max_bytes": self.max_body},
-                           [(b"connection", b"close")])  # the rest is not read  # fmt: skip
+            return Refusal(
+                413,
+                "payload_too_large",
+                f"Request body larger than {self.max_body} bytes",
+                {"max_bytes": self.max_body},
+                [(b"connection", b"close")],
+            )  # the rest is not read
         return None
 
     def _counted(self, receive: Receive) -> Receive:
@@ -261,28 +283,37 @@ class Gate:
             return
         state = scope.get("state") or {}
         principal: Principal | None = state.get("principal") or self._known(app, scope)
-        request_id = next((v.decode("latin-1") for k, v in scope["headers"]
-                           if k == b"x-request-id"), None)  # fmt: skip
+        request_id = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None
+        )
         try:
             async with transaction(database.writer) as session:
                 await record_entry(
-                    session, principal=principal.name if principal else None,
+                    session,
+                    principal=principal.name if principal else None,
                     role=principal.role.value if principal else None,
                     client=state.get("client_address") or client_address(scope, self.trusted),
-                    method=scope["method"], path=scope["path"], status=status,
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
                     request_id=request_id,
-                )  # fmt: skip
+                )
         except Exception:  # never turns an answered request into an error
             if self.metrics is not None:
                 self.metrics.audit_failures.inc()
-            log.exception("AUDIT ENTRY LOST: %s %s answered %d but not recorded",
-                          scope["method"], scope["path"], status)  # fmt: skip
+            log.exception(
+                "AUDIT ENTRY LOST: %s %s answered %d but not recorded",
+                scope["method"],
+                scope["path"],
+                status,
+            )
 
     @staticmethod
     def _known(app: Any, scope: Scope) -> Principal | None:
         authenticator: Authenticator | None = getattr(app.state, "authenticator", None)
-        authorization = next((v.decode("latin-1") for k, v in scope["headers"]
-                              if k == b"authorization"), None)  # fmt: skip
+        authorization = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
+        )
         secret = bearer_secret(authorization)
         if authenticator is None or secret is None:
             return None

@@ -28,9 +28,13 @@ _VERBS = ("acknowledge", "mitigate", "resolve", "close", "reopen", "assign")
 # approval was decided already (playbooks/approvals.py)
 CONFLICTS = frozenset(
     ("POST", path)
-    for path in ("/api/incidents", *(f"{_INCIDENT}/{verb}" for verb in _VERBS),
-                 f"{_APPROVAL}/approve", f"{_APPROVAL}/reject")
-)  # fmt: skip
+    for path in (
+        "/api/incidents",
+        *(f"{_INCIDENT}/{verb}" for verb in _VERBS),
+        f"{_APPROVAL}/approve",
+        f"{_APPROVAL}/reject",
+    )
+)
 DESCRIPTIONS = {
     400: "Bad request: a body that is not JSON (malformed, or not sent as application/json), a"
     " malformed URL, or a request that cannot be done as asked",
@@ -108,9 +112,13 @@ def _response(status: int, existing: dict[str, Any]) -> dict[str, Any]:
     model = "ValidationFailed" if status == 422 else "Error"
     content: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model}"}}
     if status != 422:  # a 422's details name the fields: no one example fits
-        content["example"] = {"error": {
-            "code": HTTP_CODES[status], "message": HTTPStatus(status).phrase, "details": {},
-        }}  # fmt: skip
+        content["example"] = {
+            "error": {
+                "code": HTTP_CODES[status],
+                "message": HTTPStatus(status).phrase,
+                "details": {},
+            }
+        }
     own = existing.get("description") if status != 422 else None  # FastAPI's 422 is not ours
     response: dict[str, Any] = {
         "description": own or DESCRIPTIONS[status],

@@ -33,8 +33,10 @@ class EnvelopeHttpTools(HttpToolsProtocol):
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
-            *SECURITY_HEADERS, API_CSP, NO_STORE,
-        ]  # fmt: skip
+            *SECURITY_HEADERS,
+            API_CSP,
+            NO_STORE,
+        ]
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head + b"\r\n" + body)
         self.transport.close()

@@ -36,6 +36,8 @@ class SlaSweep:
         for breach in breaches:
             log.warning(
                 "incident %d breached its %s SLA (due %s)",
-                breach.incident_id, breach.timer.value, breach.due_at.isoformat(),
-            )  # fmt: skip
+                breach.incident_id,
+                breach.timer.value,
+                breach.due_at.isoformat(),
+            )
         return breaches

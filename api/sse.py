@@ -231,8 +231,9 @@ class Broadcaster:
         if self._tasks:
             _, stuck = await asyncio.wait(self._tasks, timeout=STOP_WAIT_SECONDS)
             for task in stuck:  # shutting down must not hang on one of them
-                log.warning("SSE task %s did not stop within %.0f s", task.get_name(),
-                            STOP_WAIT_SECONDS)  # fmt: skip
+                log.warning(
+                    "SSE task %s did not stop within %.0f s", task.get_name(), STOP_WAIT_SECONDS
+                )
 
     def subscribe(
         self,
@@ -352,8 +353,11 @@ class Broadcaster:
         for subscriber in tuple(self.subscribers):
             connection = subscriber.connection
             if connection is not None and connection.stuck(now, timeout):
-                log.info("disconnecting SSE client %s: it took no data for %.0f s",
-                         subscriber.id, timeout)  # fmt: skip
+                log.info(
+                    "disconnecting SSE client %s: it took no data for %.0f s",
+                    subscriber.id,
+                    timeout,
+                )
                 self.unsubscribe(subscriber)
                 connection.disconnect()
 

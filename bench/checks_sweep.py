@@ -147,15 +147,19 @@ def main() -> int:
         drop_database(warehouse)
         drop_database(app_db)
 
-    print(f"\n{args.checks} invariants on PostgreSQL, {args.rows_per_agent} rows per agent, "
-          f"{args.failing:.0%} failing; {args.rounds} rounds (floor, then sweep)\n")  # fmt: skip
+    print(
+        f"\n{args.checks} invariants on PostgreSQL, {args.rows_per_agent} rows per agent, "
+        f"{args.failing:.0%} failing; {args.rounds} rounds (floor, then sweep)\n"
+    )
     print("round   floor (s)   sweep (s)   ratio   incidents opened by the sweep")
     for number, (f, s, opened) in enumerate(rounds, 1):
         print(f"{number:5}   {f:9.2f}   {s:9.2f}   {s / f:5.2f}   {opened}")
     ratios = [s / f for f, s, _ in rounds]
     median = statistics.median(ratios)
-    print(f"\nmedian ratio {median:.2f}, best {min(ratios):.2f}, worst {max(ratios):.2f} "
-          "(every round starts with no incident, so every sweep opens them)")  # fmt: skip
+    print(
+        f"\nmedian ratio {median:.2f}, best {min(ratios):.2f}, worst {max(ratios):.2f} "
+        "(every round starts with no incident, so every sweep opens them)"
+    )
     print("floor: the same queries run back to back through one psycopg connection")
     ok = median <= 1.5
     print("\ntarget: the median round's sweep within 1.5x of its floor (a single round's floor")

@@ -151,12 +151,26 @@ def fill(url: str, count: int) -> tuple[list[int], list[dict[str, object]]]:
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **BENCH_ENV, "INTERVENE_DATABASE_URL": url,
-           "INTERVENE_AUTO_MIGRATE": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        **BENCH_ENV,
+        "INTERVENE_DATABASE_URL": url,
+        "INTERVENE_AUTO_MIGRATE": "false",
+    }
     command = [
-        sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -172,8 +186,15 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
 def load(
     port: int, requests: list[dict[str, object]], seconds: float, concurrency: int, token: str
 ) -> dict:
-    command = [sys.executable, str(ROOT / "bench" / "loadgen.py"), "127.0.0.1", str(port),
-               str(seconds), str(concurrency), token]  # fmt: skip
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "loadgen.py"),
+        "127.0.0.1",
+        str(port),
+        str(seconds),
+        str(concurrency),
+        token,
+    ]
     done = subprocess.run(
         command, input=json.dumps(requests).encode(), capture_output=True, check=True
     )
@@ -211,8 +232,10 @@ def main() -> int:
         migrate.upgrade(url)
         ids, alerts = fill(url, args.incidents)
         token = bench_token(url)
-        print(f"filled {len(ids)} incidents in {time.perf_counter() - started:.1f} s "
-              f"({make_url(url).database})")  # fmt: skip
+        print(
+            f"filled {len(ids)} incidents in {time.perf_counter() - started:.1f} s "
+            f"({make_url(url).database})"
+        )
         port = free_port()
         server = start_server(url, port)
         rng = random.Random(7)
@@ -226,8 +249,10 @@ def main() -> int:
         }
         for requests in scenarios.values():  # warm up connections, caches and code paths
             load(port, requests, 1.0, args.concurrency, token)
-        results = {name: summarize(load(port, reqs, args.seconds, args.concurrency, token))
-                   for name, reqs in scenarios.items()}  # fmt: skip
+        results = {
+            name: summarize(load(port, reqs, args.seconds, args.concurrency, token))
+            for name, reqs in scenarios.items()
+        }
     finally:
         if server is not None:
             server.terminate()

@@ -93,8 +93,11 @@ def main() -> int:
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([*cli, "warehouse", "prepare"], env=env, check=True, capture_output=True)
         wait_healthy(f"{prefect_api}/health", processes[0], 120)
-        processes.append(start([sys.executable, str(ROOT / "bench" / "bench_worker.py")], env,
-                               base / "worker.log"))  # fmt: skip
+        processes.append(
+            start(
+                [sys.executable, str(ROOT / "bench" / "bench_worker.py")], env, base / "worker.log"
+            )
+        )
         processes.append(start([*cli, "api", "--port", str(api_port)], env, base / "api.log"))
         api = f"http://127.0.0.1:{api_port}/api"
         wait_healthy(f"{api}/health", processes[-1])
@@ -102,11 +105,17 @@ def main() -> int:
         wait_for_deployment(prefect_api, "bench_noop/bench")
 
         token = bench_token(env["INTERVENE_DATABASE_URL"])
-        http = httpx.Client(base_url=api, timeout=180,
-                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-        incident = http.post("/incidents", json={
-            "kind": "invariant", "key": "INV_bench", "severity": "sev3",
-            "summary": "bench", "playbooks": ["rerun_dbt"]}).json()  # fmt: skip
+        http = httpx.Client(base_url=api, timeout=180, headers={"Authorization": f"Bearer {token}"})
+        incident = http.post(
+            "/incidents",
+            json={
+                "kind": "invariant",
+                "key": "INV_bench",
+                "severity": "sev3",
+                "summary": "bench",
+                "playbooks": ["rerun_dbt"],
+            },
+        ).json()
         actions = f"/playbooks/incidents/{incident['id']}/actions"
         body = {"action_type": "rerun_dbt", "params": SELECTION}
 
@@ -133,37 +142,60 @@ def main() -> int:
 
         floor_trigger = asyncio.run(empty_flow_floor(args.runs))
 
-        dbt_env = {**env, "INTERVENE_DBT_TARGET": "duckdb",
-                   "INTERVENE_DBT_DUCKDB_PATH": str(base / "warehouse.duckdb")}  # fmt: skip
+        dbt_env = {
+            **env,
+            "INTERVENE_DBT_TARGET": "duckdb",
+            "INTERVENE_DBT_DUCKDB_PATH": str(base / "warehouse.duckdb"),
+        }
         dbt = str(Path(sys.executable).with_name("dbt"))
         floor_dbt = []
         project = ROOT / "warehouse"
         for _ in range(args.runs):
             t0 = time.perf_counter()
             subprocess.run(
-                [dbt, "run", "--select", "+triage_results", "--threads", "4",
-                 "--project-dir", str(project), "--profiles-dir", str(project),
-                 "--target-path", str(base / "dbt-cli" / "target"),
-                 "--log-path", str(base / "dbt-cli" / "logs")],
-                env=dbt_env, check=True, capture_output=True,
-            )  # fmt: skip
+                [
+                    dbt,
+                    "run",
+                    "--select",
+                    "+triage_results",
+                    "--threads",
+                    "4",
+                    "--project-dir",
+                    str(project),
+                    "--profiles-dir",
+                    str(project),
+                    "--target-path",
+                    str(base / "dbt-cli" / "target"),
+                    "--log-path",
+                    str(base / "dbt-cli" / "logs"),
+                ],
+                env=dbt_env,
+                check=True,
+                capture_output=True,
+            )
             floor_dbt.append(time.perf_counter() - t0)
     finally:
         stop(processes)
 
     med = statistics.median
     q = statistics.quantiles(dry, n=100, method="inclusive")
-    print(f"\nrerun_dbt --select +triage_results on DuckDB; {args.runs} runs each, medians; "
-          f"{os.cpu_count()} cores; logs in {base}\n")  # fmt: skip
+    print(
+        f"\nrerun_dbt --select +triage_results on DuckDB; {args.runs} runs each, medians; "
+        f"{os.cpu_count()} cores; logs in {base}\n"
+    )
     print(
         f"dry-run over HTTP          p50 {med(dry):7.1f} ms   p99 {q[98]:7.1f} ms  (n={len(dry)})"
     )
     print(f"execute -> running         {med(to_running):7.2f} s")
-    print(f"  floor: empty flow        {med(floor_trigger):7.2f} s   "
-          f"overhead {med(to_running) / med(floor_trigger) - 1:+.0%}")  # fmt: skip
+    print(
+        f"  floor: empty flow        {med(floor_trigger):7.2f} s   "
+        f"overhead {med(to_running) / med(floor_trigger) - 1:+.0%}"
+    )
     print(f"execute -> success         {med(to_success):7.2f} s")
-    print(f"  floor: dbt command line  {med(floor_dbt):7.2f} s   "
-          f"ratio {med(to_success) / med(floor_dbt):.2f}")  # fmt: skip
+    print(
+        f"  floor: dbt command line  {med(floor_dbt):7.2f} s   "
+        f"ratio {med(to_success) / med(floor_dbt):.2f}"
+    )
     missed = []
     if med(dry) > 150:
         missed.append("dry-run p50 above 150 ms")

@@ -46,15 +46,29 @@ def run(
     api: str, port: int, pid: int, subscribers: int, updates: int, rate: float, token: str
 ) -> dict:
     http = httpx.Client(base_url=api, timeout=30, headers={"Authorization": f"Bearer {token}"})
-    incident = http.post("/incidents", json={
-        "kind": "budget", "key": f"BUDGET_fanout_{subscribers}", "severity": "sev3",
-        "summary": "fan-out benchmark"}).json()  # fmt: skip
+    incident = http.post(
+        "/incidents",
+        json={
+            "kind": "budget",
+            "key": f"BUDGET_fanout_{subscribers}",
+            "severity": "sev3",
+            "summary": "fan-out benchmark",
+        },
+    ).json()
     before = rss_kib(pid)
     clients = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "sse_subscribers.py"), "127.0.0.1", str(port),
-         str(subscribers), str(updates), token],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "bench" / "sse_subscribers.py"),
+            "127.0.0.1",
+            str(port),
+            str(subscribers),
+            str(updates),
+            token,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert clients.stdout is not None
     assert clients.stdout.readline().strip() == "ready"
     time.sleep(2)  # idle
@@ -85,16 +99,35 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="updates per second")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="uvicorn worker processes (default 2: one per core here)")  # fmt: skip
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes (default 2: one per core here)",
+    )
     args = parser.parse_args()
 
     url = create_database()
     port = free_port()
     env = os.environ | BENCH_ENV | {"INTERVENE_DATABASE_URL": url}
-    command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-               "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-               "--backlog", "4096", "--workers", str(args.workers)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "4096",
+        "--workers",
+        str(args.workers),
+    ]
     server = start(command, env)
     try:
         api = f"http://127.0.0.1:{port}/api"
@@ -106,13 +139,17 @@ def main() -> int:
         stop([server])
         drop_database(url)
 
-    print(f"\nSSE fan-out on PostgreSQL, {args.workers} uvicorn worker(s), {os.cpu_count()} cores, "
-          f"{args.updates} updates at {args.rate:.0f}/s\n")  # fmt: skip
+    print(
+        f"\nSSE fan-out on PostgreSQL, {args.workers} uvicorn worker(s), {os.cpu_count()} cores, "
+        f"{args.updates} updates at {args.rate:.0f}/s\n"
+    )
     print(f"{'subscribers':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'KiB/sub':>9}  delivered")
     for label, r in (("1", floor), (str(args.subscribers), many)):
-        print(f"{label:>11}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}"
-              f"{r['kib_per_subscriber']:>9.1f}  {r['received']}/{r['expected']}"
-              f"{'' if r['complete'] else ' INCOMPLETE'}")  # fmt: skip
+        print(
+            f"{label:>11}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}"
+            f"{r['kib_per_subscriber']:>9.1f}  {r['received']}/{r['expected']}"
+            f"{'' if r['complete'] else ' INCOMPLETE'}"
+        )
     missed = []
     if many["p99"] > 250:
         missed.append("p99 above 250 ms")

@@ -42,7 +42,7 @@ class Stream(asyncio.Protocol):
         transport.write(
             f"GET /api/sse/events?types=incident_updated HTTP/1.1\r\nHost: {self.host}\r\n"
             f"Authorization: Bearer {self.shared['token']}\r\n\r\n".encode()
-        )  # fmt: skip
+        )
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append((time.time(), data))
@@ -81,9 +81,12 @@ class Stream(asyncio.Protocol):
 async def main(host: str, port: int, count: int, expected: int, token: str) -> None:
     loop = asyncio.get_running_loop()
     shared: dict[str, Any] = {
-        "connected": 0, "count": count, "expected": expected, "ready": asyncio.Event(),
+        "connected": 0,
+        "count": count,
+        "expected": expected,
+        "ready": asyncio.Event(),
         "token": token,
-    }  # fmt: skip
+    }
     streams: list[Stream] = []
     for _ in range(count):
         _, stream = await loop.create_connection(lambda: Stream(host, shared), host, port)

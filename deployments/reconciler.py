@@ -120,9 +120,13 @@ async def reconcile_once(
         async with transaction(database.writer) as session:
             message = None if repair.status is ActionStatus.RUNNING else repair.reason
             await advance_action(
-                session, action_id=repair.action_id, status=repair.status, at=utcnow(),
-                message=message, flow_run_id=repair.flow_run_id,
-            )  # fmt: skip
+                session,
+                action_id=repair.action_id,
+                status=repair.status,
+                at=utcnow(),
+                message=message,
+                flow_run_id=repair.flow_run_id,
+            )
         log.warning("action %s repaired to %s: %s", repair.action_id, repair.status, repair.reason)
         repairs.append(repair)
     return repairs

@@ -79,8 +79,9 @@ class Deliverer:
         held = []
         async with transaction(self.database.writer) as session:
             for webhook_id in wanted:
-                if await service.claim_one(session, webhook_id=webhook_id, owner=self.owner,
-                                           now=utcnow(), lease=self.lease):  # fmt: skip
+                if await service.claim_one(
+                    session, webhook_id=webhook_id, owner=self.owner, now=utcnow(), lease=self.lease
+                ):
                     held.append(webhook_id)
         sent = await asyncio.gather(*(self._serve(webhook_id) for webhook_id in held))
         return sum(sent)
@@ -102,13 +103,19 @@ class Deliverer:
                 attempts += 1
                 async with transaction(self.database.writer) as session:
                     await service.record_attempt(
-                        session, delivery_id=delivery.id, attempt=attempt, policy=self.policy,
+                        session,
+                        delivery_id=delivery.id,
+                        attempt=attempt,
+                        policy=self.policy,
                         now=utcnow(),
-                    )  # fmt: skip
+                    )
                     await service.claim_one(
-                        session, webhook_id=webhook_id, owner=self.owner, now=utcnow(),
+                        session,
+                        webhook_id=webhook_id,
+                        owner=self.owner,
+                        now=utcnow(),
                         lease=self.lease,
-                    )  # fmt: skip
+                    )
         except Exception:  # one subscription's trouble never stops the others
             log.exception("delivering for webhook %s failed", webhook_id)
         finally:

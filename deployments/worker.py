@@ -55,8 +55,9 @@ def start_loop(name: str, loop: Coroutine[Any, Any, None]) -> threading.Thread:
 def parse_project() -> None:
     """A fresh manifest for the API, parsed in a child: the runner itself never loads dbt,
     whose DuckDB adapter would keep the warehouse file locked for as long as it lives."""
-    subprocess.run([sys.executable, "-m", "intervene_cli", "warehouse", "prepare", "--no-build"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "intervene_cli", "warehouse", "prepare", "--no-build"], check=True
+    )
 
 
 def start_warm_dbt(socket_path: Path, timeout: float = 90) -> subprocess.Popen[bytes]:
@@ -107,7 +108,10 @@ def run_worker() -> None:
     threading.Thread(
         target=asyncio.run, args=(kick_checks(list(checks)),), name="kick-checks", daemon=True
     ).start()
-    log.info("serving %s and %d checks", ", ".join(f"{n}/{DEPLOYMENT_NAME}" for n in ACTIONS),
-             len(checks))  # fmt: skip
+    log.info(
+        "serving %s and %d checks",
+        ", ".join(f"{n}/{DEPLOYMENT_NAME}" for n in ACTIONS),
+        len(checks),
+    )
     # pause_on_shutdown=False: the check schedules keep running when a worker restarts
     serve(*action_deployments(), *check_deployments(checks), pause_on_shutdown=False)

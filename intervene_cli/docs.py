@@ -8,14 +8,16 @@ import typer
 
 from intervene_cli.docgen import files
 
-app = typer.Typer(help="The operator guides in docs/ (parts generated from the code).",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="The operator guides in docs/ (parts generated from the code).", no_args_is_help=True
+)
 
 DocsDir = Annotated[
     Path | None,
-    typer.Option("--docs-dir", help="The docs directory (default: docs/ of this checkout).",
-                 file_okay=False),
-]  # fmt: skip
+    typer.Option(
+        "--docs-dir", help="The docs directory (default: docs/ of this checkout).", file_okay=False
+    ),
+]
 
 
 @app.command("generate")

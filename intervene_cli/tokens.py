@@ -29,8 +29,15 @@ def operator() -> str:
 
 
 async def _audit(session: AsyncSession, command: str, status: int) -> None:
-    await record_entry(session, principal=operator(), role=None, client="local", method="CLI",
-                       path=f"intervene tokens {command}", status=status)  # fmt: skip
+    await record_entry(
+        session,
+        principal=operator(),
+        role=None,
+        client="local",
+        method="CLI",
+        path=f"intervene tokens {command}",
+        status=status,
+    )
 
 
 async def _create(url: str, name: str, role: Role) -> str:
@@ -70,11 +77,19 @@ def list_() -> None:
         try:
             async with transaction(database.reader) as session:
                 return [
-                    "\t".join([str(t.id), t.name, t.role, f"{t.prefix}...",
-                               _when(t.created_at), _when(t.last_used_at),
-                               f"revoked {_when(t.revoked_at)}" if t.revoked_at else "active"])
+                    "\t".join(
+                        [
+                            str(t.id),
+                            t.name,
+                            t.role,
+                            f"{t.prefix}...",
+                            _when(t.created_at),
+                            _when(t.last_used_at),
+                            f"revoked {_when(t.revoked_at)}" if t.revoked_at else "active",
+                        ]
+                    )
                     for t in await list_tokens(session)
-                ]  # fmt: skip
+                ]
         finally:
             await database.dispose()
 

@@ -44,10 +44,16 @@ def _unnest_insert(entity: type[Base], names: tuple[str, ...]) -> Executable:
     mapper = inspect(entity)
     columns = [mapper.columns[name] for name in names]
     # one dimension: a JSON column's list value is one element of its array, not a sub-array
-    arrays = func.unnest(*(
-        bindparam(name, type_=ARRAY(column.type, dimensions=1))
-        for name, column in zip(names, columns, strict=True)
-    )).table_valued(*names, with_ordinality="position").render_derived()  # fmt: skip
+    arrays = (
+        func.unnest(
+            *(
+                bindparam(name, type_=ARRAY(column.type, dimensions=1))
+                for name, column in zip(names, columns, strict=True)
+            )
+        )
+        .table_valued(*names, with_ordinality="position")
+        .render_derived()
+    )
     rows = select(*(arrays.c[name] for name in names)).order_by(arrays.c.position)
     table = cast(Table, mapper.local_table)
     statement = insert(table).from_select([column.name for column in columns], rows)

@@ -134,11 +134,19 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
 
 # What says the database cannot be used now, rather than that a statement is wrong. SQLite's
 # OperationalError also covers "no such table" and syntax errors (SQLITE_ERROR): those are not.
-_SQLITE_UNAVAILABLE = frozenset({
-    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
-    sqlite3.SQLITE_NOTADB,
-})  # fmt: skip
+_SQLITE_UNAVAILABLE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_PROTOCOL,
+        sqlite3.SQLITE_NOTADB,
+    }
+)
 # SQLSTATE classes: connection exception, insufficient resources, operator intervention (a
 # shutdown, a terminated backend), system error
 _POSTGRES_UNAVAILABLE = frozenset({"08", "53", "57", "58"})

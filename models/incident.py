@@ -278,10 +278,14 @@ class Incident(Base):
         self.updated_at = at
         self.timeline.add(
             TimelineEntry(
-                actor=actor, verb=verb, from_status=self.status.value,
-                to_status=self.status.value, notes=notes, at=at,
+                actor=actor,
+                verb=verb,
+                from_status=self.status.value,
+                to_status=self.status.value,
+                notes=notes,
+                at=at,
             )
-        )  # fmt: skip
+        )
         self._emit_updated(verb, {"notes": notes, **(changes or {})}, at)
 
     def sla_breach_announced(self, timer: SlaTimer) -> datetime | None:
@@ -298,10 +302,14 @@ class Incident(Base):
         self.updated_at = at
         self.timeline.add(
             TimelineEntry(
-                actor="sla", verb="sla_breached", from_status=self.status.value,
-                to_status=self.status.value, notes=notes, at=at,
+                actor="sla",
+                verb="sla_breached",
+                from_status=self.status.value,
+                to_status=self.status.value,
+                notes=notes,
+                at=at,
             )
-        )  # fmt: skip
+        )
         self._emit_updated(
             "sla_breached", {"sla": timer.value, "due_at": due_at, "breached_at": due_at}, at
         )

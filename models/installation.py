@@ -36,5 +36,9 @@ def action_run_key(installation: str, action_id: int) -> str:
 def action_run_tags(installation: str, action_id: int, incident_id: int) -> list[str]:
     """An action's flow-run tags: the reconciler finds a lost run by the first three; hooks
     ignore a run whose installation tag is another's."""
-    return ["intervene", installation_tag(installation), f"action:{action_id}",
-            f"incident:{incident_id}"]  # fmt: skip
+    return [
+        "intervene",
+        installation_tag(installation),
+        f"action:{action_id}",
+        f"incident:{incident_id}",
+    ]

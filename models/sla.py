@@ -157,7 +157,10 @@ def sla_document(
         done = _first(stamps[first:])
         state = _state(due, done, now)
         document[name] = {
-            "target_seconds": seconds, "due_at": due, "state": state, "done_at": done,
+            "target_seconds": seconds,
+            "due_at": due,
+            "state": state,
+            "done_at": done,
             "breached_at": due if state is SlaState.BREACHED else None,
-        }  # fmt: skip
+        }
     return document

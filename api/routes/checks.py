@@ -25,14 +25,22 @@ def _read(
     checks: Checks, spec: CheckSpec, last: CheckRun | None, scheduled: CheckRun | None
 ) -> CheckRead:
     return CheckRead(
-        id=spec.id, kind=spec.kind.value, agent=spec.agent, description=spec.description,
-        query=spec.query, comparison=spec.comparison, threshold=spec.threshold,
-        severity=spec.incident_severity.value, playbooks=list(spec.playbooks), every=spec.every,
-        auto_resolve=spec.auto_resolve, budget=spec.budget,
+        id=spec.id,
+        kind=spec.kind.value,
+        agent=spec.agent,
+        description=spec.description,
+        query=spec.query,
+        comparison=spec.comparison,
+        threshold=spec.threshold,
+        severity=spec.incident_severity.value,
+        playbooks=list(spec.playbooks),
+        every=spec.every,
+        auto_resolve=spec.auto_resolve,
+        budget=spec.budget,
         last_run=CheckRunRead.model_validate(last) if last else None,
         next_run_at=checks.next_run_at(spec, scheduled),
         stale=checks.is_stale(spec, scheduled, utcnow()),
-    )  # fmt: skip
+    )
 
 
 @router.get("")
@@ -40,10 +48,12 @@ async def list_checks(request: Request) -> CheckList:
     """Every declared check with its last result, next run and whether it has gone stale."""
     checks = _checks(request)
     last, scheduled = await checks.last_runs(), await checks.last_runs(RunTrigger.SCHEDULE)
-    return CheckList(checks=[
-        _read(checks, spec, last.get(spec.id), scheduled.get(spec.id))
-        for spec in checks.specs.values()
-    ])  # fmt: skip
+    return CheckList(
+        checks=[
+            _read(checks, spec, last.get(spec.id), scheduled.get(spec.id))
+            for spec in checks.specs.values()
+        ]
+    )
 
 
 @router.get("/{check_id}/runs")

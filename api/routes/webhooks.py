@@ -55,11 +55,13 @@ async def create_webhook(
             [{"loc": ("body", "url"), "msg": f"Target refused: {exc}", "type": "blocked_target"}]
         ) from None
     new = service.NewWebhook(
-        url=url, event_types=list(body.event_types),
+        url=url,
+        event_types=list(body.event_types),
         severities=[s.value for s in body.severities] if body.severities else None,
         kinds=[k.value for k in body.kinds] if body.kinds else None,
-        secret=body.secret, description=body.description,
-    )  # fmt: skip
+        secret=body.secret,
+        description=body.description,
+    )
     webhook = await service.create_webhook(session, new=new, created_by=admin.name, at=utcnow())
     read = await _read(session, webhook)
     return WebhookCreated(**read.model_dump(), secret=webhook.secret)

@@ -194,8 +194,9 @@ _LIST_JSON = TypeAdapter(_ListDoc)
 
 # IncidentRead's fields but `sla`, in its order, and the row keys they come from.
 _COLUMNS = tuple(name for name in IncidentRead.model_fields if name != "sla")
-_pick_columns = itemgetter(*(IncidentRead.model_fields[name].validation_alias or name
-                             for name in _COLUMNS))  # fmt: skip
+_pick_columns = itemgetter(
+    *(IncidentRead.model_fields[name].validation_alias or name for name in _COLUMNS)
+)
 
 
 def incident_list_json(

@@ -90,8 +90,10 @@ def params_table(model: type[BaseModel], doc: dict[str, str], fixed: dict[str, A
     for name, field in model.model_fields.items():
         prop = schema["properties"][name]
         if name in fixed:
-            lines.append(f"| `{name}` | {schema_type(prop)} | fixed | `{json.dumps(fixed[name])}`"
-                         " | | set by this playbook; a value sent is overridden |")  # fmt: skip
+            lines.append(
+                f"| `{name}` | {schema_type(prop)} | fixed | `{json.dumps(fixed[name])}`"
+                " | | set by this playbook; a value sent is overridden |"
+            )
             continue
         required = field.is_required()
         value = "" if required else json.dumps(field.get_default(call_default_factory=True))
@@ -179,14 +181,19 @@ def section(name: str, spec: ActionSpec, alias: Alias | None) -> Iterator[str]:
         yield module_doc(spec)
     yield ""
     limit = f"; at most {spec.concurrency_limit} run at once" if spec.concurrency_limit else ""
-    yield (f"- **action_type**: `{name}`" + (f" (runs `{spec.action_type}`)" if alias else "")
-           + f"; Prefect deployment `{spec.deployment}`{limit}")  # fmt: skip
+    yield (
+        f"- **action_type**: `{name}`"
+        + (f" (runs `{spec.action_type}`)" if alias else "")
+        + f"; Prefect deployment `{spec.deployment}`{limit}"
+    )
     yield f"- **Approval**: {approval_text(spec, alias)}"
     yield f"- **Rollback**: {rollback_text(spec)}"
     quote = default_quote(spec)
-    yield (f"- **Estimates**: {quote.duration}, {quote.cost} {spec.typical.what}, by default;"
-           " the dry-run computes them for the given params, scaled by how long the action's"
-           " last runs took (its `details.estimate` says which)")  # fmt: skip
+    yield (
+        f"- **Estimates**: {quote.duration}, {quote.cost} {spec.typical.what}, by default;"
+        " the dry-run computes them for the given params, scaled by how long the action's"
+        " last runs took (its `details.estimate` says which)"
+    )
     yield ""
     yield "Params:"
     yield ""
@@ -206,9 +213,11 @@ def index_rows() -> Iterator[str]:
             approval = "Always." if alias.requires_approval else f"As `{spec.action_type}`."
         display = alias.display_name if alias else spec.display_name
         quote = default_quote(spec)
-        yield (f"| [`{name}`](#{name}) | {display} | {cell(approval)} | "
-               f"{'yes' if spec.rollback_supported else 'no'} | {quote.duration}, "
-               f"{quote.cost} |")  # fmt: skip
+        yield (
+            f"| [`{name}`](#{name}) | {display} | {cell(approval)} | "
+            f"{'yes' if spec.rollback_supported else 'no'} | {quote.duration}, "
+            f"{quote.cost} |"
+        )
 
 
 def playbooks() -> list[tuple[str, ActionSpec, Alias | None]]:

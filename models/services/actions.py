@@ -241,13 +241,16 @@ async def unfinished_actions(session: AsyncSession, *, older_than: datetime) -> 
         .where(
             Action.dry_run.is_(False),
             Action.status.in_(
-                [ActionStatus.PENDING.value, ActionStatus.SCHEDULED.value,
-                 ActionStatus.RUNNING.value]
+                [
+                    ActionStatus.PENDING.value,
+                    ActionStatus.SCHEDULED.value,
+                    ActionStatus.RUNNING.value,
+                ]
             ),
             func.coalesce(Action.heartbeat_at, Action.updated_at) < older_than,
         )
         .order_by(Action.id)
-    )  # fmt: skip
+    )
     return list(await session.scalars(query))
 
 

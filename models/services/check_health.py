@@ -60,8 +60,10 @@ class CheckProblem:
 
     def incident(self) -> NewIncident:
         metadata: dict[str, object] = {
-            "agent": self.agent, "auto_created": True, "check_id": self.check_id,
-        }  # fmt: skip
+            "agent": self.agent,
+            "auto_created": True,
+            "check_id": self.check_id,
+        }
         if self.check_run_id is not None:
             metadata["check_run_id"] = self.check_run_id
         return NewIncident(
@@ -132,9 +134,11 @@ async def record_stale(
             if (at - incident.last_seen_at).total_seconds() < item.every:
                 continue  # counted within this interval already (by this or another process)
             incident.record_recurrence(
-                actor=WATCHDOG, at=at, severity=problem.severity,
+                actor=WATCHDOG,
+                at=at,
+                severity=problem.severity,
                 notes=f"still silent after {problem.actual:.0f} s",
-            )  # fmt: skip
+            )
             written.append((incident, False))
             continue
         try:  # the cap refuses before writing anything

@@ -67,12 +67,14 @@ async def _near_cap(
     since = min(run.started_at for run, _ in items) - cap.window
     rows = await session.execute(
         select(Incident.kind, Incident.key, func.count())
-        .where(tuple_(Incident.kind, Incident.key).in_(
-            sorted({(new.kind.value, new.key) for _, new in items})
-        ))
+        .where(
+            tuple_(Incident.kind, Incident.key).in_(
+                sorted({(new.kind.value, new.key) for _, new in items})
+            )
+        )
         .where(Incident.created_at > since)
         .group_by(Incident.kind, Incident.key)
-    )  # fmt: skip
+    )
     return {(kind, key) for kind, key, count in rows if count >= cap.limit}
 
 
@@ -91,12 +93,19 @@ async def _insert(session: AsyncSession, batch: list[Pending]) -> list[Incident]
 def _incident(run: CheckRun, new: NewIncident) -> dict[str, Any]:
     at: datetime = run.started_at
     return {
-        "kind": new.kind, "key": new.key, "severity": new.severity,
-        "status": IncidentStatus.OPEN, "summary": new.summary, "details": new.details,
-        "playbooks": new.playbooks, "issue_url": new.issue_url,
+        "kind": new.kind,
+        "key": new.key,
+        "severity": new.severity,
+        "status": IncidentStatus.OPEN,
+        "summary": new.summary,
+        "details": new.details,
+        "playbooks": new.playbooks,
+        "issue_url": new.issue_url,
         "metadata_": new.metadata | {"check_run_id": run.id},
-        "last_seen_at": at, "created_at": at, "updated_at": at,
-    }  # fmt: skip
+        "last_seen_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 async def open_one(

@@ -89,17 +89,24 @@ async def record_runs(
     )
     # whether a passing run is a recovery depends on the run before it: read before inserting,
     # and only for the checks that pass now while an incident of theirs is active (few, if any)
-    previous = await last_outcomes(session, [
-        m.check_id for m, f in items if m.passed and _recovering(active, m, f)
-    ])  # fmt: skip
+    previous = await last_outcomes(
+        session, [m.check_id for m, f in items if m.passed and _recovering(active, m, f)]
+    )
     idle = await _not_serving(session, items)
     rows = [
-        {"check_id": m.check_id, "started_at": m.started_at, "duration_ms": m.duration_ms,
-         "value": m.value, "threshold": m.threshold, "passed": m.passed, "error": m.error,
-         "context": m.context | ({"not_serving": idle[n]} if n in idle else {}),
-         "trigger": trigger.value}
+        {
+            "check_id": m.check_id,
+            "started_at": m.started_at,
+            "duration_ms": m.duration_ms,
+            "value": m.value,
+            "threshold": m.threshold,
+            "passed": m.passed,
+            "error": m.error,
+            "context": m.context | ({"not_serving": idle[n]} if n in idle else {}),
+            "trigger": trigger.value,
+        }
         for n, (m, _) in enumerate(items)
-    ]  # fmt: skip
+    ]
     runs = await insert_all(session, CheckRun, rows)
     pending: list[Pending] = []  # failing runs whose key has no active incident
     for n, (run, (m, on_failure)) in enumerate(zip(runs, items, strict=True)):
@@ -229,12 +236,17 @@ async def _recovered(
     run.incident_id = incident.id
     if auto_resolve:
         await transition_incident(
-            session, incident_id=incident.id, verb=Verb.RESOLVE, actor=actor_of(run.check_id),
-            notes=f"{notes}; resolved automatically", at=run.started_at,
-        )  # fmt: skip
+            session,
+            incident_id=incident.id,
+            verb=Verb.RESOLVE,
+            actor=actor_of(run.check_id),
+            notes=f"{notes}; resolved automatically",
+            at=run.started_at,
+        )
     else:
-        incident.note(actor=actor_of(run.check_id), verb="check_passing", notes=notes,
-                      at=run.started_at)  # fmt: skip
+        incident.note(
+            actor=actor_of(run.check_id), verb="check_passing", notes=notes, at=run.started_at
+        )
 
 
 async def _runs_again(session: AsyncSession, run: CheckRun, incident: Incident) -> None:
@@ -242,10 +254,14 @@ async def _runs_again(session: AsyncSession, run: CheckRun, incident: Incident) 
     over (resolved whatever `auto_resolve` says: see models/services/check_health.py)."""
     outcome = "passed" if run.passed else "failed"
     await transition_incident(
-        session, incident_id=incident.id, verb=Verb.RESOLVE, actor=actor_of(run.check_id),
+        session,
+        incident_id=incident.id,
+        verb=Verb.RESOLVE,
+        actor=actor_of(run.check_id),
         notes=f"Check {run.check_id} runs again without an error (run {run.id}, {outcome}); "
-        "resolved automatically", at=run.started_at,
-    )  # fmt: skip
+        "resolved automatically",
+        at=run.started_at,
+    )
 
 
 async def consecutive_errors(session: AsyncSession, check_id: str, limit: int) -> int:

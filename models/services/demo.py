@@ -75,9 +75,14 @@ async def seed_demo(database_url: str) -> int:
                         at=at + timedelta(minutes=2),
                     )
             await set_traffic(
-                session, traffic={"v1.2.2": 80, "v1.2.3": 20}, change="demo: canary at 20%",
-                actor="demo", at=start, stable_version="v1.2.2", canary_version="v1.2.3",
-            )  # fmt: skip
+                session,
+                traffic={"v1.2.2": 80, "v1.2.3": 20},
+                change="demo: canary at 20%",
+                actor="demo",
+                at=start,
+                stable_version="v1.2.2",
+                canary_version="v1.2.3",
+            )
             return len(DEMO_INCIDENTS)
     finally:
         await database.dispose()

@@ -23,8 +23,11 @@ class PlannerSnapshot:
         return self.traffic.get(version, 0)
 
     def as_state(self) -> dict[str, Any]:
-        return {"traffic": dict(self.traffic), "stable_version": self.stable_version,
-                "canary_version": self.canary_version}  # fmt: skip
+        return {
+            "traffic": dict(self.traffic),
+            "stable_version": self.stable_version,
+            "canary_version": self.canary_version,
+        }
 
 
 def snapshot_of(state: PlannerState | None) -> PlannerSnapshot:
@@ -96,9 +99,13 @@ async def set_traffic(
         state.canary_version = canary_version
     state.updated_at = at
     record = PlannerChange(
-        at=at, actor=actor, action_id=action_id, change=change[:200], before=before,
+        at=at,
+        actor=actor,
+        action_id=action_id,
+        change=change[:200],
+        before=before,
         after=snapshot_of(state).as_state(),
-    )  # fmt: skip
+    )
     session.add(record)
     await session.flush()
     return record

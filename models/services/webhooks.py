@@ -46,12 +46,17 @@ async def create_webhook(
     secret = new.secret or new_secret()
     newest = await session.scalar(select(func.max(Event.id))) or 0
     webhook = Webhook(
-        url=new.url, description=new.description, event_types=sorted(set(new.event_types)),
+        url=new.url,
+        description=new.description,
+        event_types=sorted(set(new.event_types)),
         severities=sorted(set(new.severities)) if new.severities else None,
         kinds=sorted(set(new.kinds)) if new.kinds else None,
-        secret=secret, secret_prefix=secret[:10], position=newest,
-        created_at=at, created_by=created_by,
-    )  # fmt: skip
+        secret=secret,
+        secret_prefix=secret[:10],
+        position=newest,
+        created_at=at,
+        created_by=created_by,
+    )
     session.add(webhook)
     await session.flush()
     return webhook
@@ -121,9 +126,14 @@ async def redeliver(
             details={"webhook_id": webhook_id, "delivery_id": delivery_id},
         )
     again = WebhookDelivery(
-        webhook_id=webhook_id, event_id=original.event_id, event_type=original.event_type,
-        body=original.body, created_at=at, next_attempt_at=at, redelivery_of=original.id,
-    )  # fmt: skip
+        webhook_id=webhook_id,
+        event_id=original.event_id,
+        event_type=original.event_type,
+        body=original.body,
+        created_at=at,
+        next_attempt_at=at,
+        redelivery_of=original.id,
+    )
     session.add(again)
     await session.flush()
     return again
@@ -219,9 +229,13 @@ async def take_events(session: AsyncSession, *, webhook_id: int, now: datetime) 
     for event, incident in rows:
         if wanted(webhook, event, incident):
             delivery = WebhookDelivery(
-                webhook_id=webhook.id, event_id=event.id, event_type=event.type,
-                body=body_of(event), created_at=now, next_attempt_at=now,
-            )  # fmt: skip
+                webhook_id=webhook.id,
+                event_id=event.id,
+                event_type=event.type,
+                body=body_of(event),
+                created_at=now,
+                next_attempt_at=now,
+            )
             session.add(delivery)
             queued += 1
     if rows:
