@@ -82,9 +82,18 @@ class Action(Base):
         does, and it also replaces a crash declared while the flow was still working (silence
         misjudged, a runner that lost its Prefect server): the work was done, this is how it
         ended. Another final status stays."""
+        if not self.open_to_outcome:
+            return None
         if self.action_status is ActionStatus.CRASHED and status is not ActionStatus.CRASHED:
             return self._move(status, at=at, message=message, result=result)
         return self.advance(status, at=at, message=message, result=result)
+
+    @property
+    def open_to_outcome(self) -> bool:
+        """Whether the flow's own outcome may still be recorded (settle): not final yet, or
+        only declared crashed."""
+        status = self.action_status
+        return not status.is_terminal or status is ActionStatus.CRASHED
 
     def _move(
         self,

@@ -13,14 +13,12 @@ class Engine:
         self.database = database
         self.settings = settings
         self.launcher = launcher
-        self._installation: str | None = None
 
     async def installation(self) -> str:
-        """This installation's id, which every flow run's key and tags carry."""
-        if self._installation is None:
-            async with transaction(self.database.writer) as session:
-                self._installation = await installation_id(session)
-        return self._installation
+        """This installation's id, which every flow run's key and tags carry (read once per
+        process by the service, which keeps it)."""
+        async with transaction(self.database.writer) as session:
+            return await installation_id(session)
 
     def limit(self, *, dry_run: bool) -> ActionLimit:
         per_hour = (

@@ -217,7 +217,7 @@ async def finish(
     action = await session.get(Action, action_id, with_for_update=True)
     if action is None:
         return None
-    if action.action_status.is_terminal and action.action_status is not ActionStatus.CRASHED:
+    if not action.open_to_outcome:
         return action  # settled already (a retried flow): the first outcome stands
     _keep_result(action, result, at)
     event = action.settle(status, at=at, message=message)
