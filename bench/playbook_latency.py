@@ -101,7 +101,7 @@ def main() -> int:
         processes.append(start([*cli, "api", "--port", str(api_port)], env, base / "api.log"))
         api = f"http://127.0.0.1:{api_port}/api"
         wait_healthy(f"{api}/health", processes[-1])
-        wait_for_deployment(prefect_api, "rerun_dbt/intervene")
+        wait_for_deployment(prefect_api, "rerun_dbt/rerun_dbt")
         wait_for_deployment(prefect_api, "bench_noop/bench")
 
         token = bench_token(env["INTERVENE_DATABASE_URL"])

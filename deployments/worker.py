@@ -1,6 +1,6 @@
 """`intervene worker`: serve every action flow and every check as deployments; reconcile.
 
-The deployments are `<action_type>/intervene`, served by one Prefect runner that polls about
+The deployments are `<action_type>/<action_type>`, served by one Prefect runner that polls about
 every second (PREFECT_RUNNER_POLL_FREQUENCY, set by the CLI), so an execute starts in about
 2 s. Each flow run gets its own subprocess; a concurrency limit per deployment keeps dbt to
 one run at a time across workers.
@@ -27,7 +27,7 @@ from flows.checks.flow import FLOW_NAME as CHECK_FLOW
 from flows.checks.flow import check_deployments
 from flows.registry import FLOWS
 from models.settings import get_settings
-from playbooks.catalog import ACTIONS, DEPLOYMENT_NAME, load_checks
+from playbooks.catalog import ACTIONS, load_checks
 
 log = logging.getLogger("intervene.worker")
 
@@ -35,7 +35,7 @@ log = logging.getLogger("intervene.worker")
 def action_deployments() -> list[Any]:
     return [
         FLOWS[spec.action_type].to_deployment(
-            name=DEPLOYMENT_NAME,
+            name=spec.action_type,
             description=spec.description,
             concurrency_limit=spec.concurrency_limit,
             entrypoint_type=EntrypointType.MODULE_PATH,
@@ -110,7 +110,7 @@ def run_worker() -> None:
     ).start()
     log.info(
         "serving %s and %d checks",
-        ", ".join(f"{n}/{DEPLOYMENT_NAME}" for n in ACTIONS),
+        ", ".join(spec.deployment for spec in ACTIONS.values()),
         len(checks),
     )
     # pause_on_shutdown=False: the check schedules keep running when a worker restarts

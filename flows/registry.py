@@ -1,5 +1,5 @@
 """Each action's Prefect flow, by action type: what the worker serves as the deployment the
-catalog names (`<action_type>/intervene`, playbooks/catalog.py)."""
+catalog names (`<action_type>/<action_type>`, playbooks/catalog.py)."""
 
 from typing import Any
 

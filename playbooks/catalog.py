@@ -30,9 +30,6 @@ from playbooks.actions import (
 from playbooks.estimates import Typical
 from playbooks.plan import Plan, Preflight
 
-DEPLOYMENT_NAME = "intervene"
-
-
 @dataclass(frozen=True)
 class PlanContext:
     """What a plan may consult besides its params (read-only, cheap)."""
@@ -71,7 +68,9 @@ class ActionSpec:
 
     @property
     def deployment(self) -> str:
-        return f"{self.action_type}/{DEPLOYMENT_NAME}"
+        """`<flow>/<deployment>`: each action's deployment is named for the action, as each
+        check's is for the check (`check/<id>`), so the Prefect UI's list tells them apart."""
+        return f"{self.action_type}/{self.action_type}"
 
     def plan(self, params: BaseModel, context: PlanContext) -> Plan:
         return self.make_plan(params, context)

@@ -89,7 +89,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         the_stack = Stack(env=env, settings=settings, logs=logs, worker=server, server=server,
                           port=port)  # fmt: skip
         the_stack.start_worker()
-        wait_for_deployment(api_url, "rerun_dbt/intervene")
+        wait_for_deployment(api_url, "rerun_dbt/rerun_dbt")
         yield the_stack
     finally:
         stop([the_stack.server, the_stack.worker] if the_stack else [server])

@@ -213,7 +213,7 @@ async def test_execute_records_then_triggers_the_deployment(
     assert body["rollback_available"] is False
     assert len(launcher.launches) == 1
     launch = launcher.launches[0]
-    assert launch.deployment == "rerun_dbt/intervene"
+    assert launch.deployment == "rerun_dbt/rerun_dbt"
     async with transaction(db.reader) as session:
         installation = await installation_id(session)
     assert launch.key == f"intervene-{installation}-action-{body['action_id']}"

@@ -209,7 +209,7 @@ async def test_the_reconciler_finds_or_fails_actions_that_lost_their_flow_run(
                             at=utcnow() - timedelta(minutes=5),
                         )  # fmt: skip
                         ids.append(action.id)
-                    deployment = await prefect.read_deployment_by_name("rerun_dbt/intervene")
+                    deployment = await prefect.read_deployment_by_name("rerun_dbt/rerun_dbt")
                     tags = action_run_tags(await installation_id(session), ids[0], incident_id)
                     run = await prefect.create_flow_run_from_deployment(
                         deployment.id, tags=tags, state=Cancelled(),

@@ -142,7 +142,7 @@ async def test_suggested_playbooks_get_presets_from_the_incident(
     assert offered[2]["requires_approval"] is True
     assert preview["details"]["from_version"] == "v1.2.3"
     assert reduced.status_code == 200, reduced.text
-    assert launcher.launches[-1].deployment == "adjust_canary_split/intervene"
+    assert launcher.launches[-1].deployment == "adjust_canary_split/adjust_canary_split"
     assert launcher.launches[-1].parameters["params"] == {
         "version": "v1.2.3", "target_percent": 5, "gradual": False,
     }  # fmt: skip

@@ -87,7 +87,7 @@ async def test_a_prefect_outage_as_the_run_ends_leaves_its_recorded_result_stand
     )
     # the stack goes on serving for the tests after this one
     await asyncio.to_thread(
-        wait_for_deployment, stack.env["PREFECT_API_URL"], "rerun_dbt/intervene"
+        wait_for_deployment, stack.env["PREFECT_API_URL"], "rerun_dbt/rerun_dbt"
     )
     if stack.worker.poll() is not None:
         stack.start_worker()

@@ -7,7 +7,7 @@ import yaml
 from flows.checks.flow import FLOW_NAME
 from flows.registry import FLOWS
 from models.settings import Settings
-from playbooks.catalog import ACTIONS, DEPLOYMENT_NAME, load_checks
+from playbooks.catalog import ACTIONS, load_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARED = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
@@ -22,7 +22,7 @@ def test_every_action_has_its_deployment() -> None:
         deployment = by_flow[flow.fn.__name__]
         module = flow.fn.__module__.replace(".", "/") + ".py"
         assert deployment["entrypoint"] == f"{module}:{flow.fn.__name__}"
-        assert deployment["name"] == DEPLOYMENT_NAME
+        assert deployment["name"] == spec.action_type
         assert deployment.get("concurrency_limit") == spec.concurrency_limit
         assert (ROOT / module).exists()
     assert len(actions) == len(ACTIONS) == len(FLOWS)

@@ -88,7 +88,7 @@ async def flow_run_for(
 ) -> str:
     """A flow run of the rerun_dbt deployment in `state` (never Scheduled: the stack's worker
     must not pick it up), recorded on the action as the API records a launch."""
-    deployment = await prefect.read_deployment_by_name("rerun_dbt/intervene")
+    deployment = await prefect.read_deployment_by_name("rerun_dbt/rerun_dbt")
     run = await prefect.create_flow_run_from_deployment(
         deployment.id, state=state, parameters={"action_id": action_id, "params": {}},
         tags=["reconciler-test"],
@@ -160,7 +160,7 @@ async def test_a_run_of_another_installation_is_never_taken_for_ours(
     ours = await queued_action(own_database, created_ago=QUEUED_FOR)
     async with transaction(own_database.writer) as session:
         installation = await installation_id(session)
-    deployment = await prefect.read_deployment_by_name("rerun_dbt/intervene")
+    deployment = await prefect.read_deployment_by_name("rerun_dbt/rerun_dbt")
     other = "00000000-0000-4000-8000-000000000000"
     from prefect.states import Cancelled
 
