@@ -30,6 +30,7 @@ from playbooks.actions import (
 from playbooks.estimates import Typical
 from playbooks.plan import Plan, Preflight
 
+
 @dataclass(frozen=True)
 class PlanContext:
     """What a plan may consult besides its params (read-only, cheap)."""
