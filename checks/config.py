@@ -99,6 +99,16 @@ class CheckSpec(BaseModel):
     budget: Name | None = None
     params: dict[Name, dict[str, Any]] = Field(default_factory=dict)
 
+    @field_validator("kind")
+    @classmethod
+    def _a_check_kind(cls, kind: IncidentKind) -> IncidentKind:
+        if kind is IncidentKind.PIPELINE:
+            raise ValueError(
+                "pipeline incidents come from Prefect's events, not from a check: use invariant,"
+                " budget or planner"
+            )
+        return kind
+
     @field_validator("playbooks")
     @classmethod
     def _known(cls, playbooks: list[str], info: ValidationInfo) -> list[str]:

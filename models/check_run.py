@@ -27,3 +27,4 @@ class CheckRun(Base):
     trigger: Mapped[str] = mapped_column(
         String(16), default=RunTrigger.SCHEDULE.value, server_default=RunTrigger.SCHEDULE.value
     )
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))  # None: run in-process

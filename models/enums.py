@@ -30,6 +30,7 @@ class IncidentKind(StrEnum):
     INVARIANT = "invariant"
     BUDGET = "budget"
     PLANNER = "planner"
+    PIPELINE = "pipeline"  # a failed or crashed run of one of the platform's Prefect flows
 
 
 class RunTrigger(StrEnum):

@@ -212,7 +212,27 @@ class Settings(BaseSettings):
         " Link-local and cloud metadata addresses are always refused.",
     )
     webhook_poll_seconds: float = Field(
-        default=1.0, gt=0, description="How often the worker looks for events to deliver."
+        default=1.0, gt=0, description="How often `intervene services` looks for events to deliver."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The console's address as people reach it (https://intervene.example.com):"
+        " links from Prefect's artifacts and state messages back to incidents.",
+    )
+    pipeline_deployments: list[str] = Field(
+        default_factory=list,
+        description="Prefect deployments (flow/deployment; * wildcards) whose failed or crashed"
+        " runs open `pipeline` incidents (JSON list). Intervene's own flows are never watched.",
+    )
+    pipeline_tags: list[str] = Field(
+        default_factory=list,
+        description="Or: flow runs carrying any of these tags open `pipeline` incidents.",
+    )
+    pipeline_severity: Severity = Field(
+        default=Severity.SEV2, description="Severity of a new `pipeline` incident."
+    )
+    prefect_events_backoff_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait before re-subscribing to Prefect's events."
     )
 
     @property

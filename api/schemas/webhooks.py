@@ -18,7 +18,7 @@ class WebhookCreate(Body):
     url: TargetUrl
     event_types: list[WebhookEvent] = Field(min_length=1, max_length=3)
     severities: list[Severity] | None = Field(default=None, max_length=4)
-    kinds: list[IncidentKind] | None = Field(default=None, max_length=3)
+    kinds: list[IncidentKind] | None = Field(default=None, max_length=len(IncidentKind))
     secret: Secret | None = Field(
         default=None, description="Signs every delivery; one is made when left out."
     )

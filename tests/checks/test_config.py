@@ -68,6 +68,7 @@ def test_priority_maps_to_severity_and_comparisons_work(tmp_path: Path) -> None:
         (("    threshold: 300\n", ""), ":2: check 'fresh': threshold: Field required"),
         (("priority: critical", "priority: critical\n    severity: sev1"), "exactly one of"),
         (("kind: invariant", "kind: budget"), "names its `budget`"),
+        (("kind: invariant", "kind: pipeline"), ":3: check 'fresh': kind: Value error, pipeline"),
         (("every: 60", ""), None),
         (("    agent: inbox.triage\n", "    agent: inbox triage\n"), "agent: String should match"),
         (("query: select 1 as value", "query: select 1\n    surprise: true"), "surprise: Extra"),

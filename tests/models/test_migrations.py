@@ -1,8 +1,11 @@
 """Migrations up, check, down and up again, on both databases."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from sqlalchemy import create_engine, inspect, pool
+import pytest
+from sqlalchemy import create_engine, inspect, pool, text
+from sqlalchemy.exc import IntegrityError
 
 from models import migrate
 from models.db import sync_url
@@ -37,3 +40,36 @@ def test_upgrade_check_downgrade_upgrade(fresh_database_url: Callable[[], str]) 
     migrate.upgrade(url)
     assert expected <= table_names(url)
     assert migrate.current_revision(url) == head
+
+
+def test_migration_0012_admits_pipeline_incidents_and_still_refuses_other_kinds(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    url = fresh_database_url()
+    migrate.upgrade(url, "0011")
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    insert = text(
+        "INSERT INTO incidents (kind, key, severity, status, summary, details, playbooks,"
+        " metadata, occurrence_count, reopen_count, last_seen_at, created_at, updated_at)"
+        " VALUES (:kind, :key, 'sev3', 'open', 's', '{}', '[]', '{}', 1, 0, :now, :now, :now)"
+    )
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, {"kind": "invariant", "key": "kept", "now": now})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"kind": "pipeline", "key": "early", "now": now})
+
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            connection.execute(insert, {"kind": "pipeline", "key": "flow/deployment", "now": now})
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(insert, {"kind": "bogus", "key": "no", "now": now})
+        with engine.connect() as connection:
+            kinds = connection.execute(text("SELECT kind, key FROM incidents ORDER BY id")).all()
+        assert [tuple(row) for row in kinds] == [
+            ("invariant", "kept"),
+            ("pipeline", "flow/deployment"),
+        ]
+    finally:
+        engine.dispose()
