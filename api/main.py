@@ -28,6 +28,7 @@ from api.routes import (
     metrics,
     planner,
     playbooks,
+    prefect,
     stats,
     webhooks,
 )
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         validator=valid_request_id,
     )
     signed_in = [Depends(authenticate)]
-    modules = (incidents, approvals, playbooks, events, checks, planner, admin, me, stats, webhooks)
+    modules = [incidents, approvals, playbooks, events, checks, planner, admin, me, stats, webhooks]
+    modules.append(prefect)  # Prefect's finished flow runs (pipeline incidents)
     for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
