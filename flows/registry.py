@@ -11,6 +11,7 @@ from flows import (
     refresh_synonyms,
     rerun_dbt,
     rerun_eval,
+    retry_flow_run,
     rollback_planner,
 )
 
@@ -23,5 +24,6 @@ FLOWS: dict[str, Flow[..., Any]] = {
         refresh_synonyms.refresh_synonyms,
         rollback_planner.rollback_planner,
         adjust_canary_split.adjust_canary_split,
+        retry_flow_run.retry_flow_run,
     ]
 }

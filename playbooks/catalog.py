@@ -25,6 +25,7 @@ from playbooks.actions import (
     refresh_synonyms,
     rerun_dbt,
     rerun_eval,
+    retry_flow_run,
     rollback_planner,
 )
 from playbooks.estimates import Typical
@@ -77,7 +78,8 @@ class ActionSpec:
         return self.make_plan(params, context)
 
 
-ALL_KINDS = frozenset(IncidentKind)
+# What checks open: an agent's evaluation says nothing about a Prefect pipeline's run.
+CHECK_KINDS = frozenset(IncidentKind) - {IncidentKind.PIPELINE}
 
 
 def restore_raises_a_canary(prior: dict[str, Any], planner: PlannerSnapshot) -> bool:
@@ -115,7 +117,7 @@ ACTIONS: dict[str, ActionSpec] = {
             params_model=rerun_eval.Params,
             params_doc=rerun_eval.PARAMS_DOC,
             typical=Typical("for one check", lambda _: rerun_eval.estimate(1)),
-            applies_to=ALL_KINDS,
+            applies_to=CHECK_KINDS,
             rollback_supported=False,
             make_plan=lambda params, ctx: rerun_eval.plan(params, ctx.checks),
         ),
@@ -182,6 +184,18 @@ ACTIONS: dict[str, ActionSpec] = {
             ),
             concurrency_limit=1,
             rollback_needs_approval=restore_raises_a_canary,
+        ),
+        ActionSpec(
+            action_type=retry_flow_run.ACTION_TYPE,
+            display_name="Retry Prefect Flow Run",
+            description="Run a failed flow run's deployment again with the same parameters",
+            params_model=retry_flow_run.Params,
+            params_doc=retry_flow_run.PARAMS_DOC,
+            typical=Typical("for one pipeline run", lambda _: retry_flow_run.estimate()),
+            applies_to=frozenset({IncidentKind.PIPELINE}),
+            rollback_supported=False,
+            make_plan=lambda params, ctx: retry_flow_run.plan(params, ctx.facts),
+            preflight=retry_flow_run.preflight,
         ),
     ]
 }
@@ -255,6 +269,10 @@ def presets(
         drawn["from_version"] = version
     elif action_type == adjust_canary_split.ACTION_TYPE and version:
         drawn["version"] = version
+    elif action_type == retry_flow_run.ACTION_TYPE:
+        failed = details.get("pipeline")
+        if isinstance(failed, dict) and failed.get("flow_run_id"):
+            drawn["flow_run_id"] = failed["flow_run_id"]  # its deployment, parameters: read back
     declared = metadata.get("playbook_params")  # a check's `params` for this action
     if isinstance(declared, dict) and isinstance(declared.get(action_type), dict):
         drawn |= declared[action_type]

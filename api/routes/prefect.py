@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY, PREFECT_API_URL
 
 from api.deps import DatabaseDep, SettingsDep
+from api.openapi import Error
 from api.schemas.prefect import FlowRunRef, FlowRunTaken
 from integrations.prefect_api import NotInPrefect, PrefectReader, PrefectUnreachable
 from models.db import Database
@@ -19,7 +20,9 @@ from pipelines.intake import take_flow_run
 router = APIRouter(prefix="/prefect", tags=["prefect"])
 
 FlowRunId = Annotated[UUID, Path(description="A finished flow run's id")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Prefect has no such flow run"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Error, "description": "Prefect has no such flow run"}
+}
 
 
 def reader_of(settings: Settings) -> PrefectReader:

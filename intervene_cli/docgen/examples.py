@@ -42,6 +42,9 @@ EXAMPLES: dict[str, Example] = {
         approval={"version": "v1.2.3", "target_percent": 50},
         reason="the fix is verified: widen the canary",
     ),
+    "retry_flow_run": Example(
+        params={"flow_run_id": "0b7c4e5a-6f0e-4d8b-9a53-2b1f7c9d8e11", "wait_seconds": 900}
+    ),
     "reduce_traffic": Example(params={"version": "v1.2.3"}),
     "pause_agent": Example(
         params={"version": "v1.2.3"},
@@ -58,6 +61,7 @@ APPROVAL_WHEN: dict[str, str] = {
     "rollback_planner": "With `immediate: true`, or when `to_version` is not the stable version.",
     "adjust_canary_split": "When it raises the canary's share (`target_percent` above its"
     " current share); lowering it needs none.",
+    "retry_flow_run": "Never: it runs the platform's own deployment again, as it ran before.",
 }
 
 ROLLBACK_UNDOES: dict[str, str] = {

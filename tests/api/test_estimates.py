@@ -18,6 +18,7 @@ from playbooks.catalog import ACTIONS
 from tests.factories import create_incident
 
 PLANNER = {"kind": "planner", "key": "PLANNER_v1.2.3", "playbooks": []}
+PIPELINE = {"kind": "pipeline", "key": "PIPELINE_etl/nightly", "playbooks": []}
 SYNONYMS = {
     "index_name": "products",
     "synonyms_set": "products-synonyms",
@@ -33,6 +34,9 @@ TYPICAL: dict[str, tuple[dict[str, Any], dict[str, Any], int, float, str, str]] 
     "rollback_planner": (PLANNER, {"from_version": "v1.2.3"}, 35, 0.0, "35 seconds", "$0"),
     "adjust_canary_split": (PLANNER, {"version": "v1.2.3", "target_percent": 5}, 5, 0.0,
                             "5 seconds", "$0"),
+    # no Prefect here: the dry-run says it cannot run now, with its plan
+    "retry_flow_run": (PIPELINE, {"deployment": "etl/nightly", "parameters": {"day": 1}}, 60,
+                       0.0, "60 seconds", "$0"),
 }  # fmt: skip
 
 

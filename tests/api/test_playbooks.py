@@ -176,7 +176,7 @@ async def test_unknown_action_type_is_400(client: AsyncClient) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["details"]["known"] == [
         "adjust_canary_split", "clear_cache", "pause_agent", "reduce_traffic",
-        "refresh_synonyms", "rerun_dbt", "rerun_eval", "rollback_planner",
+        "refresh_synonyms", "rerun_dbt", "rerun_eval", "retry_flow_run", "rollback_planner",
     ]  # fmt: skip
 
 

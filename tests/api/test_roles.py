@@ -29,6 +29,7 @@ ACTIONS = "/api/playbooks/incidents/{incident_id}/actions"
 APPROVAL = f"{ACTIONS}/approvals/{{approval_id}}"
 INCIDENT = "/api/incidents/{incident_id}"
 WEBHOOK = "/api/webhooks/{webhook_id}"
+FLOW_RUN = "5f0c2a8e-3b8e-4a3e-9d1c-2f6a8e9b7c10"
 
 MakeClient = Callable[[str, Role], Awaitable[AsyncClient]]
 
@@ -70,6 +71,9 @@ ENDPOINTS = [
     Endpoint("GET", "/api/checks/{check_id}/runs", READ, 200),
     Endpoint("POST", "/api/checks/{check_id}/run", RESPOND, 200),
     Endpoint("GET", "/api/planner", READ, 200),
+    # no Prefect server in these tests: the role's answer is the 503 `unavailable`
+    Endpoint("POST", "/api/prefect/flow-runs/{flow_run_id}", RESPOND, 503),
+    Endpoint("POST", "/api/prefect/flow-runs", RESPOND, 503, {"flow_run_id": FLOW_RUN}),
     Endpoint("GET", "/api/me", READ, 200),
     Endpoint("GET", "/api/stats", READ, 200),
     Endpoint("GET", "/api/tokens", ADMIN, 200),
@@ -125,6 +129,7 @@ _serial = itertools.count()
 async def _ids(owner: AsyncClient, app: FastAPI, path: str) -> dict[str, Any]:
     """Rows for the ids `path` names, made by `owner` (an admin); only those it names."""
     ids: dict[str, Any] = {"delivery_id": 2**40, "check_id": next(iter(app.state.checks.specs))}
+    ids["flow_run_id"] = FLOW_RUN
     n = next(_serial)
     if "{incident_id}" in path:
         ids["incident_id"] = (await create_incident(owner, key=f"INV_roles_{n}"))["id"]
@@ -141,7 +146,10 @@ async def _ids(owner: AsyncClient, app: FastAPI, path: str) -> dict[str, Any]:
     return ids
 
 
-IDS = ("incident_id", "approval_id", "action_id", "token_id", "webhook_id", "delivery_id")
+IDS = (
+    "incident_id", "approval_id", "action_id", "token_id", "webhook_id", "delivery_id",
+    "flow_run_id",
+)  # fmt: skip
 BAD_PARAMS = {"limit": "0", "history": "-1", "days": "0"}
 
 
