@@ -16,18 +16,22 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from prefect import get_client
+from prefect.automations import Automation
+from prefect.blocks.webhook import Webhook
 from prefect.deployments import run_deployment
+from prefect.events.actions import CallWebhook
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from api.launcher import PrefectLauncher
 from api.main import create_app
 from deployments.prefect_events import follow_prefect_events
-from deployments.stack import free_port, start, stop, wait_for_deployment
+from deployments.stack import free_port, start, stop, wait_for_deployment, wait_healthy
 from models.enums import Role
 from models.settings import Settings
-from tests.auth import bearer, issue
-from tests.stack import Stack
+from tests.auth import bearer, issue, issue_at
+from tests.stack import CLI, Stack
 
 # Prefect's client leaves sockets to its server for the garbage collector; not ours to fix.
 pytestmark = [
@@ -302,3 +306,84 @@ async def test_the_endpoints_errors(
     assert down.headers["Retry-After"]
     fields = [e["field"] for e in bad_body.json()["error"]["details"]["errors"]]
     assert fields == ["body.flow_run_id"]
+
+
+async def test_the_automation_recipe_reports_runs_to_a_live_api(
+    stack: Stack, user_pipeline: None, prefect_env: None, tmp_path: Path
+) -> None:
+    """docs/prefect-pipelines.md's recipe as written: a webhook block and an automation on the
+    stack's Prefect server call `intervene api`; no follower runs."""
+    port = free_port()
+    env = stack.env | {
+        "PYTHONPATH": str(ROOT),
+        "INTERVENE_PIPELINE_DEPLOYMENTS": f'["{HOURLY}"]',
+        "INTERVENE_RATE_LIMIT": "10000/hour",
+    }
+    api = start(
+        [*CLI, "api", "--host", "127.0.0.1", "--port", str(port)], env, stack.logs / "api.log"
+    )
+    automation: Automation | None = None
+    try:
+        await asyncio.to_thread(wait_healthy, f"http://127.0.0.1:{port}/api/health", api)
+        token = await issue_at(stack.settings.database_url, "prefect-automation", Role.RESPONDER)
+        block = Webhook(
+            method="POST",
+            url=f"http://127.0.0.1:{port}/api/prefect/flow-runs",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            allow_private_urls=True,  # the API is on 127.0.0.1
+        )
+        block_id = await block.asave("intervene-flow-runs", overwrite=True)
+        automation = await Automation(
+            name="intervene: finished flow runs",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                expect={
+                    "prefect.flow-run.Failed",
+                    "prefect.flow-run.Crashed",
+                    "prefect.flow-run.Completed",
+                },
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
+            actions=[
+                CallWebhook(
+                    block_document_id=block_id, payload='{"flow_run_id": "{{ flow_run.id }}"}'
+                )
+            ],
+        ).acreate()
+        marker = tmp_path / "source"
+        marker.write_text("late")
+
+        async with AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=bearer(token), timeout=30
+        ) as http:
+
+            async def incident_of(flow_run_id: str, status: str) -> dict[str, Any] | None:
+                listed = await http.get("/api/incidents", params={"kind": "pipeline"})
+                return next(
+                    (
+                        i
+                        for i in listed.json()["incidents"]
+                        if i["key"] == f"PIPELINE_{HOURLY}"
+                        and i["details"]["pipeline"]["flow_run_id"] == flow_run_id
+                        and i["status"] == status
+                    ),
+                    None,
+                )
+
+            failed = await run_user_pipeline(marker, "2026-12-03", HOURLY)
+            opened = await until(
+                lambda: incident_of(failed, "open"), "the automation never opened it", 90
+            )
+            marker.write_text("ok")
+            await run_user_pipeline(marker, "2026-12-03", HOURLY)
+            resolved = await until(
+                lambda: incident_of(failed, "resolved"), "the automation never resolved it", 90
+            )
+
+        assert resolved["id"] == opened["id"]
+        assert opened["occurrence_count"] == 1
+    finally:
+        if automation is not None:
+            await automation.adelete()
+        stop([api])
