@@ -4,6 +4,7 @@ replayed event adds nothing, Intervene's own flows are ignored, retry_flow_run p
 the deployment with its parameters, and that completed run resolves the incident."""
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -42,6 +43,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT = "user_pipeline/nightly"
 HOURLY = "user_pipeline/hourly"  # the same flow, another deployment: an incident of its own
+WEEKLY = "user_pipeline/weekly"
 KEY = f"PIPELINE_{DEPLOYMENT}"
 FOLLOWER = "intervene.prefect_events"
 
@@ -56,9 +58,11 @@ def user_pipeline(stack: Stack) -> Iterator[None]:
     try:
         wait_for_deployment(stack.env["PREFECT_API_URL"], DEPLOYMENT, seconds=90)
         wait_for_deployment(stack.env["PREFECT_API_URL"], HOURLY, seconds=30)
+        wait_for_deployment(stack.env["PREFECT_API_URL"], WEEKLY, seconds=30)
         yield
     finally:
         stop([runner])
+        gc.collect()  # Prefect's leftover sockets, while this module ignores their warnings
 
 
 @pytest.fixture(scope="module")
@@ -387,3 +391,75 @@ async def test_the_automation_recipe_reports_runs_to_a_live_api(
         if automation is not None:
             await automation.adelete()
         stop([api])
+
+
+async def test_a_retry_that_fails_again_fails_the_action_and_counts(
+    stack: Stack, user_pipeline: None, http: AsyncClient, prefect_env: None, tmp_path: Path
+) -> None:
+    marker = tmp_path / "source"
+    marker.write_text("late")
+    failed = await run_user_pipeline(marker, "2026-12-04", WEEKLY)
+    incident_id = (await http.post(f"/api/prefect/flow-runs/{failed}")).json()["incident_id"]
+
+    executed = await http.post(
+        f"/api/playbooks/incidents/{incident_id}/actions/execute?wait=120",
+        json={"action_type": "retry_flow_run", "params": {"wait_seconds": 90}},
+    )
+    body = executed.json()
+    retry = body["result"]["flow_run_id"]
+    told = await http.post(f"/api/prefect/flow-runs/{retry}")
+    incident = (await http.get(f"/api/incidents/{incident_id}")).json()
+
+    assert executed.status_code == 200, body
+    assert body["status"] == "failed", body
+    assert f"of {WEEKLY} ended Failed" in body["message"]
+    assert "the source for 2026-12-04 is not ready" in body["message"]
+    assert told.json()["outcome"] == "counted"
+    assert incident["occurrence_count"] == 2
+    assert incident["details"]["pipeline"]["flow_run_id"] == retry
+    assert set(incident["details"]["pipeline"]["tags"]) == {
+        "etl", "intervene-retry", f"incident:{incident_id}",
+    }  # fmt: skip
+
+
+async def test_the_follower_subscribes_again_after_a_prefect_outage(
+    stack: Stack,
+    user_pipeline: None,
+    watching: Settings,
+    prefect_env: None,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    caplog.set_level(logging.INFO, logger=FOLLOWER)
+    quick = watching.model_copy(update={"prefect_events_backoff_max_seconds": 1.0})
+    follower = Follower(quick, caplog)
+    follower.start()
+
+    def said(text: str) -> int:
+        return sum(text in r.getMessage() for r in caplog.records if r.name == FOLLOWER)
+
+    async def following(times: int) -> bool:
+        return said("following Prefect's flow run events") >= times
+
+    try:
+        await until(lambda: following(1), "the follower never subscribed")
+        await asyncio.to_thread(stack.stop_prefect)
+        try:
+
+            async def failing() -> bool:
+                return said("following Prefect's events failed") >= 2  # and tried again
+
+            await until(failing, "the follower never noticed the outage")
+        finally:
+            await asyncio.to_thread(stack.start_prefect)
+        await until(lambda: following(2), "the follower never subscribed again", 90)
+        await asyncio.to_thread(wait_for_deployment, stack.env["PREFECT_API_URL"], WEEKLY, 60)
+        marker = tmp_path / "source"
+        marker.write_text("late")
+        failed = await run_user_pipeline(marker, "2026-12-05", WEEKLY)
+
+        await follower.took(failed, "counted")  # on the incident of the test above
+    finally:
+        await follower.stop()
+    assert follower.task is not None
+    assert follower.task.cancelled()

@@ -1,6 +1,6 @@
 """A platform's own pipeline, as a user would deploy it beside Intervene on the same Prefect
-server: `python -m tests.pipelines.user_flow` serves it as `user_pipeline/nightly` and
-`user_pipeline/hourly`. It fails
+server: `python -m tests.pipelines.user_flow` serves it as `user_pipeline/nightly`,
+`user_pipeline/hourly` and `user_pipeline/weekly`. It fails
 until its `marker` file says `ok`."""
 
 from pathlib import Path
@@ -20,4 +20,5 @@ if __name__ == "__main__":
     serve(
         user_pipeline.to_deployment(name="nightly", tags=["etl"]),
         user_pipeline.to_deployment(name="hourly", tags=["etl"]),
+        user_pipeline.to_deployment(name="weekly", tags=["etl"]),
     )
