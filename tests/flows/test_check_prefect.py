@@ -397,3 +397,41 @@ async def test_registering_the_deployment_again_keeps_its_run_times(prefect_env:
     kept = [t for t in before if soon < t <= max(after)]
     assert kept
     assert set(kept) <= set(after)
+
+
+async def test_restarting_the_worker_keeps_the_next_scheduled_time(
+    stack: Stack, prefect_env: None
+) -> None:
+    """The worker's serve() re-registers check/<id> at every start: with the anchored schedule
+    the runs ahead come back at the same times (without it, they moved to the restart time)."""
+    await asyncio.to_thread(wait_for_deployment, stack.env["PREFECT_API_URL"], f"check/{SERVED}")
+    async with get_client() as prefect:
+        deployment = await prefect.read_deployment_by_name(f"check/{SERVED}")
+        before = await next_times(prefect, deployment.id)
+        stack.kill_worker()
+        stack.start_worker()
+        deadline = time.monotonic() + 120
+        while True:  # re-registered (the upsert stamps `updated`), runs ahead scheduled again
+            again = await prefect.read_deployment_by_name(f"check/{SERVED}")
+            after = await next_times(prefect, deployment.id)
+            ahead = [t for t in after if t > datetime.now(UTC) + timedelta(seconds=15)]
+            if (
+                again.updated
+                and deployment.updated
+                and again.updated > deployment.updated
+                and ahead
+            ):
+                break
+            assert time.monotonic() < deadline, "the worker did not serve the check again"
+            await asyncio.sleep(1)
+
+    assert again.id == deployment.id
+    assert [s.schedule.model_dump() for s in again.schedules] == [
+        s.schedule.model_dump() for s in deployment.schedules
+    ]
+    for when in before + after:
+        assert (when - ANCHOR).total_seconds() % 15 == 0
+    soon = datetime.now(UTC) + timedelta(seconds=15)
+    kept = [t for t in before if soon < t <= max(after)]
+    assert kept
+    assert set(kept) <= set(after)
