@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_client
-from prefect.client.schemas.objects import State
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.context import FlowRunContext
 from prefect.schedules import Interval
 from prefect.states import Completed
@@ -25,8 +25,10 @@ from flows.checks.late import late_reason
 from flows.checks.outcome import SKIPPED_AS_LATE, final_state, publish
 from flows.checks.trigger import trigger_of
 from flows.logs import run_logger
-from models.db import connect
+from models.check_run import CheckRun
+from models.db import Database, connect, transaction
 from models.enums import RunTrigger
+from models.services.checks import run_of_flow_run
 from models.settings import get_settings
 from playbooks.catalog import load_checks
 
@@ -44,18 +46,24 @@ async def check(check_id: str) -> State[Any]:
     context = FlowRunContext.get()
     flow_run = context.flow_run if context else None
     trigger = trigger_of(flow_run)
-    if flow_run is not None and trigger is RunTrigger.SCHEDULE:
-        try:
-            async with get_client() as client:
-                reason = await late_reason(client, flow_run, spec.every)
-        except Exception as exc:  # better a run too many than a schedule that skips them all
-            run_logger().warning("check %s: could not tell whether it is late: %s", check_id, exc)
-            reason = None
-        if reason is not None:
-            run_logger().info("check %s: %s", check_id, reason)
-            return Completed(name=SKIPPED_AS_LATE, message=reason)
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
+        recorded = await recorded_run(database, flow_run)
+        if recorded is not None:
+            # a Retry of this flow run (the Prefect UI offers one on Failed): it was measured
+            # and counted once; it ends as it did, never measured again, never made green
+            run_logger().info(
+                "check %s: this flow run recorded run %s already", check_id, recorded.id
+            )
+            return final_state(spec, recorded, settings.public_url)
+        late = (
+            await skip_reason(flow_run, spec.every)
+            if flow_run is not None and trigger is RunTrigger.SCHEDULE
+            else None
+        )
+        if late is not None:
+            run_logger().info("check %s: %s", check_id, late)
+            return Completed(name=SKIPPED_AS_LATE, message=late)
         run = await run_check(
             spec,
             database,
@@ -72,6 +80,22 @@ async def check(check_id: str) -> State[Any]:
     except Exception as exc:  # the run is recorded: a missing artifact must not change its end
         run_logger().warning("check %s: no artifact: %s", check_id, exc)
     return state
+
+
+async def recorded_run(database: Database, flow_run: FlowRun | None) -> CheckRun | None:
+    if flow_run is None:
+        return None
+    async with transaction(database.reader) as session:
+        return await run_of_flow_run(session, str(flow_run.id))
+
+
+async def skip_reason(flow_run: FlowRun, every: float) -> str | None:
+    try:
+        async with get_client() as client:
+            return await late_reason(client, flow_run, every)
+    except Exception as exc:  # better a run too many than a schedule that skips them all
+        run_logger().warning("could not tell whether %s is late: %s", flow_run.name, exc)
+        return None
 
 
 def check_deployments(checks: dict[str, CheckSpec]) -> list[Any]:
