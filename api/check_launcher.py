@@ -33,8 +33,12 @@ FLOW_NAME = "check"  # flows/checks/flow.py's (api may not import flows: the lay
 START_TIMEOUT_SECONDS = 15
 NEXT_RUNS_TIMEOUT_SECONDS = 2
 NEXT_RUNS_LIMIT = 200  # Prefect's largest page; checks beyond it keep their computed time
+NEXT_RUNS_QUIET_SECONDS = 30  # after Prefect failed to answer, by API URL
 POLL_SECONDS = 0.5
 RUN_NOW_TAGS = ["intervene", "check", "run-now"]
+
+
+_quiet_until: dict[str, float] = {}
 
 
 def prefect_configured() -> bool:
@@ -97,14 +101,18 @@ async def wait_for_end(flow_run_id: UUID, seconds: float, details: dict[str, Any
 
 async def next_scheduled(check_ids: list[str], within: float) -> dict[str, datetime]:
     """Each check's next Scheduled flow run in Prefect, in one query ({} on any trouble)."""
-    if not prefect_configured() or not check_ids:
+    api_url = PREFECT_API_URL.value()
+    if not api_url or not check_ids or time.monotonic() < _quiet_until.get(api_url, 0):
         return {}
     try:
         return await asyncio.wait_for(
             _next_scheduled(set(check_ids), within), NEXT_RUNS_TIMEOUT_SECONDS
         )
     except Exception:
-        return {}  # the caller falls back to the computed time
+        # the caller falls back to the computed time; a server that is down costs each list
+        # of checks its client's retries (1.5 s), so it is left alone for a while
+        _quiet_until[api_url] = time.monotonic() + NEXT_RUNS_QUIET_SECONDS
+        return {}
 
 
 async def _next_scheduled(check_ids: set[str], within: float) -> dict[str, datetime]:
