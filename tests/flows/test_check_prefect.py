@@ -29,9 +29,10 @@ from prefect.states import AwaitingRetry
 from api.launcher import PrefectLauncher
 from api.main import create_app
 from deployments.stack import wait_for_deployment
-from flows.checks.flow import check
+from flows.checks.flow import check, check_deployments
 from flows.checks.outcome import artifact_key
 from models.settings import get_settings
+from playbooks.catalog import load_checks
 from tests.auth import bearer, issue
 from tests.stack import Stack
 
@@ -211,7 +212,7 @@ async def test_run_now_with_wait_0_answers_at_once_with_the_flow_run(
         await asyncio.sleep(1)
 
 
-async def test_run_now_of_a_check_no_worker_serves_is_503(wide_client: AsyncClient) -> None:
+async def test_run_now_of_a_check_without_a_deployment_is_503(wide_client: AsyncClient) -> None:
     response = await wide_client.post("/api/checks/e2e_passing/run", params={"wait": 5})
 
     body = response.json()
@@ -219,6 +220,30 @@ async def test_run_now_of_a_check_no_worker_serves_is_503(wide_client: AsyncClie
     assert response.headers["Retry-After"]
     assert body["error"]["code"] == "unavailable"
     assert "check/e2e_passing" in body["error"]["message"]
+
+
+async def test_run_now_that_outwaits_its_wait_is_503_naming_the_flow_run(
+    wide_client: AsyncClient, checks_file: Path
+) -> None:
+    """The deployment exists but no worker serves it: the run stays Scheduled."""
+    spec = load_checks(checks_file)["e2e_passing"]
+    # to_deployment answers a coroutine on an event loop: build it as serve() does, in sync code
+    deployment = (await asyncio.to_thread(check_deployments, {spec.id: spec}))[0]
+    deployment.schedules = []
+    deployment_id = UUID(str(await deployment.apply()))
+    try:
+        response = await wide_client.post("/api/checks/e2e_passing/run", params={"wait": 1})
+    finally:
+        async with get_client() as prefect:
+            await prefect.delete_deployment(deployment_id)
+
+    body = response.json()
+    assert response.status_code == 503, body
+    assert response.headers["Retry-After"]
+    assert body["error"]["code"] == "unavailable"
+    assert "still Scheduled after 1 s" in body["error"]["message"]
+    assert body["error"]["details"]["flow_run_id"]
+    assert body["error"]["details"]["deployment"] == "check/e2e_passing"
 
 
 async def test_run_now_with_prefect_down_is_503(stack: Stack, checks_file: Path) -> None:
