@@ -67,6 +67,7 @@ async def record_many(
     *,
     opened: list[int] | None = None,
     trigger: RunTrigger = RunTrigger.SCHEDULE,
+    flow_run_id: str | None = None,
 ) -> list[CheckRun]:
     """Record runs and their incidents in one transaction; a check that keeps erroring gets an
     incident of its own after INTERVENE_CHECK_ERROR_THRESHOLD errors in a row. The ids of the
@@ -79,7 +80,9 @@ async def record_many(
     ]
     opened = [] if opened is None else opened
     async with transaction(database.writer) as session:
-        runs = await record_runs(session, items=items, cap=cap, opened=opened, trigger=trigger)
+        runs = await record_runs(
+            session, items=items, cap=cap, opened=opened, trigger=trigger, flow_run_id=flow_run_id
+        )
         for (spec, m), run in zip(measured, runs, strict=True):
             if m.error is None:
                 continue
@@ -116,8 +119,12 @@ async def run_check(
     *,
     opened: list[int] | None = None,
     trigger: RunTrigger = RunTrigger.SCHEDULE,
+    flow_run_id: str | None = None,
 ) -> CheckRun:
-    return (await sweep([spec], database, settings, opened=opened, trigger=trigger))[0]
+    runs = await sweep(
+        [spec], database, settings, opened=opened, trigger=trigger, flow_run_id=flow_run_id
+    )
+    return runs[0]
 
 
 SWEEP_CHUNK = 250  # checks per pipeline and per transaction (bench/checks_sweep.py)
@@ -130,6 +137,7 @@ async def sweep(
     *,
     opened: list[int] | None = None,
     trigger: RunTrigger = RunTrigger.SCHEDULE,
+    flow_run_id: str | None = None,
 ) -> list[CheckRun]:
     """Measure checks in chunks through one warehouse connection (in a thread; pipelined on
     PostgreSQL) while the previous chunk is recorded (a transaction per chunk): warehouse time
@@ -161,7 +169,9 @@ async def sweep(
     measuring = asyncio.create_task(asyncio.to_thread(measure_all))
     runs: list[CheckRun] = []
     while (batch := await measured.get()) is not None:
-        runs += await record_many(batch, database, settings, opened=opened, trigger=trigger)
+        runs += await record_many(
+            batch, database, settings, opened=opened, trigger=trigger, flow_run_id=flow_run_id
+        )
     await measuring
     if issues_now:
         await IssueOpener(settings).open_for(database, opened)

@@ -61,6 +61,10 @@ class Checks:
         async with transaction(self.database.reader) as session:
             return await service.list_runs(session, check_id, limit=limit)
 
+    async def run_of_flow_run(self, flow_run_id: str) -> CheckRun | None:
+        async with transaction(self.database.reader) as session:
+            return await service.run_of_flow_run(session, flow_run_id)
+
     async def run_now(self, check_id: str, later: Later) -> CheckRun:
         """Run the check; the issues of the incidents it opens are opened after the answer."""
         opened: list[int] = []

@@ -25,6 +25,7 @@ from deployments.reconciler import reconcile_forever
 from deployments.webhooks import deliver_forever
 from flows.checks.flow import FLOW_NAME as CHECK_FLOW
 from flows.checks.flow import check_deployments
+from flows.checks.trigger import STARTUP_TAGS
 from flows.registry import FLOWS
 from models.settings import get_settings
 from playbooks.catalog import ACTIONS, load_checks
@@ -91,7 +92,7 @@ async def kick_checks(check_ids: list[str], wait: float = 120) -> None:
                     await client.read_deployment_by_name(name)
                 except ObjectNotFound:
                     continue
-                await run_deployment(name, timeout=0, tags=["intervene", "check", "startup"])  # type: ignore[misc]
+                await run_deployment(name, timeout=0, tags=STARTUP_TAGS)  # type: ignore[misc]
                 pending.remove(check_id)
             await asyncio.sleep(1)
 

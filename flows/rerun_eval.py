@@ -6,6 +6,8 @@ in playbooks/actions/rerun_eval.py.
 
 from typing import Any
 
+from prefect.runtime import flow_run
+
 from checks.runner import sweep
 from flows import hooks
 from flows.action_flow import action_flow
@@ -30,7 +32,9 @@ async def rerun_eval(
     specs = chosen(Params.model_validate(params), load_checks(settings.checks_file))
     database = connect(settings.database_url, pool_size=1, max_overflow=1)
     try:
-        runs = await sweep(specs, database, settings, trigger=RunTrigger.PLAYBOOK)
+        runs = await sweep(
+            specs, database, settings, trigger=RunTrigger.PLAYBOOK, flow_run_id=flow_run.id
+        )
     finally:
         await database.dispose()
     results = [

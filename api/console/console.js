@@ -657,6 +657,9 @@ async function renderChecks() {
           h("td", {}, when(check.last_run && check.last_run.started_at),
             check.last_run && check.last_run.trigger !== "schedule"
               ? h("span", { class: "muted", title: "not started by the schedule" }, ` (${check.last_run.trigger})`)
+              : null,
+            check.last_run && check.last_run.flow_run_url
+              ? [" ", h("a", { href: check.last_run.flow_run_url, target: "_blank", rel: "noopener", class: "flow-run" }, "Prefect UI ↗")]
               : null),
           h("td", {}, when(check.next_run_at)),
           h("td", {}, me.may_transition

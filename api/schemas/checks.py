@@ -22,6 +22,16 @@ class CheckRunRead(BaseModel):
     context: dict[str, Any]
     incident_id: int | None
     trigger: RunTrigger  # what started it: only the schedule's runs count for stale and next run
+    flow_run_id: str | None = None  # the Prefect flow run it ran in; None: in the API's process
+    flow_run_url: str | None = None  # that flow run in the Prefect UI
+
+
+class CheckRunStarted(BaseModel):
+    """Run now with `?wait=0` on Prefect: the flow run is created; its check run follows."""
+
+    check_id: str
+    flow_run_id: str
+    flow_run_url: str | None
 
 
 class CheckRead(BaseModel):

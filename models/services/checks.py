@@ -76,9 +76,11 @@ async def record_runs(
     cap: IncidentCap,
     opened: list[int] | None = None,
     trigger: RunTrigger = RunTrigger.SCHEDULE,
+    flow_run_id: str | None = None,
 ) -> list[CheckRun]:
     """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome.
-    The ids of incidents this opened (not those it counted again) are added to `opened`."""
+    The ids of incidents this opened (not those it counted again) are added to `opened`;
+    `flow_run_id` is the Prefect flow run the runs were measured in (None: in-process)."""
     # any run without an error shows the query works again; only the schedule's show that it
     # runs again (a stale check's incident stays until then, whoever presses "Run now")
     settles: tuple[Problem, ...] = PROBLEMS if trigger is RunTrigger.SCHEDULE else ("failing",)
@@ -104,6 +106,7 @@ async def record_runs(
             "error": m.error,
             "context": m.context | ({"not_serving": idle[n]} if n in idle else {}),
             "trigger": trigger.value,
+            "flow_run_id": flow_run_id,
         }
         for n, (m, _) in enumerate(items)
     ]
@@ -310,6 +313,13 @@ async def last_outcomes(session: AsyncSession, check_ids: list[str]) -> dict[str
         select(CheckRun.check_id, CheckRun.passed).where(CheckRun.id.in_(newest))
     )
     return {check_id: passed for check_id, passed in rows}
+
+
+async def run_of_flow_run(session: AsyncSession, flow_run_id: str) -> CheckRun | None:
+    """The check run a Prefect flow run recorded (None: it recorded none, or not yet)."""
+    return await session.scalar(
+        select(CheckRun).where(CheckRun.flow_run_id == flow_run_id).order_by(CheckRun.id).limit(1)
+    )
 
 
 async def list_runs(session: AsyncSession, check_id: str, *, limit: int) -> list[CheckRun]:

@@ -286,3 +286,7 @@ async def test_run_now_on_the_checks_page_shows_the_run_as_manual(visitor: Visit
 
     await expect(row).to_contain_text("(manual)")
     await expect(row).to_contain_text("fail")
+    # with a Prefect server, Run now runs the check's deployment: the run links to its flow run
+    link = row.locator("a.flow-run")
+    await expect(link).to_have_text("Prefect UI ↗")
+    assert "/runs/flow-run/" in (await link.get_attribute("href") or "")

@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -121,7 +120,8 @@ async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
     stack: Stack, stack_client: AsyncClient
 ) -> None:
     """The worker also runs each check once at start-up: only a run that Prefect's scheduler
-    created (auto-scheduled, not tagged `startup`) and that was recorded proves the schedule."""
+    created (auto-scheduled, not tagged `startup`, not skipped as late) and that was recorded,
+    found by its flow run id, proves the schedule."""
     # the stack is ready once the playbooks are served; the checks' deployments may follow
     await asyncio.to_thread(
         wait_for_deployment, stack.env["PREFECT_API_URL"], "check/e2e_always_failing"
@@ -130,19 +130,22 @@ async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
         async with get_client() as prefect:
             deployment = await prefect.read_deployment_by_name("check/e2e_always_failing")
             deadline = time.monotonic() + 120
-            while not (scheduled := await scheduled_runs_done(prefect, deployment.id)):
+            while True:
+                scheduled = await scheduled_runs_done(prefect, deployment.id)
+                runs = (await stack_client.get("/api/checks/e2e_always_failing/runs")).json()[
+                    "runs"
+                ]
+                if scheduled and len(runs) >= 2:
+                    break
                 assert time.monotonic() < deadline, "no scheduled run of the check completed"
                 await asyncio.sleep(1)
     assert deployment.schedules
+    assert all(run.state and run.state.is_failed() for run in scheduled)  # the check fails
 
-    runs = (await stack_client.get("/api/checks/e2e_always_failing/runs")).json()["runs"]
-    from_schedule = [
-        run for run in runs
-        if any(flow.start_time <= datetime.fromisoformat(run["started_at"]) <= flow.end_time
-               for flow in scheduled)
-    ]  # fmt: skip
-    assert from_schedule, (runs, [(f.start_time, f.end_time) for f in scheduled])
-    assert len(runs) >= 2  # the start-up run and the scheduled one
+    flow_runs = {str(flow.id) for flow in scheduled}
+    from_schedule = [run for run in runs if run["flow_run_id"] in flow_runs]
+    assert from_schedule, (runs, flow_runs)
+    assert {run["trigger"] for run in from_schedule} == {"schedule"}
     incident = (await stack_client.get(f"/api/incidents/{runs[-1]['incident_id']}")).json()
     assert incident["key"] == "INV_e2e_always_failing"
     assert incident["metadata"]["auto_created"] is True
@@ -160,11 +163,12 @@ async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
 
 
 async def scheduled_runs_done(prefect: PrefectClient, deployment_id: UUID) -> list[FlowRun]:
-    """The deployment's flow runs that its schedule created and that completed."""
+    """The deployment's flow runs that its schedule created and that ran the check to the end
+    (Failed: the check fails; not those Completed as "Skipped as late")."""
     runs = await prefect.read_flow_runs(
         deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
         flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.FAILED]))
         ),
     )
     return [

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.checks.flow import FLOW_NAME
+from flows.checks.flow import ANCHOR, FLOW_NAME
 from flows.registry import FLOWS
 from models.settings import Settings
 from playbooks.catalog import ACTIONS, load_checks
@@ -37,4 +37,7 @@ def test_every_shipped_check_has_its_scheduled_deployment() -> None:
         deployment = declared[check_id]
         assert deployment["entrypoint"] == "flows/checks/flow.py:check"
         assert deployment["parameters"] == {"check_id": check_id}
-        assert deployment["schedules"] == [{"interval": spec.every}]
+        # the anchor the worker's deployments use too: a redeploy keeps the run times
+        assert deployment["schedules"] == [
+            {"interval": spec.every, "anchor_date": ANCHOR.isoformat().replace("+00:00", "Z")}
+        ]
