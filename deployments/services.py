@@ -1,0 +1,96 @@
+"""`intervene services`: Intervene's own background loops, beside any work pool.
+
+The reconciler (deployments/reconciler.py) and webhook delivery (deployments/webhooks.py), each
+a `Loop` in `LOOPS`, supervised on one event loop: a loop that raises is logged and started
+again after a backoff (1 s doubling to 60 s, back to 1 s once it has run a minute), and
+SIGTERM or SIGINT cancels them all and returns once each has closed its database engine.
+
+This process never registers, changes or serves a deployment: flows run on Prefect work pools
+(`prefect worker start --pool intervene`) or under `intervene worker`, and any number of
+services processes can run (the reconciler's repairs are idempotent, webhook subscriptions are
+leased to one deliverer at a time).
+"""
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from deployments.reconciler import reconcile_forever
+from deployments.webhooks import deliver_forever
+from models.settings import Settings
+
+log = logging.getLogger("intervene.services")
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 60.0
+HEALTHY_AFTER = 60.0  # a loop that ran this long before failing starts again at once-ish
+
+
+@dataclass(frozen=True)
+class Loop:
+    name: str
+    run: Callable[[Settings], Awaitable[None]]
+
+
+LOOPS: list[Loop] = [
+    Loop("reconciler", reconcile_forever),
+    Loop("webhooks", deliver_forever),
+]
+
+
+async def supervise(
+    loop: Loop,
+    settings: Settings,
+    *,
+    backoff_start: float = BACKOFF_START,
+    backoff_max: float = BACKOFF_MAX,
+) -> None:
+    """Run `loop` for ever: started again after a failure (or an unexpected return)."""
+    backoff = backoff_start
+    while True:
+        started = time.monotonic()
+        try:
+            await loop.run(settings)
+            log.error("loop %s returned; starting it again in %.0f s", loop.name, backoff)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("loop %s failed; starting it again in %.0f s", loop.name, backoff)
+        if time.monotonic() - started >= HEALTHY_AFTER:
+            backoff = backoff_start
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, backoff_max)
+
+
+async def run_loops(
+    settings: Settings, loops: Sequence[Loop] | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Every loop until `stop` is set (by SIGTERM/SIGINT when run from the CLI)."""
+    stop = stop or asyncio.Event()
+    tasks = [
+        asyncio.create_task(supervise(loop, settings), name=loop.name)
+        for loop in (LOOPS if loops is None else loops)
+    ]
+    log.info("running %s", ", ".join(task.get_name() for task in tasks))
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("stopped")
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        running.add_signal_handler(signum, stop.set)
+    await run_loops(settings, stop=stop)
+
+
+def run_services(settings: Settings) -> None:
+    asyncio.run(_main(settings))
