@@ -7,11 +7,11 @@ date, idempotently (a second run changes nothing and says so).
   (docs.prefect.io, "detect zombie flows"): a run that sent a heartbeat and then neither another
   one nor a final state within the threshold is set Crashed, by Prefect itself, whether or not
   any Intervene process is running. Scoped to runs tagged `intervene` unless `all_runs`;
-- with `intervene_url` and a token: a Webhook block and the automation "intervene: report
-  crashed and failed flow runs", which posts `{"flow_run_id": ...}` to Intervene's
-  `POST /api/prefect/flow-runs` whenever a flow run ends Crashed or Failed, so Intervene hears
-  of it even while `intervene services` is down (CallWebhook is at most once: the reconciler
-  remains the repair of last resort).
+- with `intervene_url` and a token: a Webhook block and the automation "intervene: finished
+  flow runs", which posts `{"flow_run_id": ...}` to Intervene's `POST /api/prefect/flow-runs`
+  whenever a flow run ends Failed, Crashed or Completed (which resolves): the recipe of
+  docs/prefect-pipelines.md (pipeline incidents where Intervene cannot follow Prefect's
+  events). The endpoint ignores Intervene's own runs; the reconciler follows those.
 """
 
 from datetime import timedelta
@@ -33,7 +33,7 @@ from deployments.prefect_env import flow_run_env
 POOL = "intervene"
 TAG = "intervene"
 ZOMBIE_AUTOMATION = "intervene: crash zombie flow runs"
-REPORT_AUTOMATION = "intervene: report crashed and failed flow runs"
+REPORT_AUTOMATION = "intervene: finished flow runs"  # the name docs/prefect-pipelines.md uses
 WEBHOOK_BLOCK = "intervene-flow-runs"
 FLOW_RUNS_PATH = "/api/prefect/flow-runs"
 REPORT_PAYLOAD = '{"flow_run_id": "{{ flow_run.id }}"}'
@@ -97,11 +97,15 @@ def report_automation(block_document_id: UUID) -> AutomationCore:
     return AutomationCore(
         name=REPORT_AUTOMATION,
         description=(
-            f"Posts each crashed or failed flow run to Intervene ({FLOW_RUNS_PATH}), which "
-            "follows its actions and opens pipeline incidents. Made by `intervene prefect setup`."
+            f"Posts each finished flow run to Intervene ({FLOW_RUNS_PATH}), which opens, counts "
+            "and resolves pipeline incidents. Made by `intervene prefect setup`."
         ),
         trigger=EventTrigger(
-            expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed"},
+            expect={
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Crashed",
+                "prefect.flow-run.Completed",
+            },  # fmt: skip
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Reactive,
@@ -181,7 +185,7 @@ async def ensure_pool(client: PrefectClient, name: str) -> str:
 
 async def ensure_webhook_block(intervene_url: str, token: str) -> tuple[UUID, str]:
     url = intervene_url.rstrip("/") + FLOW_RUNS_PATH
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
         block = await Webhook.aload(WEBHOOK_BLOCK)
     except ValueError:  # no block by that name

@@ -132,6 +132,7 @@ async def test_setup_made_the_pool_heartbeats_and_the_automations(
 
     report = await automation(prefect, REPORT_AUTOMATION)
     assert sorted(report["trigger"]["expect"]) == [
+        "prefect.flow-run.Completed",
         "prefect.flow-run.Crashed",
         "prefect.flow-run.Failed",
     ]
@@ -144,7 +145,9 @@ async def test_setup_made_the_pool_heartbeats_and_the_automations(
         block["data"]["url"]
         == pool_stack.reports.url.removesuffix("/hook") + "/api/prefect/flow-runs"
     )
-    assert block["data"]["headers"] == {"Authorization": f"Bearer {TOKEN}"}
+    assert block["data"]["headers"] == {
+        "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json",
+    }  # fmt: skip
 
 
 async def test_execute_rerun_dbt_on_the_pool_and_deliver_a_webhook(
