@@ -105,7 +105,7 @@ def report_automation(block_document_id: UUID) -> AutomationCore:
                 "prefect.flow-run.Failed",
                 "prefect.flow-run.Crashed",
                 "prefect.flow-run.Completed",
-            },  # fmt: skip
+            },
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Reactive,

@@ -1,9 +1,11 @@
 """`intervene services`: Intervene's own background loops, beside any work pool.
 
-The reconciler (deployments/reconciler.py) and webhook delivery (deployments/webhooks.py), each
-a `Loop` in `LOOPS`, supervised on one event loop: a loop that raises is logged and started
-again after a backoff (1 s doubling to 60 s, back to 1 s once it has run a minute), and
-SIGTERM or SIGINT cancels them all and returns once each has closed its database engine.
+The reconciler (deployments/reconciler.py), webhook delivery (deployments/webhooks.py) and the
+follower of Prefect's events (deployments/prefect_events.py), each a `Loop` in `LOOPS`,
+supervised on one event loop: a loop that raises is logged and started again after a backoff
+(1 s doubling to 60 s, back to 1 s once it has run a minute); a loop that returns has nothing
+to do here (the follower, with no pipeline watched) and is not started again. SIGTERM or
+SIGINT cancels them all and returns once each has closed its database engine.
 
 This process never registers, changes or serves a deployment: flows run on Prefect work pools
 (`prefect worker start --pool intervene`) or under `intervene worker`, and any number of
@@ -18,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from deployments.prefect_events import follow_prefect_events
 from deployments.reconciler import reconcile_forever
 from deployments.webhooks import deliver_forever
 from models.settings import Settings
@@ -38,6 +41,7 @@ class Loop:
 LOOPS: list[Loop] = [
     Loop("reconciler", reconcile_forever),
     Loop("webhooks", deliver_forever),
+    Loop("prefect_events", follow_prefect_events),
 ]
 
 
@@ -48,13 +52,14 @@ async def supervise(
     backoff_start: float = BACKOFF_START,
     backoff_max: float = BACKOFF_MAX,
 ) -> None:
-    """Run `loop` for ever: started again after a failure (or an unexpected return)."""
+    """Run `loop` until it returns: started again after each failure."""
     backoff = backoff_start
     while True:
         started = time.monotonic()
         try:
             await loop.run(settings)
-            log.error("loop %s returned; starting it again in %.0f s", loop.name, backoff)
+            log.info("loop %s finished: nothing for it to do", loop.name)
+            return
         except asyncio.CancelledError:
             raise
         except Exception:

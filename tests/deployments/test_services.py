@@ -17,8 +17,18 @@ from deployments.services import LOOPS, Loop, run_loops, supervise
 from models.settings import Settings
 
 
-def test_the_loops_are_the_reconciler_and_webhook_delivery() -> None:
-    assert [loop.name for loop in LOOPS][:2] == ["reconciler", "webhooks"]
+def test_the_loops_are_the_reconciler_webhook_delivery_and_the_event_follower() -> None:
+    assert [loop.name for loop in LOOPS] == ["reconciler", "webhooks", "prefect_events"]
+
+
+async def test_a_loop_that_returns_is_not_started_again(settings: Settings) -> None:
+    calls: list[int] = []
+
+    async def idle(_settings: Settings) -> None:
+        calls.append(1)
+
+    await asyncio.wait_for(supervise(Loop("idle", idle), settings, backoff_start=0.01), 5)
+    assert calls == [1]
 
 
 async def test_a_loop_that_fails_is_logged_and_started_again_with_backoff(
@@ -92,7 +102,7 @@ def test_intervene_services_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while "running reconciler, webhooks" not in log.read_text():
+        while "running reconciler, webhooks, prefect_events" not in log.read_text():
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
@@ -103,3 +113,4 @@ def test_intervene_services_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     assert "stopped" in log.read_text()
+    assert "loop prefect_events finished" in log.read_text()  # no pipeline watched here
