@@ -8,9 +8,9 @@ to do here (the follower, with no pipeline watched) and is not started again. SI
 SIGINT cancels them all and returns once each has closed its database engine.
 
 This process never registers, changes or serves a deployment: flows run on Prefect work pools
-(`prefect worker start --pool intervene`) or under `intervene worker`, and any number of
-services processes can run (the reconciler's repairs are idempotent, webhook subscriptions are
-leased to one deliverer at a time).
+(`prefect worker start --pool intervene`) or under `intervene worker`. The reconciler's repairs
+are idempotent and webhook subscriptions are leased to one deliverer at a time; the event
+follower wants one process per installation (docs/prefect-pipelines.md).
 """
 
 import asyncio
