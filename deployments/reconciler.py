@@ -1,10 +1,13 @@
 """The reconciler: repairs actions whose state hooks never reported.
 
-Hooks are best effort. Every few seconds the worker compares unfinished actions with their
-flow runs: a run Prefect knows to be finished gives the action its terminal status; a running
-action whose heartbeat stopped (its process was killed) is marked crashed, in Prefect too; an
-action the API recorded but never triggered is marked failed. A run still queued in Prefect is
-never judged dead, and silence counts from when the run really started.
+Hooks are best effort. Every few seconds `intervene services` (deployments/services.py)
+compares unfinished actions with their flow runs: a run Prefect knows to be finished gives the
+action its terminal status (a run Prefect's zombie automation set Crashed, see
+deployments/prefect_setup.py, ends the action `crashed` with Prefect's message); a running
+action whose own heartbeat stopped (its process was killed) is marked crashed, in Prefect too;
+an action the API recorded but never triggered is marked failed. A run still queued in Prefect
+is never judged dead, and silence counts from when the run really started. Whatever serves the
+flows (a work pool, `intervene worker`), this loop runs apart from it.
 """
 
 import asyncio

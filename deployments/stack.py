@@ -1,7 +1,8 @@
 """`intervene dev`: the whole stack for a first look, stopped cleanly with Ctrl-C.
 
 A Prefect server (SQLite under .intervene/prefect, UI on :4200), the demo warehouse and its
-feed of new emails, the worker (actions and scheduled checks) and the API, each its own process
+feed of new emails, the worker (serving the actions and scheduled checks), Intervene's services
+(reconciler, webhook delivery) and the API, each its own process
 in its own session: Prefect turns SIGTERM into SIGINT and a
 background child of a script ignores SIGINT, so children are started here and stopped by pid.
 """
@@ -140,6 +141,7 @@ def run_stack(host: str, port: int) -> None:
         # the flow runs' own INFO lines reach the Prefect UI; the terminal stays quiet
         worker_env = env | {"PREFECT_LOGGING_LEVEL": "INFO"}
         processes.append(start([*intervene, "worker"], worker_env, logs / "worker.log"))
+        processes.append(start([*intervene, "services"], env, logs / "services.log"))
         processes.append(start([*intervene, "warehouse", "feed"], env, logs / "feed.log"))
         api = start([*intervene, "api", "--host", host, "--port", str(port), "--seed-demo"], env)
         processes.append(api)
@@ -153,7 +155,7 @@ def run_stack(host: str, port: int) -> None:
             f"  API        {api_url}   (docs: http://{host}:{port}/docs)\n"
             f"  Prefect UI {ui}\n"
             f"  token      {token}   (local admin; kept in {DEV_TOKEN_FILE})\n"
-            f"  logs       {logs}/ (Prefect server, worker, feed); the API logs below\n"
+            f"  logs       {logs}/ (Prefect server, worker, services, feed); the API logs below\n"
             f"  try        curl {auth} {api_url}/incidents\n"
             f"             curl {auth} {api_url}/checks\n"
             f"             curl -N '{api_url}/sse/events?access_token={token}'\n"

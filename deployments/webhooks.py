@@ -1,13 +1,14 @@
-"""Webhook delivery, a loop the worker supervises beside the reconciler.
+"""Webhook delivery, a loop of `intervene services` (deployments/services.py).
 
-Each pass: lease the enabled subscriptions no other worker holds, and for each (concurrently,
-so one slow target never holds up another) queue its new events, then send its deliveries
-oldest first, one at a time: order per subscription. A delivery that fails retryably (network
-error, timeout, 429, 5xx) blocks those behind it until it succeeds or its retry time runs out.
+Each pass: lease the enabled subscriptions no other services process holds, and for each
+(concurrently, so one slow target never holds up another) queue its new events, then send its
+deliveries oldest first, one at a time: order per subscription. A delivery that fails
+retryably (network error, timeout, 429, 5xx) blocks those behind it until it succeeds or its
+retry time runs out.
 
 At least once: a delivery is marked done only after its target answered. One that was in
-flight when the worker died is sent again, with the same `X-Intervene-Delivery` id, so
-receivers can drop the repeat; nothing else is repeated or lost (see models/webhook.py).
+flight when its services process died is sent again, with the same `X-Intervene-Delivery` id,
+so receivers can drop the repeat; nothing else is repeated or lost (see models/webhook.py).
 
 Signature: `X-Intervene-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with
 `X-Intervene-Timestamp: <unix seconds>`; docs/webhooks.md shows how to verify it.
@@ -172,7 +173,7 @@ async def deliver_forever(settings: Settings) -> None:
         await database.dispose()
 
 
-if __name__ == "__main__":  # the loop alone, as the worker runs it (used by the tests)
+if __name__ == "__main__":  # the loop alone, as `intervene services` runs it (used by the tests)
     from models.settings import get_settings
 
     logging.basicConfig(level=logging.INFO)

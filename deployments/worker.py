@@ -1,9 +1,15 @@
-"""`intervene worker`: serve every action flow and every check as deployments; reconcile.
+"""`intervene worker`: serve every action flow and every check as deployments, and nothing else.
 
 The deployments are `<action_type>/<action_type>`, served by one Prefect runner that polls about
 every second (PREFECT_RUNNER_POLL_FREQUENCY, set by the CLI), so an execute starts in about
-2 s. Each flow run gets its own subprocess; a concurrency limit per deployment keeps dbt to
-one run at a time across workers.
+2 s. Each flow run gets its own subprocess, with Prefect's flow-run heartbeats on
+(deployments/prefect_env.py); a concurrency limit per deployment keeps dbt to one run at a time
+across workers. The reconciler and webhook delivery are `intervene services`
+(deployments/services.py).
+
+`serve()` registers the deployments it serves, so never run a worker against a Prefect server
+whose deployments `prefect deploy` owns (a work pool): it would take them over. Use pool
+workers and `intervene services` there.
 """
 
 import asyncio
@@ -13,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +26,6 @@ from prefect import get_client, serve
 from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
-from deployments.reconciler import reconcile_forever
-from deployments.webhooks import deliver_forever
 from flows.checks.flow import FLOW_NAME as CHECK_FLOW
 from flows.checks.flow import check_deployments
 from flows.checks.trigger import STARTUP_TAGS
@@ -44,13 +47,6 @@ def action_deployments() -> list[Any]:
         )
         for spec in ACTIONS.values()
     ]
-
-
-def start_loop(name: str, loop: Coroutine[Any, Any, None]) -> threading.Thread:
-    """A long-running loop of the worker, on its own thread and event loop."""
-    thread = threading.Thread(target=asyncio.run, args=(loop,), name=name, daemon=True)
-    thread.start()
-    return thread
 
 
 def parse_project() -> None:
@@ -104,8 +100,6 @@ def run_worker() -> None:
         start_warm_dbt(settings.dbt_socket)
     else:
         parse_project()
-    start_loop("reconciler", reconcile_forever(settings))
-    start_loop("webhooks", deliver_forever(settings))
     threading.Thread(
         target=asyncio.run, args=(kick_checks(list(checks)),), name="kick-checks", daemon=True
     ).start()

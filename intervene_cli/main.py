@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +26,8 @@ checks_app = typer.Typer(help="The declared checks.", no_args_is_help=True)
 app.add_typer(checks_app, name="checks")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(docs.app, name="docs")
+prefect_app = typer.Typer(help="Intervene's objects on the Prefect server.", no_args_is_help=True)
+app.add_typer(prefect_app, name="prefect")
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
@@ -81,7 +84,7 @@ def api(
 
 @app.command()
 def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
-    """Everything for a first look: Prefect server and UI, demo warehouse, worker, API."""
+    """Everything for a first look: Prefect server and UI, demo warehouse, worker, services, API."""
     from deployments.stack import run_stack
 
     _validate_checks()
@@ -90,13 +93,66 @@ def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
 
 @app.command()
 def worker() -> None:
-    """Serve the playbook action flows (Prefect deployments) and reconcile their actions."""
+    """Serve the action and check flows as Prefect deployments (not beside a work pool)."""
+    from deployments.prefect_env import set_flow_run_env
+
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")  # before Prefect reads it
+    set_flow_run_env()
     from deployments.worker import run_worker
 
     _configure_logging()
     _validate_checks()
     run_worker()
+
+
+@app.command()
+def services() -> None:
+    """Run the reconciler and webhook delivery; registers or changes no deployment."""
+    from deployments.services import run_services
+
+    _configure_logging()
+    run_services(get_settings())
+
+
+@prefect_app.command("setup")
+def prefect_setup(
+    zombie_threshold: Annotated[
+        int, typer.Option(help="Seconds without a heartbeat before a run is Crashed.", min=31)
+    ] = 90,
+    all_runs: Annotated[
+        bool, typer.Option(help="Crash every zombie run on the server, not only Intervene's.")
+    ] = False,
+    pool: Annotated[str, typer.Option(help="The work pool to create or update.")] = "intervene",
+    intervene_url: Annotated[
+        str | None,
+        typer.Option(help="Intervene's base URL: also call it when a flow run crashes or fails."),
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="A file holding the token for --intervene-url.")
+    ] = None,
+) -> None:
+    """Create or update the work pool and the automations; running it again changes nothing."""
+    from deployments.prefect_setup import SetupError, setup
+
+    if (intervene_url is None) != (token_file is None):
+        typer.echo("--intervene-url and --token-file go together", err=True)
+        raise typer.Exit(2)
+    token = token_file.read_text().strip() if token_file is not None else None
+    try:
+        changes = asyncio.run(
+            setup(
+                pool=pool,
+                zombie_threshold=zombie_threshold,
+                all_runs=all_runs,
+                intervene_url=intervene_url,
+                token=token,
+            )
+        )
+    except SetupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    for line in changes:
+        typer.echo(line)
 
 
 @warehouse_app.command("prepare")

@@ -1,8 +1,9 @@
 """A real stack for end-to-end and browser tests: a Prefect server, the demo warehouse, an
-Intervene worker.
+Intervene worker and Intervene's services.
 
 Started once per session (about 20 s): `prefect server start` on a free port with its own
-PREFECT_HOME, `intervene warehouse prepare` on a DuckDB file, and `intervene worker`. Tests
+PREFECT_HOME, `intervene warehouse prepare` on a DuckDB file, `intervene worker` (serving the
+flows) and `intervene services` (reconciler, webhook delivery). Tests
 drive the API in their own process (tests/flows) or start it with uvicorn (tests/console).
 """
 
@@ -40,6 +41,7 @@ class Stack:
     worker: subprocess.Popen[bytes]
     server: subprocess.Popen[bytes]
     port: int
+    services: subprocess.Popen[bytes] | None = None
 
     def start_worker(self) -> None:
         self.worker = start([*CLI, "worker"], self.env, self.logs / "worker.log")
@@ -47,6 +49,14 @@ class Stack:
     def kill_worker(self) -> None:
         os.killpg(self.worker.pid, 9)
         self.worker.wait()
+
+    def start_services(self) -> None:
+        self.services = start([*CLI, "services"], self.env, self.logs / "services.log")
+
+    def stop_services(self) -> None:
+        if self.services is not None:
+            stop([self.services])
+            self.services = None
 
     def stop_prefect(self) -> None:
         """SIGTERM the Prefect server, as an operator's restart or a crash would end it."""
@@ -89,7 +99,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         the_stack = Stack(env=env, settings=settings, logs=logs, worker=server, server=server,
                           port=port)  # fmt: skip
         the_stack.start_worker()
+        the_stack.start_services()
         wait_for_deployment(api_url, "rerun_dbt/rerun_dbt")
         yield the_stack
     finally:
-        stop([the_stack.server, the_stack.worker] if the_stack else [server])
+        if the_stack is None:
+            stop([server])
+        else:
+            the_stack.stop_services()
+            stop([the_stack.server, the_stack.worker])
