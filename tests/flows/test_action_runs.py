@@ -27,6 +27,12 @@ from prefect.settings import (
 
 from flows.rerun_dbt import _invoke_dbt, rerun_dbt
 from integrations.warehouse import DbtProject
+from models.base import utcnow
+from models.db import connect, transaction
+from models.enums import ActionStatus
+from models.installation import action_run_key, action_run_tags
+from models.services.actions import NewAction, record_action
+from models.services.installation import installation_id
 from playbooks.actions.rerun_dbt import Params
 from tests.factories import create_incident
 from tests.fakes import RecordingLauncher
@@ -211,3 +217,56 @@ async def test_a_second_run_for_a_pending_action_fails_and_leaves_the_action_alo
         await client.get(f"/api/playbooks/incidents/{incident['id']}/actions/history")
     ).json()["actions"]
     assert [(a["id"], a["status"]) for a in history] == [(action_id, "scheduled")]
+
+
+async def test_a_failing_action_ends_failed_with_its_reason(
+    stack: Stack, stack_client: AsyncClient
+) -> None:
+    """The run Intervene asked for but whose id it never recorded (a launch that timed out) is
+    admitted by its idempotency key; its failure is the action's, with the reason, in Prefect
+    and in the result artifact."""
+    incident_id = await open_incident(stack_client, "INV_failing")
+    params = {"task_id": "t", "models": ["ghost"]}
+    database = connect(stack.settings.database_url)
+    try:
+        async with transaction(database.writer) as session:
+            action = await record_action(
+                session,
+                new=NewAction(
+                    incident_id=incident_id, action_type="rerun_dbt", params=params,
+                    dry_run=False, requested_by="e2e", message="m", details={}, changes=[],
+                    estimated_duration=1, estimated_cost=0.0, requires_approval=False,
+                ),
+                status=ActionStatus.PENDING,
+                at=utcnow(),
+            )  # fmt: skip
+            installation = await installation_id(session)
+    finally:
+        await database.dispose()
+    with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
+        async with get_client() as prefect:
+            deployment = await prefect.read_deployment_by_name("rerun_dbt/rerun_dbt")
+            created = await prefect.create_flow_run_from_deployment(
+                deployment.id,
+                parameters={"action_id": action.id, "params": params},
+                idempotency_key=action_run_key(installation, action.id),
+                tags=action_run_tags(installation, action.id, incident_id),
+            )
+            run = await final(prefect, created.id)
+            result = await artifact(prefect, f"action-{action.id}-result")
+
+    assert run.state is not None
+    assert run.state.is_failed()
+    assert "ghost" in str(run.state.message)
+    assert "**Outcome: failed**" in result
+    assert "## Reason" in result
+    assert "ghost" in result
+    history_url = f"/api/playbooks/incidents/{incident_id}/actions/history"
+    deadline = time.monotonic() + 30
+    while (history := (await stack_client.get(history_url)).json()["actions"])[0]["status"] in (
+        "pending", "scheduled", "running",
+    ):  # fmt: skip
+        assert time.monotonic() < deadline, history
+        await asyncio.sleep(0.2)
+    assert history[0]["status"] == "failed"
+    assert "ghost" in history[0]["message"]
