@@ -29,7 +29,13 @@ class PrefectLauncher:
         self.ui_url = prefect_ui_url(ui_url)
 
     async def launch(
-        self, deployment: str, parameters: dict[str, Any], *, key: str, tags: list[str]
+        self,
+        deployment: str,
+        parameters: dict[str, Any],
+        *,
+        key: str,
+        tags: list[str],
+        name: str | None = None,
     ) -> Launched:
         if not PREFECT_API_URL.value():
             # Without it Prefect would start a throwaway in-process server that no worker sees.
@@ -42,6 +48,7 @@ class PrefectLauncher:
                     timeout=0,
                     idempotency_key=key,
                     tags=tags,
+                    flow_run_name=name,
                     as_subflow=False,
                 ),
                 LAUNCH_TIMEOUT_SECONDS,

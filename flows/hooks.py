@@ -13,18 +13,17 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from prefect import Flow, runtime
+from prefect import Flow
 from prefect.client.schemas.objects import FlowRun, State
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows.logs import run_logger
+from flows.admission import Admitted, ThisRun, admit, is_the_started_run, ours, this_run
 from flows.retries import retrying
 from models.action import Action
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import ActionStatus
 from models.incident import Incident
-from models.installation import INSTALLATION_PREFIX, installation_tag
 from models.services import actions as service
 from models.services.installation import installation_id
 from models.settings import get_settings
@@ -35,7 +34,12 @@ log = logging.getLogger("intervene.hooks")
 
 class ActionFailed(RuntimeError):
     """An action's run failed on purpose (nothing to roll back, dbt failed, the cluster
-    refused): the flow run fails, and its message is what the action's history shows."""
+    refused): the flow run fails, and its message is what the action's history shows.
+    `result`: what the run produced before it failed (the result artifact shows it)."""
+
+    def __init__(self, message: str, *, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 _run_database: ContextVar[Database | None] = ContextVar("intervene_run_database", default=None)
@@ -80,24 +84,28 @@ async def _write(what: str, change: Callable[[AsyncSession], Awaitable[object]])
     await retrying(what, attempt)
 
 
-async def _ours(session: AsyncSession, tags: list[str]) -> bool:
-    """Whether a run belongs to this installation: runs of another one that shares the Prefect
-    server carry their own installation tag, and their action ids are not ours."""
-    theirs = [tag for tag in tags if tag.startswith(INSTALLATION_PREFIX)]
-    return not theirs or installation_tag(await installation_id(session)) in theirs
-
-
 async def record_state(
     action_id: int,
     status: ActionStatus,
     *,
     message: str | None = None,
     flow_run_id: str | None = None,
+    run_key: str | None = None,
     tags: list[str] | None = None,
 ) -> None:
+    """A state a hook saw. A run admission would refuse (another installation's, or not the
+    run Intervene started for the action) changes nothing: its failure is its own."""
+    run = ThisRun(id=flow_run_id, key=run_key, tags=tags or [])
+
     async def change(session: AsyncSession) -> None:
-        if not await _ours(session, tags or []):
+        if not await ours(session, run.tags):
             log.warning("flow run %s belongs to another installation: ignored", flow_run_id)
+            return
+        action = await session.get(Action, action_id)
+        if action is None:
+            return
+        if not is_the_started_run(action, run, await installation_id(session)):
+            log.warning("flow run %s is not action %s's run: ignored", flow_run_id, action_id)
             return
         await service.advance_action(
             session,
@@ -160,43 +168,11 @@ async def heartbeat(action_id: int) -> AsyncIterator[None]:
         await asyncio.gather(task, return_exceptions=True)
 
 
-SKIPPED: dict[str, Any] = {"skipped": True, "reason": "the action already has a final status"}
-
-
-class ForeignRun(RuntimeError):
-    """A run of another installation reached this one's worker: both serve the same deployment
-    names on one Prefect server. It fails, loudly, rather than end Completed: its own
-    installation's reconciler must not read a run that did nothing as a success."""
-
-
-async def is_finished(action_id: int) -> bool:
-    """True when the action already has a terminal status (e.g. recorded as failed to start):
-    its flow run must then do nothing. Another installation's run raises ForeignRun."""
+async def begin(action_id: int) -> Admitted:
+    """The start every action flow shares: admission (flows/admission.py) on the run's
+    database; a run that may not act raises RunRefused and ends Failed."""
     async with app_database() as database, transaction(database.reader) as session:
-        tags = list(runtime.flow_run.tags or [])
-        if not await _ours(session, tags):
-            mine = installation_tag(await installation_id(session))
-            raise ForeignRun(
-                f"this flow run belongs to another installation ({', '.join(tags)}); this worker "
-                f"serves {mine}: give each installation its own Prefect server, deployments or "
-                "work pool"
-            )
-        action = await session.get(Action, action_id)
-        return action is None or action.action_status.is_terminal
-
-
-async def begin(
-    action_id: int, *, rollback: bool, no_rollback: str | None = None
-) -> dict[str, Any] | None:
-    """The start every action flow shares: a rollback of an action that has none fails with
-    `no_rollback`; a run whose action already has a final status (a retried or duplicated run,
-    another installation's) does nothing and answers SKIPPED. None: go on."""
-    if rollback and no_rollback is not None:
-        raise ActionFailed(no_rollback)
-    if await is_finished(action_id):
-        run_logger().warning("action %s is already finished: nothing to do", action_id)
-        return dict(SKIPPED)
-    return None
+        return await admit(session, action_id, this_run())
 
 
 async def note_on_incident(action_id: int, *, verb: str, notes: str) -> None:
@@ -223,6 +199,7 @@ def _hook(status: ActionStatus) -> Hook:
             status,
             message=message,
             flow_run_id=str(flow_run.id),
+            run_key=flow_run.idempotency_key,
             tags=list(flow_run.tags),
         )
 

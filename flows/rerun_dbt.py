@@ -92,5 +92,5 @@ async def rerun_dbt(
     await hooks.finish(action_id, result, failed=failed)
     logger.info("action %s: %s", action_id, result["message"])
     if failed is not None:
-        raise ActionFailed(failed)
+        raise ActionFailed(failed, result=result)
     return result

@@ -42,8 +42,30 @@ def summarize(outcome: Any) -> dict[str, Any]:
     }
 
 
+def model_lines(outcome: dict[str, Any]) -> list[str]:
+    """One line per model, as the flow run's logs show them:
+    `model inbox_emails: success in 0.42 s (1234 rows)`."""
+    lines = []
+    for model in outcome.get("results", []):
+        rows = model.get("rows_affected")
+        line = f"model {model['name']}: {model['status']} in {model['execution_time']} s"
+        lines.append(line if rows is None else f"{line} ({rows} rows)")
+    return lines
+
+
 def run(project: DbtProject, args: list[str], socket_path: Path | None) -> dict[str, Any]:
-    """Run `dbt <args>` on the warm executor at `socket_path`, or here if there is none."""
+    """Run `dbt <args>` on the warm executor at `socket_path`, or here if there is none; each
+    model's line goes to the flow run's logs (dbt's own output stays the worker's)."""
+    outcome = _run(project, args, socket_path)
+    from flows.logs import run_logger  # here: the executor process itself never imports Prefect
+
+    logger = run_logger()
+    for line in model_lines(outcome):
+        logger.info(line)
+    return outcome
+
+
+def _run(project: DbtProject, args: list[str], socket_path: Path | None) -> dict[str, Any]:
     if socket_path is not None and socket_path.exists():
         try:
             return _ask(

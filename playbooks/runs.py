@@ -17,7 +17,7 @@ from models.installation import action_run_key, action_run_tags
 from models.services import actions as service
 from playbooks.catalog import ActionSpec
 from playbooks.engine import Engine
-from playbooks.launcher import LaunchError
+from playbooks.launcher import LaunchError, run_name
 
 WAIT_POLL_SECONDS = 0.2
 
@@ -33,8 +33,12 @@ async def launch(engine: Engine, spec: ActionSpec, action: Action, *, rollback: 
     installation = await engine.installation()
     tags = action_run_tags(installation, action.id, action.incident_id)
     key = action_run_key(installation, action.id)
+    undone = action.rollback_of if rollback and action.rollback_of is not None else action.id
+    name = run_name(action.action_type, action.incident_id, undone, rollback=rollback)
     try:
-        launched = await engine.launcher.launch(spec.deployment, parameters, key=key, tags=tags)
+        launched = await engine.launcher.launch(
+            spec.deployment, parameters, key=key, tags=tags, name=name
+        )
     except LaunchError as exc:
         raise await _not_started(engine, action, exc) from exc
     async with transaction(engine.database.writer) as session:

@@ -14,6 +14,7 @@ class Launch:
     parameters: dict[str, Any]
     key: str
     tags: list[str]
+    name: str | None = None
 
 
 @dataclass
@@ -23,11 +24,17 @@ class RecordingLauncher:
     maybe_started: bool = False  # the failure is a timeout: Prefect may have the run
 
     async def launch(
-        self, deployment: str, parameters: dict[str, Any], *, key: str, tags: list[str]
+        self,
+        deployment: str,
+        parameters: dict[str, Any],
+        *,
+        key: str,
+        tags: list[str],
+        name: str | None = None,
     ) -> Launched:
         if self.fail_with:
             raise LaunchError(self.fail_with, maybe_started=self.maybe_started)
-        self.launches.append(Launch(deployment, parameters, key, tags))
+        self.launches.append(Launch(deployment, parameters, key, tags, name))
         run_id = str(uuid.uuid4())
         return Launched(flow_run_id=run_id, url=f"http://prefect.test/runs/flow-run/{run_id}")
 

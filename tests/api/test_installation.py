@@ -9,6 +9,7 @@ from httpx import ASGITransport, AsyncClient
 
 from api.main import create_app
 from flows import hooks
+from flows.admission import ForeignRun
 from models.enums import ActionStatus
 from models.installation import installation_tag
 from models.settings import Settings, get_settings
@@ -104,8 +105,8 @@ async def test_a_flow_body_refuses_a_run_of_another_installation(
 
     _, launcher, _, action_id = executed_here
     monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: ["intervene", FOREIGN])
-    with pytest.raises(hooks.ForeignRun, match="belongs to another installation"):
-        await hooks.is_finished(action_id)
+    with pytest.raises(ForeignRun, match="belongs to another installation"):
+        await hooks.begin(action_id)
 
     monkeypatch.setitem(flow_run.FIELDS, "tags", lambda: launcher.launches[-1].tags)
-    assert await hooks.is_finished(action_id) is False
+    assert (await hooks.begin(action_id)).action_id == action_id

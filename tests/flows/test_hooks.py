@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 
 from flows import hooks
+from flows.admission import RunRefused
 from models.db import Database, connect
 
-MISSING = 999_999  # no such action: is_finished answers True after one read
+MISSING = 999_999  # no such action: begin refuses it after one read
 
 
 async def test_the_calls_of_one_run_share_one_engine(
@@ -23,9 +24,11 @@ async def test_the_calls_of_one_run_share_one_engine(
     monkeypatch.setattr(hooks, "connect", counting)
 
     async with hooks.run_database():
-        assert await hooks.is_finished(MISSING)
-        assert await hooks.is_finished(MISSING)
+        for _ in range(2):
+            with pytest.raises(RunRefused, match=f"action {MISSING} does not exist"):
+                await hooks.begin(MISSING)
     assert len(engines) == 1
 
-    assert await hooks.is_finished(MISSING)  # outside a run: an engine of the call's own
+    with pytest.raises(RunRefused):  # outside a run: an engine of the call's own
+        await hooks.begin(MISSING)
     assert len(engines) == 2
