@@ -1,5 +1,6 @@
-"""Taking in one finished flow run: read it from Prefect (never from whoever names it), judge
-it (watch.py), record it (models/services/pipelines.py) in one write transaction. The read
+"""Taking in one finished flow run: read it from Prefect (never from whoever names it); one of
+Intervene's own action runs ends its action (action_runs.py); any other is judged (watch.py)
+and recorded (models/services/pipelines.py) in one write transaction. The read
 happens before the transaction: nothing waits on the network while holding the database."""
 
 from datetime import UTC
@@ -10,6 +11,7 @@ from models.services import pipelines as service
 from models.services.incidents import IncidentCap
 from models.services.pipelines import Outcome, PipelineRun, Taken
 from models.settings import Settings
+from pipelines.action_runs import may_be_an_action_run, settle_action_run
 from pipelines.watch import Verdict, Watch
 
 
@@ -39,6 +41,11 @@ async def take_flow_run(
 
 
 async def take(database: Database, settings: Settings, info: FlowRunInfo) -> Taken:
+    if may_be_an_action_run(info):
+        async with transaction(database.writer) as session:
+            settled = await settle_action_run(session, info)
+        if settled is not None:
+            return settled
     judged = Watch.from_settings(settings).judge(
         flow_name=info.flow_name,
         deployment=info.deployment,

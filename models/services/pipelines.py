@@ -40,6 +40,7 @@ class Outcome(StrEnum):
     RESOLVED = "resolved"
     IGNORED = "ignored"
     SEEN = "seen"  # this flow run was recorded already (a replay)
+    SETTLED = "settled"  # one of Intervene's own action runs: the action took the run's end
 
 
 @dataclass(frozen=True)
