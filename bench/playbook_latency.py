@@ -7,7 +7,8 @@ Starts a Prefect server, prepares the DuckDB demo warehouse, and runs the flows 
     (bench/bench_worker.py), as `intervene worker` does (1 s poll, a warm dbt process);
   - pool: the production path, `intervene prefect setup`, `prefect deploy --all` from
     prefect.yaml plus the empty flow on the same pool, and `prefect worker start --pool
-    intervene` (PREFECT_WORKER_QUERY_SECONDS=1; dbt runs in each flow run's process);
+    intervene` (PREFECT_WORKER_QUERY_SECONDS=1) beside `intervene dbt-executor`, the host's
+    warm dbt that the pool's flow processes use (INTERVENE_DBT_SOCKET, docs/operations.md);
 then the API (uvicorn), all in a temporary directory. Then measures, for
 `rerun_dbt --select +triage_results`:
   - dry-run latency over HTTP (p50, p99);
@@ -135,7 +136,6 @@ def measure(path: str, runs: int, dry_runs: int) -> Figures:
     )
     if path == "pool":
         env = env | {"INTERVENE_HOME": str(ROOT), "PREFECT_WORKER_QUERY_SECONDS": "1"}
-        env.pop("INTERVENE_DBT_SOCKET")  # no warm dbt process on a pool
     os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")})
     cli = [sys.executable, "-m", "intervene_cli"]
     processes = []
@@ -144,7 +144,9 @@ def measure(path: str, runs: int, dry_runs: int) -> Figures:
         subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([*cli, "warehouse", "prepare"], env=env, check=True, capture_output=True)
         wait_healthy(f"{prefect_api}/health", processes[0], 120)
-        if path == "pool":
+        if path == "pool":  # the pool's flow processes use the host's warm dbt, as documented
+            executor = [*cli, "dbt-executor"]
+            processes.append(start(executor, env, base / "dbt-executor.log"))
             processes.append(start_pool(env, base))
         else:
             worker = [sys.executable, str(ROOT / "bench" / "bench_worker.py")]

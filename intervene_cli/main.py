@@ -105,6 +105,19 @@ def worker() -> None:
     run_worker()
 
 
+@app.command("dbt-executor")
+def dbt_executor() -> None:
+    """Keep dbt warm for the flows of this host (beside a process pool's worker): they send their
+    dbt runs to it over INTERVENE_DBT_SOCKET instead of importing dbt in every flow process."""
+    from deployments.worker import start_warm_dbt
+
+    socket_path = get_settings().dbt_socket
+    if socket_path is None:
+        raise typer.BadParameter("set INTERVENE_DBT_SOCKET to the socket the flows will use")
+    _configure_logging()
+    raise typer.Exit(start_warm_dbt(socket_path).wait())
+
+
 @app.command()
 def services() -> None:
     """Run the reconciler and webhook delivery; registers or changes no deployment."""
