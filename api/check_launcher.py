@@ -53,12 +53,13 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-async def start_check_run(check_id: str) -> UUID:
-    """Create a flow run of the check's deployment; its id."""
+async def start_check_run(check_id: str, tags: list[str] | None = None) -> UUID:
+    """Create a flow run of the check's deployment (tagged `tags`, Run now's by default); its
+    id."""
     name = deployment_name(check_id)
     try:
         run = await asyncio.wait_for(
-            arun_deployment(name, timeout=0, tags=RUN_NOW_TAGS, as_subflow=False),
+            arun_deployment(name, timeout=0, tags=tags or RUN_NOW_TAGS, as_subflow=False),
             START_TIMEOUT_SECONDS,
         )
     except TimeoutError as exc:

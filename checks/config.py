@@ -13,18 +13,23 @@
         auto_resolve: false
         params:                    # optional: params its incidents preset, per playbook
           rerun_dbt: {models: [inbox_emails]}
+        remediation:               # optional: the action that fixes its incidents (remediation.py)
+          action: rerun_dbt        # runs with params[rerun_dbt] overlaid with its own `params`
+          mode: auto               # or propose (the default): suggest it, as playbooks do
+          max_attempts: 2          # more (verify, rollback...): checks/remediation.py
 
 Budget checks also name `budget` (quality, latency_p95_ms, cost_per_day, ...); planner checks
 return the canary's `version` as a column. Refused, each with the line of the field at fault:
 what the schema refuses, a playbook the catalog does not know (`Suggestable`), a preset param its
-action does not take or whose value it refuses (presets.py), a key given twice in one mapping
-(YAML would keep the last silently), two entries with one id, and two checks that would share
-an incident key (their incidents would be one). A file with any error loads nothing.
+action does not take or whose value it refuses (presets.py), a remediation whose action is
+unknown, does not apply to the check's kind, refuses its params or cannot roll back when asked
+to, a key given twice in one mapping (YAML would keep the last silently), two entries with one
+id, and two checks that would share an incident key (their incidents would be one). A file with
+any error loads nothing.
 """
 
 import operator
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +46,9 @@ from pydantic import (
 )
 
 from checks import presets, yaml_lines
+from checks.remediation import RemediationPolicy, policy_problems
+from checks.suggestable import Name
+from checks.suggestable import Suggestable as Suggestable
 from models.enums import IncidentKind, Severity
 
 Comparison = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -58,27 +66,10 @@ PRIORITY_SEVERITY = {
     "medium": Severity.SEV3,
     "low": Severity.SEV4,
 }
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=120)]
 
 
 class ConfigError(ValueError):
     """The checks file is wrong; the message names the file, line and field."""
-
-
-@dataclass(frozen=True)
-class Suggestable:
-    """The playbooks a check may suggest: each action type's Params model, and the aliases.
-
-    The playbook catalog gives it (playbooks/catalog.py, `load_checks`): the checks engine sits
-    below the playbooks and does not import them.
-    """
-
-    actions: Mapping[str, type[BaseModel]]
-    aliases: frozenset[str] = frozenset()
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(self.actions) | self.aliases
 
 
 class CheckSpec(BaseModel):
@@ -98,6 +89,7 @@ class CheckSpec(BaseModel):
     auto_resolve: bool = False
     budget: Name | None = None
     params: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+    remediation: RemediationPolicy | None = None
 
     @field_validator("kind")
     @classmethod
@@ -145,6 +137,11 @@ class CheckSpec(BaseModel):
     @property
     def incident_severity(self) -> Severity:
         return self.severity or PRIORITY_SEVERITY[self.priority or "medium"]
+
+    def remediation_params(self) -> dict[str, Any]:
+        """The params its remediation runs with: the check's preset for the action, overlaid
+        with the policy's own ({} without a remediation)."""
+        return self.remediation.run_params(self.params) if self.remediation else {}
 
     def passes(self, value: float) -> bool:
         return COMPARE[self.comparison](value, self.threshold)
@@ -218,10 +215,10 @@ def _check(
     except ValidationError as exc:
         for error in exc.errors():
             loc = error["loc"]
-            line = entry.line_of(loc[0]) if loc else entry.line
             field = ".".join(map(str, loc)) or "(check)"
-            problems.append(_say(path, line, name, field, error["msg"]))
+            problems.append(_say(path, _line(entry, loc), name, field, error["msg"]))
     problems += _preset_problems(path, entry, playbooks)
+    problems += _remediation_problems(path, entry, playbooks)
     return (None if problems else check), problems
 
 
@@ -240,6 +237,33 @@ def _preset_problems(path: Path, entry: yaml_lines.Lined, playbooks: Suggestable
         )
         for loc, message in presets.problems(yaml_lines.plain(params), playbooks.actions)
     ]
+
+
+def _remediation_problems(path: Path, entry: yaml_lines.Lined, playbooks: Suggestable) -> list[str]:
+    """What the catalog refuses in the check's remediation, with the key's line."""
+    policy = entry.get("remediation")
+    if not isinstance(policy, dict):
+        return []
+    # a kind the schema refuses (CheckSpec says why) is not judged
+    kind = next((kind for kind in IncidentKind if kind == entry.get("kind")), None)
+    return [
+        _say(
+            path,
+            yaml_lines.line_at(entry, ("remediation", *loc)),
+            entry.get("id", "?"),
+            ".".join(map(str, ("remediation", *loc))),
+            message,
+        )
+        for loc, message in policy_problems(yaml_lines.plain(policy), kind, playbooks)
+    ]
+
+
+def _line(entry: yaml_lines.Lined, loc: tuple[str | int, ...]) -> int:
+    """The line of the field the schema refuses: a remediation's keys are fields of their own,
+    elsewhere the check's field (a preset's own keys are judged by `_preset_problems`)."""
+    if loc[:1] == ("remediation",):
+        return yaml_lines.line_at(entry, loc)
+    return entry.line_of(loc[0]) if loc else entry.line
 
 
 def _duplicate_ids(path: Path, entries: list[Any]) -> list[str]:

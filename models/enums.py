@@ -40,6 +40,7 @@ class RunTrigger(StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     PLAYBOOK = "playbook"
+    VERIFICATION = "verification"  # remediation's re-run, judging whether its fix worked
 
 
 class Verb(StrEnum):
@@ -71,6 +72,35 @@ class EventType(StrEnum):
     INCIDENT_CREATED = "incident_created"
     INCIDENT_UPDATED = "incident_updated"
     ACTION_EXECUTED = "action_executed"
+    REMEDIATION_FAILED = "remediation_failed"  # automation gave up on an incident
+
+
+class RemediationStep(StrEnum):
+    """Where an automatic remediation attempt is (models/remediation.py)."""
+
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    EXECUTING = "executing"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"  # the check passed again after the action
+    DONE = "done"  # the action succeeded; no verification was asked for
+    INEFFECTIVE = "ineffective"  # the action succeeded, the check still fails
+    FAILED = "failed"  # the action failed, or could not run (refused, rejected, expired)
+    CANCELLED = "cancelled"  # the incident ended (or automation was switched off) meanwhile
+
+    @property
+    def in_flight(self) -> bool:
+        return self in IN_FLIGHT_STEPS
+
+
+IN_FLIGHT_STEPS = frozenset(
+    {
+        RemediationStep.PLANNED,
+        RemediationStep.AWAITING_APPROVAL,
+        RemediationStep.EXECUTING,
+        RemediationStep.VERIFYING,
+    }
+)
 
 
 class ActionStatus(StrEnum):

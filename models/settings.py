@@ -234,6 +234,36 @@ class Settings(BaseSettings):
     prefect_events_backoff_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait before re-subscribing to Prefect's events."
     )
+    remediation_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often `intervene services` moves automatic remediations along.",
+    )
+    remediation_budget_per_hour: int = Field(
+        default=20,
+        ge=0,
+        description="Automatic executions per hour, all actions together (0: none).",
+    )
+    remediation_action_budget_per_hour: int = Field(
+        default=10,
+        ge=0,
+        description="Automatic executions per hour of each action type, unless"
+        " INTERVENE_REMEDIATION_ACTION_BUDGETS names it.",
+    )
+    remediation_action_budgets: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per action type, its own hourly budget: {"rerun_dbt": 30}.',
+    )
+    remediation_verify_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="How long a verification run may take before the attempt counts as failed.",
+    )
+
+    def remediation_action_budget(self, action_type: str) -> int:
+        return self.remediation_action_budgets.get(
+            action_type, self.remediation_action_budget_per_hour
+        )
 
     @property
     def incident_cap_window(self) -> timedelta:

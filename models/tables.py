@@ -8,6 +8,7 @@ from models.event import Event, EventRetention
 from models.incident import Incident, TimelineEntry
 from models.installation import Installation
 from models.planner import PlannerChange, PlannerState
+from models.remediation import AutomationState, Remediation
 from models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ApiToken",
     "ApprovalRequest",
     "AuditEntry",
+    "AutomationState",
     "Base",
     "CheckRun",
     "Event",
@@ -23,6 +25,7 @@ __all__ = [
     "Installation",
     "PlannerChange",
     "PlannerState",
+    "Remediation",
     "TimelineEntry",
     "Webhook",
     "WebhookDelivery",

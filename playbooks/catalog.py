@@ -281,7 +281,9 @@ def presets(
 
 SUGGESTABLE = config.Suggestable(
     actions={name: spec.params_model for name, spec in ACTIONS.items()},
-    aliases=frozenset(ALIASES),
+    aliases=frozenset(ALIASES),  # playbooks a check may suggest, never a remediation's action
+    applies_to={name: spec.applies_to for name, spec in ACTIONS.items()},
+    rollback=frozenset(name for name, spec in ACTIONS.items() if spec.rollback_supported),
 )
 
 

@@ -148,7 +148,7 @@ def db(app: FastAPI) -> Database:
     return database
 
 
-KEPT_TABLES = {"installation"}  # made by the migrations, like a real database's
+KEPT_TABLES = {"installation", "automation_state"}  # made by the migrations, like a real one's
 
 
 @pytest.fixture

@@ -17,8 +17,10 @@ from deployments.services import LOOPS, Loop, run_loops, supervise
 from models.settings import Settings
 
 
-def test_the_loops_are_the_reconciler_webhook_delivery_and_the_event_follower() -> None:
-    assert [loop.name for loop in LOOPS] == ["reconciler", "webhooks", "prefect_events"]
+def test_the_loops_are_the_reconciler_webhook_delivery_the_event_follower_and_remediation() -> None:
+    assert [loop.name for loop in LOOPS] == [
+        "reconciler", "webhooks", "prefect_events", "remediation",
+    ]  # fmt: skip
 
 
 async def test_a_loop_that_returns_is_not_started_again(settings: Settings) -> None:

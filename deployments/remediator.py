@@ -1,0 +1,54 @@
+"""The remediation loop as `intervene services` runs it (remediation/loop.py says what it does).
+
+It executes actions through Prefect (api/launcher.py, as the API does) and verifies a fix with
+a flow run of the check's deployment `check/<id>`, tagged `verification` (so the check's flow
+records trigger `verification`), `remediation:<id>` and `incident:<id>`, which the Prefect UI
+shows beside the action's own run.
+"""
+
+import asyncio
+import logging
+
+from api.check_launcher import start_check_run
+from api.launcher import PrefectLauncher
+from flows.checks.trigger import VERIFICATION_TAG
+from models.db import connect
+from models.settings import Settings
+from playbooks.catalog import load_checks
+from playbooks.service import Playbooks
+from remediation.loop import Remediator
+
+log = logging.getLogger("intervene.remediation")
+
+
+
+
+class PrefectVerifier:
+    async def start(self, check_id: str, *, remediation_id: int, incident_id: int) -> str:
+        tags = [
+            "intervene",
+            "check",
+            VERIFICATION_TAG,
+            f"remediation:{remediation_id}",
+            f"incident:{incident_id}",
+        ]
+        return str(await start_check_run(check_id, tags))
+
+
+async def remediate_forever(settings: Settings) -> None:
+    specs = load_checks(settings.checks_file)
+    if not any(s.remediation and s.remediation.mode == "auto" for s in specs.values()):
+        log.info("no check has automatic remediation: the loop has nothing to do")
+        return
+    database = connect(settings.database_url, pool_size=2, max_overflow=2)
+    playbooks = Playbooks(database, settings, PrefectLauncher(settings.prefect_ui_url))
+    remediator = Remediator(database, settings, playbooks, specs, PrefectVerifier())
+    try:
+        while True:
+            try:
+                await remediator.tick()
+            except Exception:  # keep going: the next pass may succeed
+                log.exception("remediation pass failed")
+            await asyncio.sleep(settings.remediation_poll_seconds)
+    finally:
+        await database.dispose()
