@@ -172,8 +172,13 @@ async def test_execute_rerun_dbt_on_the_pool_and_deliver_a_webhook(
         assert response.status_code == 200, body
         assert body["status"] == "success", body
         assert all(m["status"] == "success" for m in body["result"]["models"])
-        run = await flow_run(prefect, body["flow_run_id"])
-        assert run["state"]["type"] == "COMPLETED"
+
+        # the action's hook can report before Prefect has stored the run's final state
+        async def completed() -> dict[str, Any] | None:
+            run = await flow_run(prefect, body["flow_run_id"])
+            return run if run["state"]["type"] == "COMPLETED" else None
+
+        run = await wait_until("the pool's flow run Completed", completed, 60)
         assert run["work_pool_name"] == "intervene"  # the pool worker ran it, nothing else
 
         async def delivered() -> list[dict[str, Any]]:
