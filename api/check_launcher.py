@@ -25,6 +25,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments.flow_runs import arun_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
 from models.errors import Unavailable
@@ -50,6 +51,8 @@ def deployment_name(check_id: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ObjectNotFound):  # its text is "None"
+        return "no such deployment (is a worker serving it, or was it deployed?)"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
