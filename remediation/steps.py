@@ -25,7 +25,7 @@ from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ACTIVE_STATUSES, ActionStatus, ApprovalStatus, RemediationStep, Role
-from models.errors import DomainError
+from models.errors import DomainError, Forbidden
 from models.remediation import Remediation
 from models.services import remediations as store
 from models.services.checks import run_of_flow_run
@@ -49,12 +49,19 @@ class Verifier(Protocol):
 
 
 class Ask:
-    """An approval request's body, as the loop asks it."""
+    """An approval request's body, as the loop asks it: an execution, or a rollback."""
 
-    def __init__(self, action_type: str, params: dict[str, Any], reason: str) -> None:
-        self.action_type: str | None = action_type
+    def __init__(
+        self,
+        action_type: str | None,
+        params: dict[str, Any],
+        reason: str,
+        *,
+        rollback_of: int | None = None,
+    ) -> None:
+        self.action_type = action_type
         self.params = params
-        self.rollback_of: int | None = None
+        self.rollback_of = rollback_of
         self.reason: str | None = reason
 
 
@@ -433,9 +440,24 @@ class Steps:
                 principal=self.principal(attempt),
                 wait=0,
             )
+        except Forbidden as exc:  # undoing it needs approval: a person's call, asked for
+            return None, await self._ask_rollback(attempt, attempt.action_id, exc)
         except DomainError as exc:
             return None, f"not rolled back: {exc.message}"
         return action.id, f"rolled back by action {action.id}"
+
+    async def _ask_rollback(self, attempt: Remediation, action_id: int, refused: Forbidden) -> str:
+        ask = Ask(None, {}, f"roll back automatic remediation {attempt.id}", rollback_of=action_id)
+        try:
+            request = await self.approvals.request(
+                attempt.incident_id, ask, self.principal(attempt)
+            )
+        except DomainError as exc:
+            return f"not rolled back: {refused.message}; no approval request: {exc.message}"
+        return (
+            f"rolling action {action_id} back needs approval: approval request {request.id}"
+            " waits for an approver"
+        )
 
     async def _finish(self, attempt: Remediation, step: RemediationStep, why: str) -> None:
         async with transaction(self.database.writer) as session:

@@ -7,7 +7,7 @@ the check's flow would. The whole loop on the real stack is tests/remediation/te
 """
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from checks.config import CheckSpec
@@ -42,13 +42,15 @@ class ScriptedVerifier:
     settings: Settings
     specs: dict[str, CheckSpec]
     value: float = 10.0  # fresh: the fix worked
+    context: dict[str, Any] = field(default_factory=dict)  # a planner check's version...
     started: list[str] = field(default_factory=list)
 
     async def start(self, check_id: str, *, remediation_id: int, incident_id: int) -> str:
         flow_run_id = str(uuid.uuid4())
         spec = self.specs[check_id]
+        measured = replace(measurement(spec, value=self.value), context=self.context)
         await record_many(
-            [(spec, measurement(spec, value=self.value))],
+            [(spec, measured)],
             self.database,
             self.settings,
             trigger=RunTrigger.VERIFICATION,

@@ -2,20 +2,25 @@
 verify -> resolve, or give up, roll back where it can, and escalate; and its guardrails."""
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
+from checks.runner import record_many
+from models.action import Action
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ActionStatus, EventType, RemediationStep
 from models.event import Event
 from models.remediation import Remediation
+from models.services.planner import set_traffic
 from models.services.remediations import automation
 from models.settings import Settings
 from playbooks.service import Playbooks
+from tests.api.test_checks import SHIPPED, measurement
 from tests.fakes import RecordingLauncher
 from tests.remediation.loop_kit import FRESHNESS, action, attempts, auto, fail, finish, remediator
 
@@ -301,3 +306,52 @@ async def test_an_incident_resolved_by_a_person_meanwhile_cancels_a_planned_atte
     assert attempt.id == started.remediation_id
     assert (attempt.step, attempt.gave_up) == (Step.CANCELLED, False)
     assert launcher.launches == []
+
+
+async def test_an_ineffective_fix_is_rolled_back_through_an_approval_when_undoing_needs_one(
+    client: AsyncClient, app: FastAPI, db: Database, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    canary = SHIPPED["planner_canary"]  # fails above its threshold, the canary's version named
+    spec = auto(
+        canary,
+        action="adjust_canary_split",
+        params={"target_percent": 0},
+        max_attempts=1,
+        rollback_on_failed_verification=True,
+    )
+    loop, verifier = remediator(db, settings, app.state.playbooks, spec)
+    async with transaction(db.writer) as session:
+        await set_traffic(session, traffic={"v1.2.2": 80, "v1.2.3": 20}, change="test",
+                          actor="test", at=utcnow(), stable_version="v1.2.2")  # fmt: skip
+    context = {"version": "v1.2.3", "stable": "v1.2.2"}
+    broken = (
+        await record_many(
+            [(spec, replace(measurement(spec, value=7), context=context))], db, settings
+        )
+    )[0]
+    verifier.value, verifier.context = 7, context  # less traffic does not fix the canary
+
+    await loop.tick()
+    (attempt,) = await attempts(db, broken.incident_id)
+    assert attempt.step == Step.EXECUTING  # lowering a canary's share needs no approval
+    executed = await action(db, attempt.action_id)
+    assert executed.params == {"version": "v1.2.3", "target_percent": 0, "gradual": False}
+    async with transaction(db.writer) as session:  # what the flow captured and changed
+        row = await session.get(Action, attempt.action_id)
+        assert row is not None
+        row.prior_state = {"traffic": {"v1.2.2": 80, "v1.2.3": 20}, "stable_version": "v1.2.2"}
+        await set_traffic(session, traffic={"v1.2.2": 100}, change="test", actor="test",
+                          at=utcnow(), stable_version="v1.2.2")  # fmt: skip
+    await finish(db, attempt.action_id, ActionStatus.SUCCESS)
+    await loop.tick()
+    await loop.tick()
+
+    (attempt,) = await attempts(db, broken.incident_id)
+    assert (attempt.step, attempt.gave_up) == (Step.INEFFECTIVE, True)
+    assert attempt.rollback_action_id is None
+    approvals = f"/api/playbooks/incidents/{broken.incident_id}/actions/approvals"
+    (request,) = (await client.get(approvals)).json()["approvals"]
+    assert request["rollback_of"] == attempt.action_id  # restoring 20% raises the canary
+    assert request["requested_by"] == f"automation:{spec.id}"
+    assert f"approval request {request['id']} waits" in (attempt.outcome or "")
+    assert len(launcher.launches) == 1  # nothing rolled back behind an approver's back
