@@ -12,6 +12,7 @@ it was handed, so a duplicate delivery, a retry or a second services process cha
    one opener win; the others find it taken.
 """
 
+import json
 import logging
 import os
 import socket
@@ -166,8 +167,8 @@ class Remediator:
                 locked,
                 attempt,
                 "planned",
-                f"{policy.action} {attempt.params} for check run {found.run_id}, attempt"
-                f" {attempt.attempt} of {policy.max_attempts}",
+                f"{policy.action} {json.dumps(attempt.params)} for check run {found.run_id},"
+                f" attempt {attempt.attempt} of {policy.max_attempts}",
                 now,
             )
         log.info(
