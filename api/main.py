@@ -20,6 +20,7 @@ from api.openapi import install_openapi
 from api.routes import (
     admin,
     approvals,
+    automation,
     checks,
     events,
     health,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     signed_in = [Depends(authenticate)]
     modules = [incidents, approvals, playbooks, events, checks, planner, admin, me, stats, webhooks]
     modules.append(prefect)  # Prefect's finished flow runs (pipeline incidents)
+    modules.append(automation)  # the remediation switch, and retrying what automation gave up
     for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it

@@ -8,7 +8,8 @@ Two kinds of families:
   process (the tests) do not collide.
 - gauges read when scraped: incidents by status and severity, actions by type and status and
   the checks' last results, from the database (the same numbers whichever process answers),
-  and the SSE subscribers of the process that answers.
+  and the SSE subscribers of the process that answers; so are automatic remediation's
+  families, a counter and a histogram whose counts are rows of `remediations`.
 
 Counters are per process. With several uvicorn workers, start them with PROMETHEUS_MULTIPROC_DIR
 set to an empty directory: prometheus-client then keeps every worker's counters in files there,
@@ -17,14 +18,17 @@ and a scrape sums them (MultiProcessCollector). Empty the directory before each 
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from fastapi.routing import RouteContext, iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Histogram, Metric
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.sse import Broadcaster
@@ -32,7 +36,8 @@ from checks.service import Checks
 from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
-from models.enums import RunTrigger
+from models.enums import RemediationStep, RunTrigger
+from models.remediation import Remediation
 from models.services import checks as checks_service
 from models.services import counts
 from models.version import VERSION
@@ -41,6 +46,8 @@ UNMATCHED = "<unmatched>"  # every URL no route answers: one label, whatever was
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LIMITS = ("client_address", "incident_actions", "incident_key")  # see RateLimited.limit
 LABELS = ["method", "route", "status"]
+# detection (the failing check run) to verification (the run that passes after the fix)
+DETECT_TO_VERIFIED_BUCKETS = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
 
 class Metrics:
@@ -190,7 +197,7 @@ class RouteTemplates:
 
 
 async def scraped(database: Database, checks: Checks, broadcaster: Broadcaster) -> list[Metric]:
-    """The gauges read at scrape time: four queries in one read transaction, and the SSE
+    """The families read at scrape time: six queries in one read transaction, and the SSE
     subscribers of this process."""
     async with transaction(database.reader) as session:
         incidents = await counts.incident_counts(session)
@@ -199,6 +206,7 @@ async def scraped(database: Database, checks: Checks, broadcaster: Broadcaster) 
         scheduled = await checks_service.last_runs(
             session, list(checks.specs), trigger=RunTrigger.SCHEDULE
         )
+        remediation = await _remediation_families(session)
     info = GaugeMetricFamily("intervene_build_info", "The running version.", labels=["version"])
     info.add_metric([VERSION], 1)
     subscribers = GaugeMetricFamily(
@@ -216,7 +224,48 @@ async def scraped(database: Database, checks: Checks, broadcaster: Broadcaster) 
     )
     for (kind, action_status), count in sorted(actions.items()):
         by_type.add_metric([kind, action_status], count)
-    return [info, subscribers, by_status, by_type, *_check_families(checks, last_runs, scheduled)]
+    checked = _check_families(checks, last_runs, scheduled)
+    return [info, subscribers, by_status, by_type, *checked, *remediation]
+
+
+async def _remediation_families(session: AsyncSession) -> list[Metric]:
+    """Automatic attempts that executed an action and finished, by action type and the step
+    they ended in; and how long verified fixes took from detection."""
+    ended = await session.execute(
+        select(Remediation.action_type, Remediation.step, func.count())
+        .where(Remediation.executed_at.is_not(None), Remediation.finished_at.is_not(None))
+        .group_by(Remediation.action_type, Remediation.step)
+    )
+    runs = CounterMetricFamily(
+        "intervene_remediation_runs",
+        "Automatic remediation attempts that executed an action and finished, by action type"
+        " and outcome (the step they ended in: verified, done, ineffective, failed, cancelled).",
+        labels=["action_type", "outcome"],
+    )
+    for action_type, step, count in sorted((a, s, n) for a, s, n in ended):
+        runs.add_metric([action_type, step], count)
+    verified = await session.execute(
+        select(Remediation.detected_at, Remediation.verified_at).where(
+            Remediation.step == RemediationStep.VERIFIED.value,
+            Remediation.verified_at.is_not(None),
+        )
+    )
+    return [runs, _detect_to_verified([(found, fixed) for found, fixed in verified])]
+
+
+def _detect_to_verified(times: Sequence[tuple[datetime, datetime | None]]) -> Metric:
+    seconds = [(fixed - found).total_seconds() for found, fixed in times if fixed is not None]
+    buckets = [
+        (str(bound), float(sum(s <= bound for s in seconds)))
+        for bound in DETECT_TO_VERIFIED_BUCKETS
+    ]
+    return HistogramMetricFamily(
+        "intervene_remediation_detect_to_verified_seconds",
+        "From the check run that found a failure to the verification run that found it fixed,"
+        " for each verified automatic remediation.",
+        buckets=[*buckets, ("+Inf", float(len(seconds)))],
+        sum_value=sum(seconds),
+    )
 
 
 def _check_families(

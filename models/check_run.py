@@ -12,7 +12,11 @@ from models.enums import RunTrigger
 
 class CheckRun(Base):
     __tablename__ = "check_runs"
-    __table_args__ = (Index("ix_check_runs_check_started", "check_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_check_runs_check_started", "check_id", "started_at"),
+        # an incident's runs: the remediation loop's newest violation of each active incident
+        Index("ix_check_runs_incident", "incident_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     check_id: Mapped[str] = mapped_column(String(120))

@@ -235,9 +235,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Longest wait before re-subscribing to Prefect's events."
     )
     remediation_poll_seconds: float = Field(
-        default=1.0,
+        default=0.5,
         gt=0,
-        description="How often `intervene services` moves automatic remediations along.",
+        description="How often `intervene services` looks for violations to remediate (attempts"
+        " in flight are looked at every 0.1 s).",
     )
     remediation_budget_per_hour: int = Field(
         default=20,

@@ -72,6 +72,7 @@ class Remediator:
         self.database = database
         self.settings = settings
         self.specs = specs
+        self.busy = False  # the last pass found attempts in flight (or started one)
         self.steps = Steps(
             database,
             settings,
@@ -97,11 +98,13 @@ class Remediator:
             moving = await store.in_flight(session)
         for attempt in moving:
             await self.steps.advance(attempt.id, paused=paused)
+        self.busy = bool(moving)
         if paused:
             return []
         started = await self.start_due()
         for item in started:
             await self.steps.advance(item.remediation_id, paused=False)
+        self.busy = self.busy or bool(started)
         return started
 
     async def start_due(self) -> list[Started]:

@@ -164,6 +164,7 @@ function signOut(message) {
   setLive("off", "offline");
   document.getElementById("who").textContent = "";
   document.getElementById("sign-out").hidden = true;
+  document.getElementById("automation").hidden = true;
   renderSignIn();
   if (message) showError(message);
 }
@@ -252,13 +253,14 @@ function scheduleRefresh() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Routing: #/ (board), #/incidents/<id>, #/checks.
+// Routing: #/ (board), #/incidents/<id>, #/checks, #/automation.
 
 function parseRoute() {
   const hash = location.hash.replace(/^#/, "") || "/";
   const incident = hash.match(/^\/incidents\/(\d+)$/);
   if (incident) return { name: "incident", id: Number(incident[1]) };
   if (hash === "/checks") return { name: "checks" };
+  if (hash === "/automation") return { name: "automation" };
   return { name: "board" };
 }
 
@@ -278,8 +280,10 @@ function render() {
 async function refresh() {
   if (!state.token || !state.me) return;
   const route = state.route;
+  refreshAutomation().catch(showError); // the header's switch, whatever the page
   if (route.name === "incident") return renderIncident(route.id);
   if (route.name === "checks") return renderChecks();
+  if (route.name === "automation") return renderAutomation();
   return renderBoard();
 }
 
@@ -415,6 +419,7 @@ async function renderIncident(id) {
           json(incident.details),
           Object.keys(incident.metadata || {}).length ? json(incident.metadata) : null),
         h("div", { class: "card" }, h("h2", {}, "Timeline"), timelineList(timeline.entries))),
+      remediationCard(id, incident.remediation),
       h("div", { class: "card" }, h("h2", {}, "Playbooks"),
         incident.status === "closed"
           ? h("p", { class: "muted" }, "This incident is closed: playbooks no longer run on it. "
@@ -620,6 +625,142 @@ function historyTable(incidentId, actions) {
       h("td", {}, action.rollback_available && me.may_transition
         ? h("button", { type: "button", class: "small", onclick: () => rollback(action) }, "Roll back")
         : null)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Automatic remediation: an incident's attempts, and the switch (header and #/automation).
+
+// "#12" for an id, "—" for none
+function ref(id) {
+  return id === null || id === undefined ? h("span", { class: "muted" }, "—") : `#${id}`;
+}
+
+function remediationCard(incidentId, remediation) {
+  if (!remediation) return null; // no policy, and automation never tried
+  const me = state.me;
+  const policy = remediation.policy;
+  const latest = remediation.attempts_history[remediation.attempts_history.length - 1];
+  const retry = () => attempt(async () => {
+    await api(`/incidents/${incidentId}/remediation/retry`, { method: "POST" });
+    await renderIncident(incidentId);
+  });
+  const verification = remediation.verification;
+  const released = latest && latest.released_at ? latest : null;
+  const facts = [
+    ["Policy", policy
+      ? h("span", {}, h("code", {}, policy.action), " ", h("code", {}, JSON.stringify(policy.params)),
+        h("span", { class: "muted" }, policy.verify ? " · verified by the check" : " · not verified",
+          policy.rollback_on_failed_verification ? " · rolled back if the check still fails" : "",
+          policy.resolve_on_verify ? " · resolves when verified" : " · mitigates when verified"))
+      : h("span", { class: "muted" }, "none declared now")],
+    ["Attempts", remediation.max_attempts
+      ? `${remediation.attempts} of ${remediation.max_attempts}` : String(remediation.attempts)],
+    ["Step", remediation.step
+      ? h("span", {}, badge("remediation", remediation.step),
+        remediation.in_flight ? h("span", { class: "spinner", "aria-hidden": "true" }) : null)
+      : h("span", { class: "muted" }, "no attempt yet")],
+    ["Verification", verification
+      ? h("span", { class: `verification ${verification.passed ? "passed" : "failed"}` },
+        "check run ", ref(verification.check_run_id), verification.passed ? " passed" : " still fails")
+      : h("span", { class: "muted" }, "—")],
+    ["Automation", remediation.held
+      ? h("strong", { class: "held" }, "held: it gave up, a person must release it")
+      : released
+        ? h("span", {}, `released by ${released.released_by} `, when(released.released_at))
+        : h("span", { class: "muted" }, "free to act")],
+  ];
+  const rows = remediation.attempts_history.map((a) => h("tr", { dataset: { remediationId: a.id, step: a.step } },
+    h("td", {}, a.id), h("td", {}, a.attempt), h("td", {}, badge("remediation", a.step)),
+    h("td", {}, a.action_type),
+    h("td", {}, ref(a.dry_run_action_id)), h("td", {}, ref(a.approval_id)), h("td", {}, ref(a.action_id)),
+    h("td", {}, ref(a.verify_check_run_id)), h("td", {}, ref(a.rollback_action_id)),
+    h("td", { class: "notes" }, a.outcome || ""),
+    h("td", {}, when(a.detected_at)), h("td", {}, when(a.finished_at)),
+    h("td", {}, a.gave_up ? (a.released_at ? `released by ${a.released_by}` : h("strong", { class: "held" }, "held")) : "")));
+  return h("div", { class: "card remediation", dataset: { held: String(remediation.held), mode: remediation.mode || "" } },
+    h("h2", {}, "Remediation ", remediation.mode ? h("span", { class: `badge mode-${remediation.mode}` }, remediation.mode) : null),
+    h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    remediation.held && me.may_transition
+      ? h("div", { class: "buttons" }, h("button", { type: "button", class: "primary", dataset: { do: "retry-remediation" },
+        onclick: retry, title: "Release the hold: automation may try again at the check's next failure" }, "Retry automation"))
+      : null,
+    rows.length
+      ? h("table", { class: "attempts" },
+        h("thead", {}, h("tr", {}, ["ID", "Attempt", "Step", "Action", "Dry-run", "Approval", "Action run",
+          "Check run", "Rollback", "Outcome", "Detected", "Finished", "Hold"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, rows))
+      : h("p", { class: "muted" }, "No attempt yet: automation acts at the check's next failure."));
+}
+
+function switchText(automation) {
+  if (!automation.paused) return "automation running";
+  return `automation paused${automation.changed_by ? ` by ${automation.changed_by}` : ""}`;
+}
+
+function showAutomation(automation) {
+  const badgeNode = document.getElementById("automation");
+  badgeNode.textContent = switchText(automation);
+  badgeNode.className = `automation ${automation.paused ? "paused" : "running"}`;
+  badgeNode.dataset.paused = String(automation.paused);
+  badgeNode.title = automation.paused && automation.changed_at
+    ? `Paused ${ago(new Date(automation.changed_at))}${automation.reason ? `: ${automation.reason}` : ""}`
+    : "Automatic remediation runs";
+  badgeNode.hidden = false;
+}
+
+async function refreshAutomation() {
+  showAutomation(await api("/automation"));
+}
+
+async function renderAutomation() {
+  const automation = await api("/automation");
+  if (state.route.name !== "automation") return;
+  showAutomation(automation);
+  const me = state.me;
+  const reason = h("input", { name: "reason", maxlength: 500, size: 40, placeholder: "Why (optional)" });
+  const flip = (verb) => attempt(async () => {
+    const text = reason.value.trim();
+    await api(`/automation/${verb}`, { method: "POST", body: text ? { reason: text } : {} });
+    await renderAutomation();
+  });
+  const budgets = automation.budgets;
+  const budgetRow = (name, budget) => h("tr", { dataset: { budget: name } },
+    h("td", {}, name), h("td", {}, budget.per_hour), h("td", { class: budget.left ? "" : "sla breached" }, budget.left));
+  document.getElementById("view").replaceChildren(
+    h("section", { class: "automation-page", dataset: { paused: String(automation.paused) } },
+      h("div", { class: "toolbar" }, h("h1", {}, "Automation"),
+        h("span", { class: `badge ${automation.paused ? "switch-paused" : "switch-running"}` },
+          automation.paused ? "paused" : "running")),
+      h("div", { class: "card" }, h("h2", {}, "Automatic remediation"),
+        h("dl", { class: "facts" },
+          h("dt", {}, "State"), h("dd", { class: "switch-state" }, automation.paused
+            ? "Paused: no attempt starts or executes until it is resumed"
+            : "Running: checks with an auto policy are fixed within the budgets"),
+          h("dt", {}, "Changed by"), h("dd", { class: "changed-by" }, automation.changed_by || "—"),
+          h("dt", {}, "Changed"), h("dd", {}, when(automation.changed_at)),
+          h("dt", {}, "Reason"), h("dd", {}, automation.reason || "—")),
+        me.may_admin
+          ? h("form", { class: "buttons", onsubmit: (e) => e.preventDefault() }, reason,
+            automation.paused
+              ? h("button", { type: "button", class: "primary", dataset: { do: "resume" }, onclick: () => flip("resume") }, "Resume")
+              : h("button", { type: "button", class: "primary", dataset: { do: "pause" }, onclick: () => flip("pause") }, "Pause"))
+          : h("p", { class: "muted small" }, "Pausing and resuming need the admin role.")),
+      h("div", { class: "card" }, h("h2", {}, "Budgets left this hour"),
+        h("table", { class: "budgets" },
+          h("thead", {}, h("tr", {}, ["Executions of", "Per hour", "Left"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, budgetRow("all actions", budgets),
+            Object.entries(budgets.actions).map(([name, budget]) => budgetRow(name, budget))))),
+      h("div", { class: "card" }, h("h2", {}, "In flight"),
+        automation.in_flight.length
+          ? h("table", { class: "in-flight" },
+            h("thead", {}, h("tr", {}, ["ID", "Incident", "Check", "Step", "Action", "Action run"].map((t) => h("th", {}, t)))),
+            h("tbody", {}, automation.in_flight.map((a) => h("tr", { dataset: { remediationId: a.id } },
+              h("td", {}, a.id), h("td", {}, h("a", { href: `#/incidents/${a.incident_id}` }, `#${a.incident_id}`)),
+              h("td", {}, a.check_id), h("td", {}, badge("remediation", a.step)),
+              h("td", {}, a.action_type), h("td", {}, ref(a.action_id))))))
+          : h("p", { class: "muted" }, "Nothing in flight.")),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

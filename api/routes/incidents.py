@@ -6,6 +6,8 @@ from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response, sta
 
 from api.auth import PrincipalDep, on_behalf
 from api.deps import DatabaseDep, SessionDep, SettingsDep, SlaClockDep
+from api.routes.automation import CheckSpecsDep
+from api.schemas.automation import IncidentDetail
 from api.schemas.incidents import (
     AcknowledgeRequest,
     AcknowledgeResponse,
@@ -23,6 +25,7 @@ from integrations.issue_opener import IssueOpener
 from models.access import Principal
 from models.enums import IncidentKind, IncidentStatus, Severity, Verb
 from models.services import incidents as service
+from remediation import view
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -95,12 +98,15 @@ async def create_incident(
     return IncidentRead.of(incident, clock)
 
 
-@router.get("/{incident_id}")
+@router.get("/{incident_id}", response_model=IncidentDetail)
 async def get_incident(
-    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep
-) -> IncidentRead:
-    """Read one incident."""
-    return IncidentRead.of(await service.get_incident(session, incident_id), clock)
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, specs: CheckSpecsDep
+) -> Response:
+    """Read one incident, with its automatic remediation where it has one."""
+    incident = await service.get_incident(session, incident_id)
+    remediation = await view.incident_remediation(session, incident, specs)
+    detail = IncidentDetail.read(incident, clock, remediation)
+    return Response(detail.json_bytes(), media_type="application/json")
 
 
 @router.get("/{incident_id}/timeline")

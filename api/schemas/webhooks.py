@@ -1,22 +1,25 @@
 """Bodies of the Webhooks API (admin)."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, UrlConstraints
 
 from api.schemas.incidents import Body, Notes, Text
 from models.enums import IncidentKind, Severity
 
-# The SSE stream's event names that describe a change (connected and heartbeat do not).
-WebhookEvent = Literal["incident_created", "incident_updated", "action_executed"]
+# The SSE stream's event names that describe a change (connected and heartbeat do not), and
+# remediation_failed: automation gave up on an incident (remediation/journal.py).
+WebhookEvent = Literal[
+    "incident_created", "incident_updated", "action_executed", "remediation_failed"
+]
 TargetUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)]
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=200), Text]
 
 
 class WebhookCreate(Body):
     url: TargetUrl
-    event_types: list[WebhookEvent] = Field(min_length=1, max_length=3)
+    event_types: list[WebhookEvent] = Field(min_length=1, max_length=len(get_args(WebhookEvent)))
     severities: list[Severity] | None = Field(default=None, max_length=4)
     kinds: list[IncidentKind] | None = Field(default=None, max_length=len(IncidentKind))
     secret: Secret | None = Field(

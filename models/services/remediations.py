@@ -65,6 +65,7 @@ async def failing(session: AsyncSession, check_ids: Iterable[str]) -> list[Faili
     ids = sorted(set(check_ids))
     if not ids:
         return []
+    active = select(Incident.id).where(Incident.status.in_(ACTIVE_STATUSES))
     newest = (
         select(
             CheckRun.incident_id,
@@ -72,8 +73,8 @@ async def failing(session: AsyncSession, check_ids: Iterable[str]) -> list[Faili
             func.max(CheckRun.id).label("run_id"),
         )
         .where(
+            CheckRun.incident_id.in_(active),
             CheckRun.check_id.in_(ids),
-            CheckRun.incident_id.is_not(None),
             CheckRun.passed.is_(False),
             CheckRun.error.is_(None),
         )
@@ -84,7 +85,6 @@ async def failing(session: AsyncSession, check_ids: Iterable[str]) -> list[Faili
         select(Incident, newest.c.check_id, newest.c.run_id, CheckRun.started_at)
         .join(newest, newest.c.incident_id == Incident.id)
         .join(CheckRun, CheckRun.id == newest.c.run_id)
-        .where(Incident.status.in_(ACTIVE_STATUSES))
         .order_by(Incident.id)
     )
     return [

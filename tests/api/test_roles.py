@@ -87,6 +87,10 @@ ENDPOINTS = [
     Endpoint("POST", f"{WEBHOOK}/enable", ADMIN, 200),
     Endpoint("GET", f"{WEBHOOK}/deliveries", ADMIN, 200),
     Endpoint("POST", f"{WEBHOOK}/deliveries/{{delivery_id}}/redeliver", ADMIN, 404),  # none yet
+    Endpoint("GET", "/api/automation", READ, 200),
+    Endpoint("POST", "/api/automation/pause", ADMIN, 200),
+    Endpoint("POST", "/api/automation/resume", ADMIN, 200),
+    Endpoint("POST", f"{INCIDENT}/remediation/retry", RESPOND, 409),  # nothing held
     Endpoint("GET", "/metrics", READ, 200),  # INTERVENE_METRICS_AUTH=enabled, the default
 ]  # fmt: skip
 

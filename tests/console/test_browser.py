@@ -1,16 +1,20 @@
 """The console in a real browser against the real stack: live board, lifecycle, dry-run,
-execute with its status changing live, and the API's refusals shown as its message."""
+execute with its status changing live, the API's refusals shown as its message, and automatic
+remediation (an incident's attempts, the switch)."""
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from playwright.async_api import Locator, Page, expect
 
+from models.base import utcnow
 from models.db import connect, transaction
 from models.enums import IncidentKind, Role, Severity
+from models.remediation import Remediation
 from models.services.incidents import NewIncident, create_incident
 from tests.auth import bearer
 from tests.console.conftest import Console, Visitor
@@ -290,3 +294,62 @@ async def test_run_now_on_the_checks_page_shows_the_run_as_manual(visitor: Visit
     link = row.locator("a.flow-run")
     await expect(link).to_have_text("Prefect UI ↗")
     assert "/runs/flow-run/" in (await link.get_attribute("href") or "")
+
+
+async def test_the_remediation_panel_and_the_paused_switch_are_shown(
+    visitor: Visitor, api: AsyncClient, console: Console
+) -> None:
+    incident = await open_incident(api, "INV_browser_remediation")
+    policy = {"action": "rerun_dbt", "params": {}, "mode": "auto", "verify": True,
+              "max_attempts": 2, "rollback_on_failed_verification": False,
+              "resolve_on_verify": True}  # fmt: skip
+    database = connect(console.database_url)
+    try:
+        async with transaction(database.writer) as session:  # as the loop leaves a give-up
+            now = utcnow()
+            rows = [
+                Remediation(
+                    incident_id=incident["id"], key=f"invariant:{incident['key']}",
+                    check_id="e2e_always_failing", attempt=n, step="ineffective",
+                    action_type="rerun_dbt", params={}, policy=policy, trigger_run_id=n,
+                    detected_at=now - timedelta(minutes=4), executed_at=now,
+                    verify_check_run_id=4240 + n, outcome="ineffective: still fails",
+                    gave_up=n == 2, finished_at=now,
+                )
+                for n in (1, 2)
+            ]  # fmt: skip
+            session.add_all(rows)
+            await session.flush()
+            remediation_id = rows[-1].id
+    finally:
+        await database.dispose()
+    paused = await api.post("/api/automation/pause", json={"reason": "browser test"})
+    assert paused.status_code == 200, paused.text
+    try:
+        page = await visitor.open_as("rita@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+
+        panel = page.locator(".card.remediation")
+        await expect(panel).to_have_attribute("data-held", "true")
+        await expect(panel).to_contain_text("rerun_dbt")
+        await expect(panel).to_contain_text("2 of 2")
+        await expect(panel).to_contain_text("check run #4242 still fails")
+        row = panel.locator(f"tr[data-remediation-id='{remediation_id}']")
+        await expect(row).to_have_attribute("data-step", "ineffective")
+        await expect(row).to_contain_text("#4242")
+        switch = page.locator("#automation")
+        await expect(switch).to_have_attribute("data-paused", "true")
+        await expect(switch).to_have_text("automation paused by api-writer@x.io")
+
+        await panel.locator("button[data-do=retry-remediation]").click()
+
+        await expect(panel).to_have_attribute("data-held", "false")
+        await expect(panel).to_contain_text("released by rita@x.io")
+        assert await panel.locator("button[data-do=retry-remediation]").count() == 0
+        admin = await visitor.open_as("root@x.io", Role.ADMIN, "/#/automation")
+        await expect(admin.locator(".automation-page")).to_have_attribute("data-paused", "true")
+        await expect(admin.locator(".automation-page")).to_contain_text("browser test")
+        await admin.locator("button[data-do=resume]").click()
+        await expect(admin.locator(".automation-page")).to_have_attribute("data-paused", "false")
+        await expect(admin.locator("#automation")).to_have_text("automation running")
+    finally:
+        await api.post("/api/automation/resume")  # the stack is shared: leave it running

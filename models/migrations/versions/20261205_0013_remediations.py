@@ -1,4 +1,5 @@
-"""Automatic remediation: its attempts, and the automation switch (one row, not paused).
+"""Automatic remediation: its attempts, the automation switch (one row, not paused), and an
+index of check runs by incident (the loop reads each active incident's newest violation).
 
 Revision ID: 0013
 Revises: 0012
@@ -104,9 +105,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_state")),
     )
     op.bulk_insert(state, [{"id": 1, "paused": False}])
+    op.create_index("ix_check_runs_incident", "check_runs", ["incident_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_check_runs_incident", table_name="check_runs")
     op.drop_table("automation_state")
     op.drop_index("ix_remediations_executed_at", table_name="remediations")
     op.drop_index("ix_remediations_incident", table_name="remediations")
