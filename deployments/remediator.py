@@ -8,6 +8,7 @@ shows beside the action's own run.
 
 import asyncio
 import logging
+import time
 
 from api.check_launcher import start_check_run
 from api.launcher import PrefectLauncher
@@ -21,6 +22,7 @@ from remediation.loop import Remediator
 log = logging.getLogger("intervene.remediation")
 
 BUSY_POLL_SECONDS = 0.1
+OUTAGE_POLL_MAX = 15.0
 
 
 class PrefectVerifier:
@@ -43,12 +45,19 @@ async def remediate_forever(settings: Settings) -> None:
     database = connect(settings.database_url, pool_size=2, max_overflow=2)
     playbooks = Playbooks(database, settings, PrefectLauncher(settings.prefect_ui_url))
     remediator = Remediator(database, settings, playbooks, specs, PrefectVerifier())
+    failing_since: float | None = None
     try:
         while True:
             try:
                 await remediator.tick()
-            except Exception:  # keep going: the next pass may succeed
-                log.exception("remediation pass failed")
+                failing_since = None
+            except Exception:  # keep going: the next pass may succeed (an outage ends)
+                if failing_since is None:
+                    log.exception("remediation pass failed; trying again")
+                    failing_since = time.monotonic()
+            if failing_since is not None:  # back off while the database or Prefect is out
+                await asyncio.sleep(min(OUTAGE_POLL_MAX, 1 + time.monotonic() - failing_since))
+                continue
             # an attempt in flight waits on its action or its check: looked at often, so that
             # each step follows the one before within a tenth of a second
             idle = settings.remediation_poll_seconds

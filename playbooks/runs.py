@@ -20,6 +20,7 @@ from playbooks.engine import Engine
 from playbooks.launcher import LaunchError, run_name
 
 WAIT_POLL_SECONDS = 0.2
+REMEDIATION_KEY_PREFIX = "remediation-"  # an automatic remediation's execute: its run says so
 
 
 async def launch(engine: Engine, spec: ActionSpec, action: Action, *, rollback: bool) -> Action:
@@ -32,6 +33,9 @@ async def launch(engine: Engine, spec: ActionSpec, action: Action, *, rollback: 
     }
     installation = await engine.installation()
     tags = action_run_tags(installation, action.id, action.incident_id)
+    key_of_request = action.idempotency_key or ""
+    if key_of_request.startswith(REMEDIATION_KEY_PREFIX):  # the loop's (remediation/steps.py)
+        tags.append(f"remediation:{key_of_request.removeprefix(REMEDIATION_KEY_PREFIX)}")
     key = action_run_key(installation, action.id)
     undone = action.rollback_of if rollback and action.rollback_of is not None else action.id
     name = run_name(action.action_type, action.incident_id, undone, rollback=rollback)

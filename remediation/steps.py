@@ -15,6 +15,7 @@ policy asks and the action allows, and escalated (journal.escalate).
 """
 
 import logging
+import time
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,12 +34,16 @@ from models.services.incidents import get_incident
 from models.settings import Settings
 from playbooks.approvals import Approvals, shown_status
 from playbooks.requests import Execution, Rollback
+from playbooks.runs import REMEDIATION_KEY_PREFIX
 from playbooks.service import Playbooks
 from remediation import journal
 
 log = logging.getLogger("intervene.remediation")
 
 LEASE_SECONDS = 120  # longer than any one step takes (a dry-run, an execute's launch)
+# How long one attempt's step may keep failing unexpectedly (Prefect or the database out of
+# reach, say) before the attempt gives up and a person is told.
+GIVE_UP_AFTER_ERRORS_SECONDS = 300.0
 Step = RemediationStep
 
 
@@ -83,6 +88,7 @@ class Steps:
         self.specs = specs
         self.verifier = verifier
         self.owner = owner
+        self.errors: dict[int, tuple[float, int]] = {}  # attempt -> (first failure, failures)
 
     def principal(self, attempt: Remediation) -> Principal:
         """Automation acts as a responder: it may run what needs no approval, and approve
@@ -98,8 +104,21 @@ class Steps:
             return
         try:
             await self._advance(attempt, paused=paused)
-        except Exception:
-            log.exception("remediation %s: step %s failed; tried again", attempt.id, attempt.step)
+            self.errors.pop(remediation_id, None)
+        except Exception as exc:
+            now = time.monotonic()
+            since, count = self.errors.get(remediation_id, (now, 0))
+            self.errors[remediation_id] = (since, count + 1)
+            if count % 100 == 0:  # the first, then now and then: an outage is not a log flood
+                log.exception("remediation %s: step %s failed", attempt.id, attempt.step)
+            if now - since >= GIVE_UP_AFTER_ERRORS_SECONDS:  # not a passing outage
+                self.errors.pop(remediation_id, None)
+                await self._give_up(
+                    attempt,
+                    f"step {attempt.step} kept failing for {now - since:.0f} s:"
+                    f" {type(exc).__name__}: {exc}",
+                    step=Step.FAILED,
+                )
         finally:
             async with transaction(self.database.writer) as session:
                 await store.give_back(session, remediation_id, owner=self.owner)
@@ -375,7 +394,7 @@ class Steps:
                 attempt.incident_id,
                 ask,
                 principal=self.principal(attempt),
-                idempotency_key=f"remediation-{attempt.id}",
+                idempotency_key=f"{REMEDIATION_KEY_PREFIX}{attempt.id}",
                 wait=0,
             )
         except DomainError as exc:

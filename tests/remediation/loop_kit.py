@@ -18,6 +18,7 @@ from models.base import utcnow
 from models.check_run import CheckRun
 from models.db import Database, transaction
 from models.enums import ActionStatus, RunTrigger
+from models.errors import Unavailable
 from models.remediation import Remediation
 from models.services.actions import advance_action
 from models.services.remediations import of_incident
@@ -44,8 +45,12 @@ class ScriptedVerifier:
     value: float = 10.0  # fresh: the fix worked
     context: dict[str, Any] = field(default_factory=dict)  # a planner check's version...
     started: list[str] = field(default_factory=list)
+    out_of_reach: int = 0  # this many starts fail first, as with Prefect down
 
     async def start(self, check_id: str, *, remediation_id: int, incident_id: int) -> str:
+        if self.out_of_reach:
+            self.out_of_reach -= 1
+            raise Unavailable("Prefect could not start check/" + check_id)
         flow_run_id = str(uuid.uuid4())
         spec = self.specs[check_id]
         measured = replace(measurement(spec, value=self.value), context=self.context)

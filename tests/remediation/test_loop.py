@@ -57,6 +57,9 @@ async def test_a_fix_that_works_is_executed_verified_and_resolves_the_incident(
     assert executed.params["models"] == ["inbox_emails"]
     assert executed.idempotency_key == f"remediation-{attempt.id}"
     assert [launch.deployment for launch in launcher.launches] == ["rerun_dbt/rerun_dbt"]
+    assert {f"remediation:{attempt.id}", f"incident:{broken.incident_id}"} <= set(
+        launcher.launches[0].tags
+    )
 
     await loop.tick()  # the run has not ended: nothing moves
     assert (await attempts(db, broken.incident_id))[0].step == Step.EXECUTING
@@ -355,3 +358,41 @@ async def test_an_ineffective_fix_is_rolled_back_through_an_approval_when_undoin
     assert request["requested_by"] == f"automation:{spec.id}"
     assert f"approval request {request['id']} waits" in (attempt.outcome or "")
     assert len(launcher.launches) == 1  # nothing rolled back behind an approver's back
+
+
+async def test_the_per_incident_limit_holds_for_automation_too(
+    client: AsyncClient, app: FastAPI, db: Database, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    one = settings.model_copy(update={"action_executions_per_hour": 1})
+    loop, _ = remediator(db, one, Playbooks(db, one, launcher), auto())
+    broken = await fail(db, settings, auto())
+    by_hand = await client.post(
+        f"/api/playbooks/incidents/{broken.incident_id}/actions/execute",
+        json={"action_type": "rerun_dbt", "params": {"models": ["inbox_emails"]}},
+    )
+    assert by_hand.status_code == 200, by_hand.text
+    await loop.tick()
+
+    (attempt,) = await attempts(db, broken.incident_id)
+    assert (attempt.step, attempt.gave_up) == (Step.FAILED, True)
+    assert (attempt.outcome or "").startswith("execute was refused:")
+    assert len(launcher.launches) == 1  # the person's
+
+
+async def test_a_verification_prefect_cannot_start_now_is_tried_again(
+    client: AsyncClient, app: FastAPI, db: Database, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    spec = auto()
+    loop, verifier = remediator(db, settings, app.state.playbooks, spec)
+    verifier.out_of_reach = 2
+    broken = await fail(db, settings, spec)
+    await loop.tick()
+    (attempt,) = await attempts(db, broken.incident_id)
+    await finish(db, attempt.action_id, ActionStatus.SUCCESS)
+    for _ in range(2):
+        await loop.tick()  # Prefect out of reach: the attempt waits, executed
+        assert (await attempts(db, broken.incident_id))[0].step == Step.EXECUTING
+    await loop.tick()
+    await loop.tick()
+    (attempt,) = await attempts(db, broken.incident_id)
+    assert attempt.step == Step.VERIFIED
