@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -56,13 +57,17 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-async def start_check_run(check_id: str, tags: list[str] | None = None) -> UUID:
-    """Create a flow run of the check's deployment (tagged `tags`, Run now's by default); its
-    id."""
+async def start_check_run(
+    check_id: str, tags: list[str] | None = None, client: PrefectClient | None = None
+) -> UUID:
+    """Create a flow run of the check's deployment (tagged `tags`, Run now's by default), with
+    `client` if given (a long-lived caller keeps one: no new connection per run); its id."""
     name = deployment_name(check_id)
     try:
         run = await asyncio.wait_for(
-            arun_deployment(name, timeout=0, tags=tags or RUN_NOW_TAGS, as_subflow=False),
+            arun_deployment(
+                name, client=client, timeout=0, tags=tags or RUN_NOW_TAGS, as_subflow=False
+            ),
             START_TIMEOUT_SECONDS,
         )
     except TimeoutError as exc:

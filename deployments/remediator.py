@@ -10,6 +10,9 @@ import asyncio
 import logging
 import time
 
+from prefect import get_client
+from prefect.client.orchestration import PrefectClient
+
 from api.check_launcher import start_check_run
 from api.launcher import PrefectLauncher
 from flows.checks.trigger import VERIFICATION_TAG
@@ -26,6 +29,9 @@ OUTAGE_POLL_MAX = 15.0
 
 
 class PrefectVerifier:
+    def __init__(self, client: PrefectClient | None = None) -> None:
+        self.client = client
+
     async def start(self, check_id: str, *, remediation_id: int, incident_id: int) -> str:
         tags = [
             "intervene",
@@ -34,7 +40,16 @@ class PrefectVerifier:
             f"remediation:{remediation_id}",
             f"incident:{incident_id}",
         ]
-        return str(await start_check_run(check_id, tags))
+        started = time.monotonic()
+        flow_run_id = str(await start_check_run(check_id, tags, self.client))
+        took = time.monotonic() - started
+        if took > 1:
+            log.info(
+                "remediation %s: Prefect took %.1f s to start its verification",
+                remediation_id,
+                took,
+            )
+        return flow_run_id
 
 
 async def remediate_forever(settings: Settings) -> None:
@@ -44,23 +59,28 @@ async def remediate_forever(settings: Settings) -> None:
         return
     database = connect(settings.database_url, pool_size=2, max_overflow=2)
     playbooks = Playbooks(database, settings, PrefectLauncher(settings.prefect_ui_url))
-    remediator = Remediator(database, settings, playbooks, specs, PrefectVerifier())
-    failing_since: float | None = None
     try:
-        while True:
-            try:
-                await remediator.tick()
-                failing_since = None
-            except Exception:  # keep going: the next pass may succeed (an outage ends)
-                if failing_since is None:
-                    log.exception("remediation pass failed; trying again")
-                    failing_since = time.monotonic()
-            if failing_since is not None:  # back off while the database or Prefect is out
-                await asyncio.sleep(min(OUTAGE_POLL_MAX, 1 + time.monotonic() - failing_since))
-                continue
-            # an attempt in flight waits on its action or its check: looked at often, so that
-            # each step follows the one before within a tenth of a second
-            idle = settings.remediation_poll_seconds
-            await asyncio.sleep(min(idle, BUSY_POLL_SECONDS) if remediator.busy else idle)
+        async with get_client() as client:
+            remediator = Remediator(database, settings, playbooks, specs, PrefectVerifier(client))
+            await _loop(remediator, settings)
     finally:
         await database.dispose()
+
+
+async def _loop(remediator: Remediator, settings: Settings) -> None:
+    failing_since: float | None = None
+    while True:
+        try:
+            await remediator.tick()
+            failing_since = None
+        except Exception:  # keep going: the next pass may succeed (an outage ends)
+            if failing_since is None:
+                log.exception("remediation pass failed; trying again")
+                failing_since = time.monotonic()
+        if failing_since is not None:  # back off while the database or Prefect is out
+            await asyncio.sleep(min(OUTAGE_POLL_MAX, 1 + time.monotonic() - failing_since))
+            continue
+        # an attempt in flight waits on its action or its check: looked at often, so that
+        # each step follows the one before within a tenth of a second
+        idle = settings.remediation_poll_seconds
+        await asyncio.sleep(min(idle, BUSY_POLL_SECONDS) if remediator.busy else idle)

@@ -317,7 +317,7 @@ class Steps:
                 row,
                 at=utcnow(),
                 say=(
-                    "planned",
+                    "dry_run",
                     f"dry-run {recorded.action.id}: {recorded.action.message}"
                     + (" (needs approval)" if recorded.action.requires_approval else ""),
                 ),
@@ -443,6 +443,9 @@ class Steps:
                 outcome=reason,
                 gave_up=True,
             )
+            if rollback is not None:  # undone, or asked of an approver, or why not
+                verb = "rolled_back" if rollback[0] is not None else "rollback_not_done"
+                journal.note(incident, row, verb, rollback[1], at)
             journal.escalate(incident, row, reason, row.attempt, at)
         log.warning(
             "remediation %s gave up on incident %s: %s", attempt.id, attempt.incident_id, reason

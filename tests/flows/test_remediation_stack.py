@@ -4,9 +4,10 @@
 Intervene's own doing, watched through the API."""
 
 import asyncio
+import gc
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import duckdb
@@ -23,6 +24,14 @@ pytestmark = [
 ]
 
 T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def _collect_prefect_sockets() -> Iterator[None]:
+    yield
+    gc.collect()  # Prefect's leftover sockets, while this module ignores their warnings
+
+
 LOOP_SECONDS = 300  # a dbt run or two, a verification run each, on a busy 2-core machine
 
 

@@ -77,7 +77,7 @@ async def test_a_fix_that_works_is_executed_verified_and_resolves_the_incident(
     entries = await timeline(client, broken.incident_id)
     verbs = [e["verb"] for e in entries if e["actor"] == f"automation:{spec.id}"]
     assert verbs == [
-        "remediation_planned", "remediation_planned", "remediation_executing",
+        "remediation_planned", "remediation_dry_run", "remediation_executing",
         "remediation_verifying", "mitigate", "resolve", "remediation_verified",
     ]  # fmt: skip
     resolved = next(e for e in entries if e["verb"] == "resolve")
@@ -357,6 +357,9 @@ async def test_an_ineffective_fix_is_rolled_back_through_an_approval_when_undoin
     assert request["rollback_of"] == attempt.action_id  # restoring 20% raises the canary
     assert request["requested_by"] == f"automation:{spec.id}"
     assert f"approval request {request['id']} waits" in (attempt.outcome or "")
+    entries = await timeline(client, broken.incident_id)
+    (undo,) = [e for e in entries if e["verb"] == "remediation_rollback_not_done"]
+    assert f"approval request {request['id']}" in undo["notes"]
     assert len(launcher.launches) == 1  # nothing rolled back behind an approver's back
 
 
