@@ -164,21 +164,17 @@ class Steps:
         request = await self.approvals.get(attempt.incident_id, attempt.approval_id)
         status = shown_status(request)
         if status == ApprovalStatus.APPROVED.value and request.action_id is not None:
-            async with transaction(self.database.writer) as session:
-                row = await self._row(session, attempt)
-                await journal.record(
-                    session,
-                    row,
-                    at=utcnow(),
-                    step=Step.EXECUTING,
-                    say=(
-                        "executing",
-                        f"{request.decided_by} approved request {request.id}: action"
-                        f" {request.action_id} runs",
-                    ),
-                    action_id=request.action_id,
-                    executed_at=utcnow(),
-                )
+            await self._record(
+                attempt,
+                step=Step.EXECUTING,
+                say=(
+                    "executing",
+                    f"{request.decided_by} approved request {request.id}: action"
+                    f" {request.action_id} runs",
+                ),
+                action_id=request.action_id,
+                executed_at=utcnow(),
+            )
         elif status in (ApprovalStatus.REJECTED.value, ApprovalStatus.EXPIRED.value):
             who = f" by {request.decided_by}" if request.decided_by else ""
             await self._give_up(
@@ -221,20 +217,16 @@ class Steps:
         flow_run_id = await self.verifier.start(
             attempt.check_id, remediation_id=attempt.id, incident_id=attempt.incident_id
         )
-        async with transaction(self.database.writer) as session:
-            row = await self._row(session, attempt)
-            await journal.record(
-                session,
-                row,
-                at=utcnow(),
-                step=Step.VERIFYING,
-                say=(
-                    "verifying",
-                    f"action {action.id} succeeded; check {attempt.check_id} runs again"
-                    f" (flow run {flow_run_id})",
-                ),
-                verify_flow_run_id=flow_run_id,
-            )
+        await self._record(
+            attempt,
+            step=Step.VERIFYING,
+            say=(
+                "verifying",
+                f"action {action.id} succeeded; check {attempt.check_id} runs again"
+                f" (flow run {flow_run_id})",
+            ),
+            verify_flow_run_id=flow_run_id,
+        )
 
     async def verifying(self, attempt: Remediation) -> None:
         assert attempt.verify_flow_run_id is not None
@@ -286,17 +278,13 @@ class Steps:
                 attempt, f"ineffective: {reason}", step=Step.INEFFECTIVE, verify_run=run.id
             )
             return
-        async with transaction(self.database.writer) as session:
-            row = await self._row(session, attempt)
-            await journal.record(
-                session,
-                row,
-                at=utcnow(),
-                step=Step.INEFFECTIVE,
-                say=("ineffective", f"{reason}; attempts left"),
-                verify_check_run_id=run.id,
-                outcome=f"ineffective: {reason}",
-            )
+        await self._record(
+            attempt,
+            step=Step.INEFFECTIVE,
+            say=("ineffective", f"{reason}; attempts left"),
+            verify_check_run_id=run.id,
+            outcome=f"ineffective: {reason}",
+        )
 
     # -- the parts ---------------------------------------------------------------------------
 
@@ -310,19 +298,15 @@ class Steps:
                 attempt, f"its dry-run was refused: {exc.message}", step=Step.FAILED
             )
             return None
-        async with transaction(self.database.writer) as session:
-            row = await self._row(session, attempt)
-            await journal.record(
-                session,
-                row,
-                at=utcnow(),
-                say=(
-                    "dry_run",
-                    f"dry-run {recorded.action.id}: {recorded.action.message}"
-                    + (" (needs approval)" if recorded.action.requires_approval else ""),
-                ),
-                dry_run_action_id=recorded.action.id,
-            )
+        await self._record(
+            attempt,
+            say=(
+                "dry_run",
+                f"dry-run {recorded.action.id}: {recorded.action.message}"
+                + (" (needs approval)" if recorded.action.requires_approval else ""),
+            ),
+            dry_run_action_id=recorded.action.id,
+        )
         return recorded.action
 
     async def _ask_approval(self, attempt: Remediation, dry_run: Action) -> None:
@@ -341,20 +325,16 @@ class Steps:
                 attempt, f"its approval request was refused: {exc.message}", step=Step.FAILED
             )
             return
-        async with transaction(self.database.writer) as session:
-            row = await self._row(session, attempt)
-            await journal.record(
-                session,
-                row,
-                at=utcnow(),
-                step=Step.AWAITING_APPROVAL,
-                say=(
-                    "awaiting_approval",
-                    f"dry-run {dry_run.id} needs approval: approval request {request.id} waits"
-                    " for an approver; nothing runs until one approves it",
-                ),
-                approval_id=request.id,
-            )
+        await self._record(
+            attempt,
+            step=Step.AWAITING_APPROVAL,
+            say=(
+                "awaiting_approval",
+                f"dry-run {dry_run.id} needs approval: approval request {request.id} waits"
+                " for an approver; nothing runs until one approves it",
+            ),
+            approval_id=request.id,
+        )
 
     async def _spend_budget(self, attempt: Remediation) -> bool:
         """Take one of the hour's automatic executions (under the automation row's lock), and
@@ -400,23 +380,19 @@ class Steps:
         except DomainError as exc:
             await self._give_up(attempt, f"execute was refused: {exc.message}", step=Step.FAILED)
             return
-        async with transaction(self.database.writer) as session:
-            row = await self._row(session, attempt)
-            await journal.record(
-                session,
-                row,
-                at=utcnow(),
-                say=(
-                    "executing",
-                    f"action {recorded.action.id} ({attempt.action_type}) runs"
-                    + (
-                        f", flow run {recorded.action.flow_run_id}"
-                        if recorded.action.flow_run_id
-                        else ""
-                    ),
+        await self._record(
+            attempt,
+            say=(
+                "executing",
+                f"action {recorded.action.id} ({attempt.action_type}) runs"
+                + (
+                    f", flow run {recorded.action.flow_run_id}"
+                    if recorded.action.flow_run_id
+                    else ""
                 ),
-                action_id=recorded.action.id,
-            )
+            ),
+            action_id=recorded.action.id,
+        )
 
     async def _give_up(
         self,
@@ -506,6 +482,11 @@ class Steps:
             action = await session.get(Action, action_id)
         assert action is not None
         return action
+
+    async def _record(self, attempt: Remediation, **fields: Any) -> None:
+        """journal.record on the attempt's locked row, in a transaction of its own."""
+        async with transaction(self.database.writer) as session:
+            await journal.record(session, await self._row(session, attempt), at=utcnow(), **fields)
 
     async def _row(self, session: AsyncSession, attempt: Remediation) -> Remediation:
         row = await session.get(Remediation, attempt.id, with_for_update=True)
