@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 
+from alerts.rules import load_rules
 from api.auth import Authenticator, RedactTokens, authenticate
 from api.errors import install_error_handlers
 from api.launcher import PrefectLauncher
@@ -25,11 +26,15 @@ from api.routes import (
     events,
     health,
     incidents,
+    integrations,
     me,
     metrics,
+    notifications,
+    oncall,
     planner,
     playbooks,
     prefect,
+    silences,
     stats,
     webhooks,
 )
@@ -42,8 +47,9 @@ from models.db import connect
 from models.settings import Settings, get_settings
 from models.sla import plans
 from models.version import VERSION
+from oncall.schedules import load_oncall
 from playbooks.approvals import Approvals
-from playbooks.catalog import load_checks
+from playbooks.catalog import SUGGESTABLE, load_checks
 from playbooks.launcher import Launcher
 from playbooks.service import Playbooks
 
@@ -53,9 +59,12 @@ log = logging.getLogger("intervene.api")
 def create_app(settings: Settings | None = None, launcher: Launcher | None = None) -> FastAPI:
     """The app; `launcher` starts flow runs (default: Prefect at PREFECT_API_URL).
 
-    A checks file with errors stops the app here, naming each problem with its line."""
+    A checks, alert rules or on-call file with errors stops the app here, naming each problem
+    with its line."""
     settings = settings or get_settings()
     specs = load_checks(settings.checks_file)
+    alert_rules = load_rules(settings.alert_rules_file, SUGGESTABLE)
+    people = load_oncall(settings.oncall_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +117,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.alert_rules = alert_rules
+    app.state.oncall = people
     app.state.sla_plans = plans(settings.sla_targets)  # the targets laid out once
     app.state.metrics = Metrics()
     install_error_handlers(app)
@@ -127,9 +138,15 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     modules = [incidents, approvals, playbooks, events, checks, planner, admin, me, stats, webhooks]
     modules.append(prefect)  # Prefect's finished flow runs (pipeline incidents)
     modules.append(automation)  # the remediation switch, and retrying what automation gave up
+    modules.append(silences)  # maintenance windows over alerts from other tools
+    modules.append(integrations)  # alerts from Alertmanager, Grafana, dbt
+    modules.append(oncall)  # who is on call (INTERVENE_ONCALL_FILE)
+    modules.append(notifications)  # who was told about an incident
     for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
+    # PagerDuty's senders set no header: the routing key in the body is the token
+    app.include_router(integrations.pagerduty_router, prefix="/api")
     # a viewer token, as Prometheus can send (README); INTERVENE_METRICS_AUTH=disabled opens it
     app.include_router(
         metrics.router, dependencies=signed_in if settings.metrics_auth == "enabled" else []

@@ -75,11 +75,30 @@ class Metrics:
         )
         for limit in LIMITS:  # present (at 0) before the first refusal: rate() works from there
             self.refusals.labels(limit)
+        self.alerts = Counter(
+            "intervene_alerts",
+            "Alerts taken in from other tools, by source and what became of them (silenced,"
+            " pending, related, ignored and capped opened nothing and notified no one).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.alert_refusals = Counter(
+            "intervene_alerts_refused",
+            "Alerts (or whole payloads) refused, by source and reason (invalid, unauthorized).",
+            ["source", "reason"],
+            registry=self.registry,
+        )
         self.audit_failures = Counter(
             "intervene_audit_write_failures",
             "State-changing requests answered but missing from the audit log (the write failed).",
             registry=self.registry,
         )
+
+    def alerts_taken(self, source: str, outcome: str, count: int = 1) -> None:
+        self.alerts.labels(source, outcome).inc(count)
+
+    def alert_refused(self, source: str, reason: str) -> None:
+        self.alert_refusals.labels(source, reason).inc()
 
     def refused(self, limit: str) -> None:
         self.refusals.labels(limit).inc()

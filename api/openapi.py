@@ -35,6 +35,9 @@ CONFLICTS = frozenset(
         f"{_APPROVAL}/reject",
     )
 )
+# operations that answer some errors in a shape of their own (PagerDuty's, for its senders): the
+# response the route declares for those statuses is kept
+OWN_ERRORS = {("POST", "/api/integrations/pagerduty/v2/enqueue"): frozenset({400, 401, 403})}
 DESCRIPTIONS = {
     400: "Bad request: a body that is not JSON (malformed, or not sent as application/json), a"
     " malformed URL, or a request that cannot be done as asked",
@@ -160,7 +163,10 @@ def with_errors(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
+            own = OWN_ERRORS.get((method.upper(), path), frozenset())
             for status in error_statuses(method.upper(), path, operation):
+                if status in own and str(status) in responses:
+                    continue
                 responses[str(status)] = _response(status, responses.get(str(status), {}))
             operation["responses"] = dict(sorted(responses.items()))
     return document

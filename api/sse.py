@@ -294,18 +294,33 @@ class Broadcaster:
         self._ready = True
 
     async def _read_new(self) -> None:
+        """Read and fan out what is new; with no one listening, nothing is read (a storm writes
+        a hundred events a request): `refresh` moves the position when a client comes."""
         if not self._ready:
             await self._init_position()
             return
-        while True:
+        while self.subscribers:
             rows = await self.fetch(after=self.position, up_to=None)
             for row in rows:
+                if row.id <= self.position:  # refresh() moved past it while this read ran
+                    continue
                 frame = encode(row)
                 self.position = row.id
                 for subscriber in tuple(self.subscribers):
                     subscriber.offer(frame)
             if len(rows) < BATCH:
                 return
+
+    async def refresh(self) -> None:
+        """Before a client subscribes (and before its answer starts, so an outage is a 503):
+        with no one listening the reader has read nothing, so the position moves to the newest
+        event, and the client starts from now. One that subscribed meanwhile was given the
+        position as it was: it stays, and the events after it are read for that client."""
+        if self.subscribers:
+            return
+        newest = await self.newest()
+        if not self.subscribers:
+            self.position = max(self.position, newest)
 
     async def fetch(
         self,

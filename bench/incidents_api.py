@@ -184,8 +184,15 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def load(
-    port: int, requests: list[dict[str, object]], seconds: float, concurrency: int, token: str
+    port: int,
+    requests: list[dict[str, object]],
+    seconds: float,
+    concurrency: int,
+    token: str,
+    *,
+    once: bool = False,
 ) -> dict:
+    """bench/loadgen.py's figures; with `once`, each request sent exactly once."""
     command = [
         sys.executable,
         str(ROOT / "bench" / "loadgen.py"),
@@ -194,6 +201,7 @@ def load(
         str(seconds),
         str(concurrency),
         token,
+        *(["once"] if once else []),
     ]
     done = subprocess.run(
         command, input=json.dumps(requests).encode(), capture_output=True, check=True

@@ -1,8 +1,10 @@
 """A small HTTP/1.1 keep-alive load generator (stdlib asyncio), run as its own process.
 
-Usage: python bench/loadgen.py HOST PORT SECONDS CONCURRENCY [TOKEN] < requests.json
+Usage: python bench/loadgen.py HOST PORT SECONDS CONCURRENCY [TOKEN] [once] < requests.json
 where requests.json is a list of {"method", "path", "body"?}; each connection cycles through
-them. Prints one JSON line: {"requests", "errors", "seconds", "latencies_ms": [...], "statuses"}.
+them until SECONDS have passed, or with `once` the connections share them and each request is
+sent exactly once (SECONDS is then only a time limit).
+Prints one JSON line: {"requests", "errors", "seconds", "latencies_ms": [...], "statuses"}.
 Written on raw sockets because a Python HTTP client library, not the server, would otherwise
 be what is measured.
 """
@@ -49,12 +51,24 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def worker(
-    host: str, port: int, payloads: list[bytes], offset: int, deadline: float, out: dict[str, Any]
+    host: str,
+    port: int,
+    payloads: list[bytes],
+    offset: int,
+    deadline: float,
+    out: dict[str, Any],
+    shared: list[int] | None = None,
 ) -> None:
+    """Send requests until the deadline; with `shared` (the next index, one for every
+    worker), each payload once."""
     reader, writer = await asyncio.open_connection(host, port)
     n = offset
     try:
         while time.perf_counter() < deadline:
+            if shared is not None:
+                if shared[0] >= len(payloads):
+                    break
+                n, shared[0] = shared[0], shared[0] + 1
             payload = payloads[n % len(payloads)]
             n += 1
             started = time.perf_counter()
@@ -67,15 +81,21 @@ async def worker(
 
 
 async def main(
-    host: str, port: int, seconds: float, concurrency: int, token: str | None = None
+    host: str,
+    port: int,
+    seconds: float,
+    concurrency: int,
+    token: str | None = None,
+    once: bool = False,
 ) -> None:
     requests = json.load(sys.stdin)
     payloads = [encode(host, r, token) for r in requests]
     out: dict[str, Any] = {"latencies": [], "statuses": Counter()}
+    shared = [0] if once else None
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
-        *(worker(host, port, payloads, i * 7, deadline, out) for i in range(concurrency))
+        *(worker(host, port, payloads, i * 7, deadline, out, shared) for i in range(concurrency))
     )
     elapsed = time.perf_counter() - started
     errors = sum(count for status, count in out["statuses"].items() if status >= 500)
@@ -99,5 +119,6 @@ if __name__ == "__main__":
         float(sys.argv[3]),
         int(sys.argv[4]),
     )
-    token = sys.argv[5] if len(sys.argv) > 5 else None
-    asyncio.run(main(host, port, seconds, concurrency, token))
+    token = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
+    once = len(sys.argv) > 6 and sys.argv[6] == "once"
+    asyncio.run(main(host, port, seconds, concurrency, token, once))

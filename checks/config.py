@@ -11,6 +11,7 @@
         playbooks: [rerun_dbt, rerun_eval]
         every: 60                  # seconds between runs
         auto_resolve: false
+        watches: [inbox_emails]    # optional: dbt models (or sources, `demo.raw_emails`) it reads
         params:                    # optional: params its incidents preset, per playbook
           rerun_dbt: {models: [inbox_emails]}
         remediation:               # optional: the action that fixes its incidents (remediation.py)
@@ -90,14 +91,19 @@ class CheckSpec(BaseModel):
     budget: Name | None = None
     params: dict[Name, dict[str, Any]] = Field(default_factory=dict)
     remediation: RemediationPolicy | None = None
+    watches: list[Name] = Field(
+        default_factory=list,
+        description="dbt nodes its query reads: a failure while one upstream of them has an"
+        " active incident joins that incident (checks/lineage.py)",
+    )
 
     @field_validator("kind")
     @classmethod
     def _a_check_kind(cls, kind: IncidentKind) -> IncidentKind:
-        if kind is IncidentKind.PIPELINE:
+        if kind in (IncidentKind.PIPELINE, IncidentKind.ALERT):
             raise ValueError(
-                "pipeline incidents come from Prefect's events, not from a check: use invariant,"
-                " budget or planner"
+                f"{kind.value} incidents come from outside (Prefect's events, alert sources), not"
+                " from a check: use invariant, budget or planner"
             )
         return kind
 

@@ -8,6 +8,7 @@
       max_attempts: 2                    # automatic attempts per incident before giving up
       rollback_on_failed_verification: false   # only for an action that supports rollback
       resolve_on_verify: true            # a verified fix resolves the incident (else mitigated)
+      verify_within_seconds: 900         # a routed alert's: its source must resolve it this soon
 
 The model judges the policy's shape; `policy_problems` judges it against the catalog for one
 kind of incident, whatever declares it (a check now, a rule routing external alerts later).
@@ -37,6 +38,13 @@ class RemediationPolicy(BaseModel):
     max_attempts: int = Field(default=2, ge=1, le=10, description="automatic attempts per incident")
     rollback_on_failed_verification: bool = False
     resolve_on_verify: bool = True
+    verify_within_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=86_400,
+        description="a routed alert's fix is verified when its source resolves the alert within"
+        " this many seconds of the action (a check's, by its run after the action)",
+    )
 
     def run_params(self, preset: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         """The action's params for a run: `preset` (per action type, a check's `params`) for

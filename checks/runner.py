@@ -5,6 +5,7 @@ from typing import Any
 
 from checks.config import CheckSpec
 from checks.evaluate import describe, measure_batch, unmeasured
+from checks.lineage import watched
 from integrations.issue_opener import IssueOpener
 from integrations.warehouse import open_warehouse
 from models.check_run import CheckRun
@@ -17,8 +18,9 @@ from models.services.incidents import IncidentCap, NewIncident
 from models.settings import Settings
 
 
-def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
-    """The contract's details shape for each kind, the check's playbooks and agent."""
+def incident_for(spec: CheckSpec, m: Measurement, nodes: tuple[str, ...] = ()) -> NewIncident:
+    """The contract's details shape for each kind, the check's playbooks and agent; `nodes`
+    are the dbt nodes it watches (checks/lineage.py)."""
     actual = m.value
     if spec.kind is IncidentKind.BUDGET:
         details: dict[str, Any] = {
@@ -46,7 +48,8 @@ def incident_for(spec: CheckSpec, m: Measurement) -> NewIncident:
         details=details,
         playbooks=list(spec.playbooks),
         metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id}
-        | ({"playbook_params": spec.params} if spec.params else {}),
+        | ({"playbook_params": spec.params} if spec.params else {})
+        | ({"dbt_nodes": list(nodes)} if nodes else {}),
     )
 
 
@@ -74,14 +77,22 @@ async def record_many(
     incidents it opens are added to `opened`, for the caller to open their issues
     (integrations/issue_opener.py) once it is done."""
     cap = IncidentCap(limit=settings.incident_cap_per_key, window=settings.incident_cap_window)
-    items = [
-        (m, OnFailure(incident_for(spec, m), auto_resolve=spec.auto_resolve))
-        for spec, m in measured
-    ]
+    lineage = watched(settings, [spec for spec, _ in measured])
+    items = []
+    for spec, m in measured:
+        nodes = lineage.nodes(spec) if lineage else ()
+        failure = incident_for(spec, m, nodes)
+        items.append((m, OnFailure(failure, auto_resolve=spec.auto_resolve, nodes=nodes)))
     opened = [] if opened is None else opened
     async with transaction(database.writer) as session:
         runs = await record_runs(
-            session, items=items, cap=cap, opened=opened, trigger=trigger, flow_run_id=flow_run_id
+            session,
+            items=items,
+            cap=cap,
+            opened=opened,
+            trigger=trigger,
+            flow_run_id=flow_run_id,
+            downstream=lineage.downstream if lineage else None,
         )
         for (spec, m), run in zip(measured, runs, strict=True):
             if m.error is None:

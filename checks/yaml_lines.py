@@ -4,11 +4,14 @@ each sequence knows its line and its items' (a scalar item has nowhere else to k
 """
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class Lined(dict[str, Any]):
@@ -30,6 +33,57 @@ def line_at(mapping: Lined, loc: tuple[str | int, ...]) -> int:
             break
         line, value = value.line_of(key), value[str(key)]
     return line
+
+
+def line_through(document: Lined, loc: tuple[Any, ...]) -> int:
+    """The line along `loc`, through lists too (a rule or a schedule is a list item)."""
+    line, value = document.line, document
+    for key in loc:
+        if isinstance(value, LinedList) and isinstance(key, int) and key < len(value):
+            line, value = value.lines[key], value[key]
+        elif isinstance(value, Lined) and str(key) in value:
+            line, value = value.line_of(key), value[str(key)]
+        else:
+            break
+    return line
+
+
+def read_document(path: Path, what: str, shape: str) -> Lined:
+    """The top mapping of the YAML file at `path` (empty if the file is), or ValueError saying
+    what is wrong and on which line; `what` names the file, `shape` the mapping it should be."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: {what} not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the {what}: {exc}") from exc
+    try:
+        document = load(text)
+    except yaml.YAMLError as exc:
+        line, problem = explain(exc, text)
+        raise ValueError(f"{path}:{line}: not valid YAML: {problem}") from exc
+    if document is None:
+        return Lined()
+    if not isinstance(document, Lined):
+        raise ValueError(f"{path}:1: expected {shape}")
+    return document
+
+
+def validated(path: Path, document: Lined, model: type[ModelT]) -> tuple[ModelT | None, list[str]]:
+    """`document` as `model`, and each problem with its line: keys given twice, then (the model
+    then None) what the model refuses."""
+    problems = [
+        f"{path}:{line}: {field}: given twice (first on line {first})"
+        for field, line, first in repeated_keys(document)
+    ]
+    try:
+        return model.model_validate(plain(document)), problems
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = error["loc"]
+            line = line_through(document, loc)
+            problems.append(f"{path}:{line}: {'.'.join(map(str, loc))}: {error['msg']}")
+        return None, problems
 
 
 class LinedList(list[Any]):

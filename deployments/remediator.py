@@ -1,7 +1,8 @@
 """The remediation loop as `intervene services` runs it (remediation/loop.py says what it does).
 
-It executes actions through Prefect (api/launcher.py, as the API does) and verifies a fix with
-a flow run of the check's deployment `check/<id>`, tagged `verification` (so the check's flow
+It executes actions through Prefect (api/launcher.py, as the API does) and verifies a check's
+fix with a flow run of the check's deployment `check/<id>` (a routed alert's, by its source
+resolving it), tagged `verification` (so the check's flow
 records trigger `verification`), `remediation:<id>` and `incident:<id>`, which the Prefect UI
 shows beside the action's own run.
 """
@@ -13,12 +14,13 @@ import time
 from prefect import get_client
 from prefect.client.orchestration import PrefectClient
 
+from alerts.rules import load_rules
 from api.check_launcher import start_check_run
 from api.launcher import PrefectLauncher
 from flows.checks.trigger import VERIFICATION_TAG
 from models.db import connect
 from models.settings import Settings
-from playbooks.catalog import load_checks
+from playbooks.catalog import SUGGESTABLE, load_checks
 from playbooks.service import Playbooks
 from remediation.loop import Remediator
 
@@ -54,14 +56,18 @@ class PrefectVerifier:
 
 async def remediate_forever(settings: Settings) -> None:
     specs = load_checks(settings.checks_file)
-    if not any(s.remediation and s.remediation.mode == "auto" for s in specs.values()):
-        log.info("no check has automatic remediation: the loop has nothing to do")
+    rules = load_rules(settings.alert_rules_file, SUGGESTABLE)
+    checks = any(s.remediation and s.remediation.mode == "auto" for s in specs.values())
+    if not checks and not rules.policies(mode="auto"):
+        log.info("no check or alert rule has automatic remediation: the loop has nothing to do")
         return
     database = connect(settings.database_url, pool_size=2, max_overflow=2)
     playbooks = Playbooks(database, settings, PrefectLauncher(settings.prefect_ui_url))
     try:
         async with get_client() as client:
-            remediator = Remediator(database, settings, playbooks, specs, PrefectVerifier(client))
+            remediator = Remediator(
+                database, settings, playbooks, specs, PrefectVerifier(client), rules=rules
+            )
             await _loop(remediator, settings)
     finally:
         await database.dispose()

@@ -1,8 +1,9 @@
 """`intervene services`: Intervene's own background loops, beside any work pool.
 
 The reconciler (deployments/reconciler.py), webhook delivery (deployments/webhooks.py), the
-follower of Prefect's events (deployments/prefect_events.py) and the remediation loop
-(deployments/remediator.py), each a `Loop` in `LOOPS`,
+follower of Prefect's events (deployments/prefect_events.py), the remediation loop
+(deployments/remediator.py) and escalation with its notifications (deployments/notifier.py),
+each a `Loop` in `LOOPS`,
 supervised on one event loop: a loop that raises is logged and started again after a backoff
 (1 s doubling to 60 s, back to 1 s once it has run a minute); a loop that returns has nothing
 to do here (the follower, with no pipeline watched) and is not started again. SIGTERM or
@@ -21,9 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from deployments.notifier import notify_forever
 from deployments.prefect_events import follow_prefect_events
 from deployments.reconciler import reconcile_forever
 from deployments.remediator import remediate_forever
+from deployments.silences import release_forever
 from deployments.webhooks import deliver_forever
 from models.settings import Settings
 
@@ -45,6 +48,8 @@ LOOPS: list[Loop] = [
     Loop("webhooks", deliver_forever),
     Loop("prefect_events", follow_prefect_events),
     Loop("remediation", remediate_forever),
+    Loop("silences", release_forever),
+    Loop("notifications", notify_forever),
 ]
 
 

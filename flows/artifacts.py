@@ -5,19 +5,25 @@ reason), each naming the action and linking to its incident in the console when
 INTERVENE_PUBLIC_URL is set.
 
 An artifact is a courtesy: one that cannot be written is a warning in the run's logs, never
-the action's failure. Outside a flow run (tests call flow bodies directly) nothing is written.
+the action's failure, and it waits at most ARTIFACT_SECONDS (Prefect's client retries a server
+that is down for a minute or more, which would hold the action's work and its recorded result
+back). Outside a flow run (tests call flow bodies directly) nothing is written.
 """
 
+import asyncio
 import json
 from typing import Any
 
-from prefect.artifacts import acreate_markdown_artifact
+from prefect.artifacts import MarkdownArtifact
+from prefect.client.orchestration import PrefectClient
 from prefect.context import FlowRunContext
 
 from flows.admission import Admitted
 from flows.logs import run_logger
 from models.settings import get_settings
 from playbooks.launcher import run_name
+
+ARTIFACT_SECONDS = 10.0
 
 
 def plan_key(action_id: int) -> str:
@@ -102,11 +108,22 @@ def result_markdown(
     return "\n".join(lines) + "\n"
 
 
-async def _publish(key: str, markdown: str, description: str) -> None:
+async def _publish(
+    key: str, markdown: str, description: str, client: PrefectClient | None = None
+) -> None:
+    """Write the artifact on the run's page (through `client`, else the run's own)."""
     if FlowRunContext.get() is None:
         return
     try:
-        await acreate_markdown_artifact(markdown=markdown, key=key, description=description)
+        artifact = MarkdownArtifact(key=key, description=description, markdown=markdown)
+        async with asyncio.timeout(ARTIFACT_SECONDS):
+            await artifact.acreate(client)
+    except TimeoutError:
+        run_logger().warning(
+            "could not write the artifact %s: Prefect did not answer within %g s",
+            key,
+            ARTIFACT_SECONDS,
+        )
     except Exception as exc:  # a courtesy: never the action's failure
         kind = type(exc).__name__
         run_logger().warning("could not write the artifact %s: %s: %s", key, kind, exc)

@@ -9,13 +9,14 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from integrations.lineage import Lineage
 from models.errors import ParamsError
 from models.settings import Settings
 
@@ -71,13 +72,7 @@ class DbtProject:
         ]
 
     def manifest(self) -> "Manifest":
-        try:
-            stat = self.manifest_path.stat()
-        except FileNotFoundError as exc:
-            raise ManifestMissing(
-                f"dbt manifest not found at {self.manifest_path}: run `intervene warehouse prepare`"
-            ) from exc
-        return _load_manifest(str(self.manifest_path), stat.st_mtime_ns)
+        return load_manifest(self.manifest_path)
 
 
 @dataclass(frozen=True)
@@ -86,6 +81,7 @@ class Manifest:
 
     parents: dict[str, tuple[str, ...]]  # model name -> model names it selects from
     materialized: dict[str, str]
+    lineage: Lineage = field(default_factory=Lineage)  # every node, by unique id (tests too)
 
     @property
     def models(self) -> list[str]:
@@ -127,6 +123,17 @@ class Manifest:
         return order
 
 
+def load_manifest(path: Path) -> Manifest:
+    """The manifest at `path`, read once per version of the file (its mtime)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
+        raise ManifestMissing(
+            f"dbt manifest not found at {path}: run `intervene warehouse prepare`"
+        ) from exc
+    return _load_manifest(str(path), stat.st_mtime_ns)
+
+
 @lru_cache(maxsize=4)
 def _load_manifest(path: str, _mtime_ns: int) -> Manifest:
     with open(path, encoding="utf-8") as handle:
@@ -145,6 +152,7 @@ def _load_manifest(path: str, _mtime_ns: int) -> Manifest:
             for node in nodes.values()
         },
         materialized={node["name"]: node["config"]["materialized"] for node in nodes.values()},
+        lineage=Lineage.from_manifest(raw),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from intervene_cli import docs, tokens
+from intervene_cli import docs, ingest, oncall, tokens
 from models import migrate
 from models.settings import get_settings
 
@@ -26,8 +26,10 @@ checks_app = typer.Typer(help="The declared checks.", no_args_is_help=True)
 app.add_typer(checks_app, name="checks")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(docs.app, name="docs")
+app.add_typer(ingest.app, name="ingest")
 prefect_app = typer.Typer(help="Intervene's objects on the Prefect server.", no_args_is_help=True)
 app.add_typer(prefect_app, name="prefect")
+app.command("oncall")(oncall.oncall)
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]

@@ -31,6 +31,7 @@ class IncidentKind(StrEnum):
     BUDGET = "budget"
     PLANNER = "planner"
     PIPELINE = "pipeline"  # a failed or crashed run of one of the platform's Prefect flows
+    ALERT = "alert"  # from a tool the platform runs: Alertmanager, Grafana, PagerDuty events
 
 
 class RunTrigger(StrEnum):

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, event, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, BigId, utcnow
+from models.bulk import insert_many
 from models.enums import EventType
 
 
@@ -47,6 +49,14 @@ NOTIFY_CHANNEL = "intervene_events"
 _ORDER_LOCK = 0x1A7E_E7E7  # one constant for every Intervene process
 
 
+# one round trip for both: the NOTIFY is only delivered at commit, whichever runs first
+_LOCK_AND_NOTIFY = text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')")
+_LOCK_AND_NOTIFY_PARAMS = {"key": _ORDER_LOCK, "channel": NOTIFY_CHANNEL}
+# the same, for a statement that takes the lock itself before it draws event ids
+# (models/services/incidents.py, count_repeats)
+ORDER_PARAMS = {"order_key": _ORDER_LOCK, "order_channel": NOTIFY_CHANNEL}
+
+
 def order_new_events(session: Session, _context: object, _instances: object) -> None:
     """Make event ids follow commit order on PostgreSQL, and wake the SSE readers.
 
@@ -62,8 +72,24 @@ def order_new_events(session: Session, _context: object, _instances: object) -> 
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         return
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ORDER_LOCK})
-    connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    connection.execute(_LOCK_AND_NOTIFY, _LOCK_AND_NOTIFY_PARAMS)
 
 
 event.listen(Session, "before_flush", order_new_events)
+
+
+async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert many event rows (`type`, `incident_id`, `payload`, `created_at`) in one
+    statement, with what `order_new_events` does for the ORM's: on PostgreSQL the advisory lock
+    that keeps ids in commit order, and the NOTIFY that wakes the SSE readers."""
+    if not rows:
+        return
+    await order_events(session)
+    await insert_many(session, Event, rows)
+
+
+async def order_events(session: AsyncSession) -> None:
+    """What `order_new_events` does before events are written by a statement of one's own: on
+    PostgreSQL the advisory lock that keeps ids in commit order, and the NOTIFY."""
+    if (await session.connection()).dialect.name == "postgresql":
+        await session.execute(_LOCK_AND_NOTIFY, _LOCK_AND_NOTIFY_PARAMS)

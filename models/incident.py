@@ -8,6 +8,7 @@
 stamps the time, and appends a timeline row and an event row to the same transaction.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +77,57 @@ def _enum(enum_cls: type[Any], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """What a repeat of an active incident changes, its timeline entry and its event: built
+    once, applied to an object (`Incident.record_recurrence`) or written in bulk for many
+    incidents at once (models/services/alert_intake.py)."""
+
+    incident_id: int
+    status: str
+    actor: str
+    at: datetime
+    changed: dict[str, Any]
+    notes: str
+
+    @classmethod
+    def of(
+        cls,
+        incident: Any,  # an Incident, or a row with its id, status, severity, occurrence_count
+        *,
+        actor: str,
+        at: datetime,
+        severity: Severity,
+        count: int = 1,
+        notes: str | None = None,
+    ) -> "Recurrence":
+        first, last = incident.occurrence_count + 1, incident.occurrence_count + count
+        changed: dict[str, Any] = {"occurrence_count": last, "last_seen_at": at}
+        if severity.rank < incident.severity.rank:
+            changed["severity"] = severity
+        escalation = f" (escalated to {severity.value})" if "severity" in changed else ""
+        counted = f"occurrence {last}" if first == last else f"occurrences {first}-{last}"
+        status = IncidentStatus(incident.status).value
+        return cls(incident.id, status, actor, at, changed, notes or f"{counted}{escalation}")
+
+    def timeline_row(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "verb": "recur",
+            "from_status": self.status,
+            "to_status": self.status,
+            "notes": self.notes,
+            "at": self.at,
+        }
+
+    def event_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"id": self.incident_id, "status": self.status}
+        payload["change"] = "recurred"
+        payload.update({field: _json_value(value) for field, value in self.changed.items()})
+        payload["updated_at"] = isoformat(self.at)
+        return payload
 
 
 def _json_value(value: Any) -> Any:
@@ -238,30 +290,22 @@ class Incident(Base):
         )
 
     def record_recurrence(
-        self, *, actor: str, at: datetime, severity: Severity, notes: str | None = None
+        self,
+        *,
+        actor: str,
+        at: datetime,
+        severity: Severity,
+        notes: str | None = None,
+        count: int = 1,
     ) -> None:
-        """The same problem was reported again while this incident is active."""
-        changed: dict[str, Any] = {
-            "occurrence_count": self.occurrence_count + 1,
-            "last_seen_at": at,
-        }
-        if severity.rank < self.severity.rank:
-            changed["severity"] = severity
-        for field, value in changed.items():
+        """The same problem was reported again (`count` times, one entry) while this incident
+        is active."""
+        said = Recurrence.of(self, actor=actor, at=at, severity=severity, count=count, notes=notes)
+        for field, value in said.changed.items():
             setattr(self, field, value)
         self.updated_at = at
-        escalation = f" (escalated to {severity.value})" if "severity" in changed else ""
-        self.timeline.add(
-            TimelineEntry(
-                actor=actor,
-                verb="recur",
-                from_status=self.status.value,
-                to_status=self.status.value,
-                notes=notes or f"occurrence {self.occurrence_count}{escalation}",
-                at=at,
-            )
-        )
-        self._emit_updated("recurred", changed, at)
+        self.timeline.add(TimelineEntry(**said.timeline_row()))
+        self._emit_updated("recurred", said.changed, at)
 
     def note(
         self,

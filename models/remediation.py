@@ -12,7 +12,9 @@ service processes never start two. The attempt that ends a round without a fix c
 `gave_up`; no automatic attempt follows it until a person releases the incident (acknowledges
 it, or asks for a retry), which stamps `released_at`.
 
-`executed_at` marks the attempts that ran an action: the hourly budgets count those.
+`executed_at` marks the attempts that ran an action: the hourly budgets count those. An attempt
+runs the policy of a check (`check_id`, verified by running the check again) or of an alert
+routing rule (`rule`, verified by the alert's source resolving it: alerts/rules.py).
 """
 
 from datetime import datetime
@@ -44,14 +46,15 @@ class Remediation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(220))  # `<kind>:<key>` of the incident
-    check_id: Mapped[str] = mapped_column(String(120))
+    check_id: Mapped[str | None] = mapped_column(String(120))  # whose policy: a check's...
+    rule: Mapped[str | None] = mapped_column(String(100))  # ...or an alert routing rule's
     attempt: Mapped[int]  # 1, 2, ... within the round (a release starts a new round)
     step: Mapped[str] = mapped_column(String(24), default=RemediationStep.PLANNED.value)
     action_type: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # as it was when it started
-    trigger_run_id: Mapped[int] = mapped_column(BigId)  # the failing check run that started it
-    detected_at: Mapped[datetime]  # when that run found the failure
+    trigger_run_id: Mapped[int | None] = mapped_column(BigId)  # the failing check run, if any
+    detected_at: Mapped[datetime]  # when that run found the failure (an alert: it fired)
     dry_run_action_id: Mapped[int | None] = mapped_column(
         ForeignKey("actions.id", ondelete="SET NULL")
     )
@@ -76,6 +79,15 @@ class Remediation(Base):
     executed_at: Mapped[datetime | None]
     verified_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    @property
+    def origin(self) -> str:
+        """Whose policy it runs: the check's id, or `rule:<name>` for a routed alert's."""
+        return self.check_id if self.check_id is not None else f"rule:{self.rule}"
+
+    @property
+    def origin_words(self) -> str:
+        return f"check {self.check_id}" if self.check_id is not None else f"alert rule {self.rule}"
 
     @property
     def in_flight(self) -> bool:

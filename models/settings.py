@@ -261,6 +261,41 @@ class Settings(BaseSettings):
         description="How long a verification run may take before the attempt counts as failed.",
     )
 
+    alert_rules_file: Path | None = Field(
+        default=SOURCE_ROOT / "warehouse" / "alert_rules.yml",
+        description="Routing rules for alerts from Alertmanager, Grafana, PagerDuty events and"
+        " dbt (docs/alerts.md); empty: the defaults alone.",
+    )
+    oncall_file: Path | None = Field(
+        default=SOURCE_ROOT / "warehouse" / "oncall.yml",
+        description="People and on-call schedules (docs/oncall.md); empty: no one is on call.",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="The SMTP server that sends notification emails (unset: emails wait, visible"
+        " in each incident's notifications, until it is set).",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="STARTTLS after connecting, TLS from the start, or none."
+    )
+    smtp_user: str | None = Field(default=None, description="Its user, if it needs a login.")
+    smtp_password: SecretStr | None = Field(default=None, description="...and password.")
+    smtp_sender: str = Field(
+        default="intervene@localhost", description="The From address of notification emails."
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="Per message.")
+    escalation_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often `intervene services` moves escalations on and sends notifications.",
+    )
+    silence_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the services look for silences that ended over alerts still firing.",
+    )
+
     def remediation_action_budget(self, action_type: str) -> int:
         return self.remediation_action_budgets.get(
             action_type, self.remediation_action_budget_per_hour
@@ -274,6 +309,11 @@ class Settings(BaseSettings):
     @classmethod
     def _every_severity(cls, value: dict[Severity, SlaTargets]) -> dict[Severity, SlaTargets]:
         return DEFAULT_SLA_TARGETS | value
+
+    @field_validator("alert_rules_file", "oncall_file", mode="before")
+    @classmethod
+    def _no_file(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("database_url")
     @classmethod

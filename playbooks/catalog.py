@@ -78,8 +78,9 @@ class ActionSpec:
         return self.make_plan(params, context)
 
 
-# What checks open: an agent's evaluation says nothing about a Prefect pipeline's run.
-CHECK_KINDS = frozenset(IncidentKind) - {IncidentKind.PIPELINE}
+# What checks open: an agent's evaluation says nothing about a Prefect pipeline's run, nor about
+# an alert from another tool (whose suggested playbooks the alert or its routing rule names).
+CHECK_KINDS = frozenset(IncidentKind) - {IncidentKind.PIPELINE, IncidentKind.ALERT}
 
 
 def restore_raises_a_canary(prior: dict[str, Any], planner: PlannerSnapshot) -> bool:

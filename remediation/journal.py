@@ -1,6 +1,7 @@
 """What an attempt writes: its own row, and the incident's timeline, in one transaction.
 
-Each step is a timeline entry by `automation:<check id>` whose verb names the step
+Each step is a timeline entry by `automation:<check id>` (`automation:rule:<name>` for a routed
+alert's) whose verb names the step
 (`remediation_planned`, `remediation_executing`, `remediation_verified`, ...) and whose notes
 name the action and check-run ids; each is also an `incident_updated` event with that `change`.
 Giving up adds the `remediation_failed` event, which webhooks may subscribe to.
@@ -21,13 +22,14 @@ from models.services.incidents import get_incident, transition_incident
 ACTOR_PREFIX = "automation:"
 
 
-def actor_of(check_id: str) -> str:
-    return f"{ACTOR_PREFIX}{check_id}"
+def actor_of(origin: str) -> str:
+    """`origin`: a check's id, or `rule:<name>` (Remediation.origin)."""
+    return f"{ACTOR_PREFIX}{origin}"
 
 
 def note(incident: Incident, remediation: Remediation, verb: str, notes: str, at: datetime) -> None:
     incident.note(
-        actor=actor_of(remediation.check_id),
+        actor=actor_of(remediation.origin),
         verb=f"remediation_{verb}",
         notes=f"remediation {remediation.id} (attempt {remediation.attempt}): {notes}",
         at=at,
@@ -67,7 +69,7 @@ async def settle_incident(
     """Move the incident to mitigated (and resolved, with `resolve`) as the fix's proof says;
     what was done, in words (nothing when a person or the check got there first)."""
     incident = await get_incident(session, remediation.incident_id, for_update=True)
-    actor = actor_of(remediation.check_id)
+    actor = actor_of(remediation.origin)
     verbs = [Verb.MITIGATE, Verb.RESOLVE] if resolve else [Verb.MITIGATE]
     done = []
     for verb in verbs:
@@ -99,6 +101,7 @@ def escalate(
                 "status": incident.status.value,
                 "remediation_id": remediation.id,
                 "check_id": remediation.check_id,
+                "rule": remediation.rule,
                 "action_type": remediation.action_type,
                 "action_id": remediation.action_id,
                 "rollback_action_id": remediation.rollback_action_id,

@@ -7,7 +7,8 @@ it was handed, so a duplicate delivery, a retry or a second services process cha
 
 1. every attempt in flight is moved along by whoever leases it (steps.py);
 2. unless automation is paused, each active incident of an `auto` check whose newest violation
-   came after its last attempt gets a new attempt, if its round has attempts left and it is not
+   came after its last attempt (or of an alert routed by a rule with an `auto` policy that fired
+   again after it: alerts/rules.py) gets a new attempt, if its round has attempts left and it is not
    held by a give-up that no person has released. The unique index on attempts in flight lets
    one opener win; the others find it taken.
 """
@@ -19,7 +20,9 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 
+from alerts.rules import AlertRules
 from checks.config import CheckSpec
+from checks.remediation import RemediationPolicy
 from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import RemediationStep
@@ -68,10 +71,12 @@ class Remediator:
         specs: dict[str, CheckSpec],
         verifier: Verifier,
         owner: str | None = None,
+        rules: AlertRules | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
         self.specs = specs
+        self.rules = rules or AlertRules()
         self.busy = False  # the last pass found attempts in flight (or started one)
         self.steps = Steps(
             database,
@@ -109,24 +114,35 @@ class Remediator:
 
     async def start_due(self) -> list[Started]:
         auto = self.auto
+        routed = self.rules.policies(mode="auto")
         async with transaction(self.database.reader) as session:
             failing = await store.failing(session, auto)
+            failing += await store.alerting(session, routed)
             history = await store.of_incidents(session, [f.incident.id for f in failing])
         started = []
         for found in failing:
             attempts = history[found.incident.id]
             if any(a.in_flight for a in attempts):
                 continue
-            began = await self._start(auto[found.check_id], found, attempts)
+            began = await self._start(found, attempts)
             if began is not None:
                 started.append(began)
         return started
 
-    async def _start(
-        self, spec: CheckSpec, found: store.Failing, history: list[Remediation]
-    ) -> Started | None:
-        policy = spec.remediation
-        assert policy is not None
+    def _policy(self, found: store.Failing) -> tuple[RemediationPolicy, dict[str, object]]:
+        """The policy that fixes `found` and the params its action runs with."""
+        if found.rule is not None:
+            rule = self.rules.rule(found.rule)
+            assert rule is not None
+            assert rule.remediation is not None
+            return rule.remediation, rule.remediation.run_params(rule.params)
+        assert found.check_id is not None
+        spec = self.specs[found.check_id]
+        assert spec.remediation is not None
+        return spec.remediation, spec.remediation_params()
+
+    async def _start(self, found: store.Failing, history: list[Remediation]) -> Started | None:
+        policy, params = self._policy(found)
         incident = found.incident
         held = [a for a in history if a.blocks]
         now = utcnow()
@@ -150,11 +166,12 @@ class Remediator:
                 {
                     "incident_id": incident.id,
                     "key": f"{incident.kind.value}:{incident.key}",
-                    "check_id": spec.id,
+                    "check_id": found.check_id,
+                    "rule": found.rule,
                     "attempt": len(round_) + 1,
                     "step": RemediationStep.PLANNED.value,
                     "action_type": policy.action,
-                    "params": spec.remediation_params(),
+                    "params": params,
                     "policy": policy.model_dump(mode="json"),
                     "trigger_run_id": found.run_id,
                     "detected_at": found.run_started_at,
@@ -170,7 +187,7 @@ class Remediator:
                 locked,
                 attempt,
                 "planned",
-                f"{policy.action} {json.dumps(attempt.params)} for check run {found.run_id},"
+                f"{policy.action} {json.dumps(attempt.params)} for {_violation(found)},"
                 f" attempt {attempt.attempt} of {policy.max_attempts}",
                 now,
             )
@@ -182,3 +199,9 @@ class Remediator:
             attempt.attempt,
         )
         return Started(attempt.id, incident.id)
+
+
+def _violation(found: store.Failing) -> str:
+    if found.run_id is not None:
+        return f"check run {found.run_id}"
+    return f"the alert (rule {found.rule}) that fired at {found.run_started_at.isoformat()}"

@@ -93,7 +93,7 @@ class Steps:
     def principal(self, attempt: Remediation) -> Principal:
         """Automation acts as a responder: it may run what needs no approval, and approve
         nothing."""
-        return Principal(name=journal.actor_of(attempt.check_id), role=Role.RESPONDER)
+        return Principal(name=journal.actor_of(attempt.origin), role=Role.RESPONDER)
 
     async def advance(self, remediation_id: int, *, paused: bool) -> None:
         async with transaction(self.database.writer) as session:
@@ -214,6 +214,17 @@ class Steps:
                     outcome=f"action {action.id} succeeded",
                 )
             return
+        if attempt.check_id is None:  # a routed alert's: its source says whether it worked
+            within = int(policy.get("verify_within_seconds", 900))
+            await self._record(
+                attempt,
+                step=Step.VERIFYING,
+                say=(
+                    "verifying",
+                    f"action {action.id} succeeded; its source has {within} s to resolve the alert",
+                ),
+            )
+            return
         flow_run_id = await self.verifier.start(
             attempt.check_id, remediation_id=attempt.id, incident_id=attempt.incident_id
         )
@@ -229,6 +240,9 @@ class Steps:
         )
 
     async def verifying(self, attempt: Remediation) -> None:
+        if attempt.check_id is None:
+            await self.alert_verifying(attempt)
+            return
         assert attempt.verify_flow_run_id is not None
         async with transaction(self.database.reader) as session:
             run = await run_of_flow_run(session, attempt.verify_flow_run_id)
@@ -286,6 +300,51 @@ class Steps:
             outcome=f"ineffective: {reason}",
         )
 
+    async def alert_verifying(self, attempt: Remediation) -> None:
+        """A routed alert's fix works when the alert's source resolves it in time; a person
+        resolving it meanwhile ends the attempt unjudged."""
+        executed = attempt.executed_at or attempt.step_started_at
+        async with transaction(self.database.reader) as session:
+            incident = await get_incident(session, attempt.incident_id)
+            resolved = await store.resolution(session, attempt.incident_id, executed)
+        source = str((incident.metadata_ or {}).get("source", ""))
+        if resolved is not None and incident.status not in ACTIVE_STATUSES:
+            if resolved.actor != source:
+                await self._finish(
+                    attempt, Step.CANCELLED, f"{resolved.actor} resolved the incident meanwhile"
+                )
+                return
+            notes = (
+                f"action {attempt.action_id} fixed it: {source} resolved the alert at"
+                f" {resolved.at.isoformat()}"
+            )
+            await self._record(
+                attempt,
+                step=Step.VERIFIED,
+                say=("verified", f"{notes}; incident {incident.status.value}"),
+                verified_at=utcnow(),
+                outcome=notes,
+            )
+            return
+        if incident.status not in ACTIVE_STATUSES:  # closed by a person without a resolve
+            await self._finish(attempt, Step.CANCELLED, f"incident {incident.status.value}")
+            return
+        within = int(attempt.policy.get("verify_within_seconds", 900))
+        waited = (utcnow() - attempt.step_started_at).total_seconds()
+        if waited <= within:
+            return
+        reason = f"{source or 'its source'} did not resolve the alert within {within} s of action"
+        reason += f" {attempt.action_id}"
+        if attempt.attempt >= int(attempt.policy.get("max_attempts", 1)):
+            await self._give_up(attempt, f"ineffective: {reason}", step=Step.INEFFECTIVE)
+            return
+        await self._record(
+            attempt,
+            step=Step.INEFFECTIVE,
+            say=("ineffective", f"{reason}; attempts left"),
+            outcome=f"ineffective: {reason}",
+        )
+
     # -- the parts ---------------------------------------------------------------------------
 
     async def _dry_run(self, attempt: Remediation) -> Action | None:
@@ -316,7 +375,7 @@ class Steps:
                 Ask(
                     attempt.action_type,
                     attempt.params,
-                    f"automatic remediation {attempt.id} of check {attempt.check_id}",
+                    f"automatic remediation {attempt.id} of {attempt.origin_words}",
                 ),
                 self.principal(attempt),
             )
@@ -434,7 +493,7 @@ class Steps:
             action = await self.playbooks.rollback(
                 attempt.incident_id,
                 attempt.action_id,
-                Rollback(approved_by=None, requested_by=journal.actor_of(attempt.check_id)),
+                Rollback(approved_by=None, requested_by=journal.actor_of(attempt.origin)),
                 principal=self.principal(attempt),
                 wait=0,
             )
@@ -468,7 +527,7 @@ class Steps:
         return Execution(
             action_type=attempt.action_type,
             params=dict(attempt.params),
-            requested_by=journal.actor_of(attempt.check_id),
+            requested_by=journal.actor_of(attempt.origin),
             approved_by=None,
         )
 

@@ -2,14 +2,14 @@
 its check's policy, and the automation switch with what is left of the hourly budgets.
 
 Reads only: the rows stay the loop's (loop.py, steps.py) and the switch the admin routes'.
-An incident's policy is its check's (`metadata.check_id`, as checks/runner.py opens it) as
-declared now; once the check no longer declares one, the policy the newest attempt started
-with. Incidents about a check itself (stale, failing: models/services/check_health.py) are
-not what its policy fixes, and get none.
+An incident's policy is its check's (`metadata.check_id`, as checks/runner.py opens it), or
+for an alert its routing rule's (`metadata.rule`), as declared now; once neither declares one,
+the policy the newest attempt started with. Incidents about a check itself (stale, failing:
+models/services/check_health.py) are not what its policy fixes, and get none.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alerts.rules import AlertRules
 from checks.config import CheckSpec
 from checks.remediation import RemediationPolicy
 from models.enums import RemediationStep
@@ -72,6 +73,34 @@ class Automation:
     in_flight: list[Remediation]
 
 
+@dataclass(frozen=True)
+class Policies:
+    """The remediation policies declared now: the checks' and the alert routing rules'."""
+
+    specs: Mapping[str, CheckSpec]
+    rules: AlertRules = field(default_factory=AlertRules)
+
+    def declared(self, incident: Incident) -> RemediationPolicy | None:
+        check_id = check_of(incident)
+        if check_id is not None:
+            spec = self.specs.get(check_id)
+            return spec.remediation if spec is not None else None
+        metadata = incident.metadata_ or {}
+        name = metadata.get("rule")
+        if isinstance(name, str) and metadata.get("source"):
+            rule = self.rules.rule(name)
+            return rule.remediation if rule is not None else None
+        return None
+
+    def auto_actions(self) -> set[str]:
+        checks = {
+            spec.remediation.action
+            for spec in self.specs.values()
+            if spec.remediation is not None and spec.remediation.mode == "auto"
+        }
+        return checks | {policy.action for policy in self.rules.policies(mode="auto").values()}
+
+
 def check_of(incident: Incident) -> str | None:
     check_id = (incident.metadata_ or {}).get("check_id")
     if not isinstance(check_id, str) or is_own(incident, check_id):
@@ -80,29 +109,28 @@ def check_of(incident: Incident) -> str | None:
 
 
 def policy_of(
-    incident: Incident, specs: Mapping[str, CheckSpec], history: list[Remediation]
+    incident: Incident, policies: Policies, history: list[Remediation]
 ) -> RemediationPolicy | None:
-    check_id = check_of(incident)
-    spec = specs.get(check_id) if check_id else None
-    if spec is not None and spec.remediation is not None:
-        return spec.remediation
+    declared = policies.declared(incident)
+    if declared is not None:
+        return declared
     if not history:
         return None
-    try:  # the check dropped its policy: the one the newest attempt ran under
+    try:  # its check or rule dropped the policy: the one the newest attempt ran under
         return RemediationPolicy.model_validate(history[-1].policy)
     except ValidationError:
         return None
 
 
 def remediation_of(
-    incident: Incident, specs: Mapping[str, CheckSpec], history: list[Remediation]
+    incident: Incident, policies: Policies, history: list[Remediation]
 ) -> IncidentRemediation | None:
     """`history`: the incident's attempts, oldest first (store.of_incident)."""
-    policy = policy_of(incident, specs, history)
+    policy = policy_of(incident, policies, history)
     if policy is None and not history:
         return None
     newest = history[-1] if history else None
-    judged = [a for a in history if a.step in JUDGED and a.verify_check_run_id is not None]
+    judged = [a for a in history if a.step in JUDGED]
     verification = (
         Verification(judged[-1].verify_check_run_id, judged[-1].step == RemediationStep.VERIFIED)
         if judged
@@ -122,23 +150,19 @@ def remediation_of(
 
 
 async def incident_remediation(
-    session: AsyncSession, incident: Incident, specs: Mapping[str, CheckSpec]
+    session: AsyncSession, incident: Incident, policies: Policies
 ) -> IncidentRemediation | None:
-    return remediation_of(incident, specs, await store.of_incident(session, incident.id))
+    return remediation_of(incident, policies, await store.of_incident(session, incident.id))
 
 
 async def automation(
-    session: AsyncSession, settings: Settings, specs: Mapping[str, CheckSpec], now: datetime
+    session: AsyncSession, settings: Settings, policies: Policies, now: datetime
 ) -> Automation:
     """The switch and the budgets: every action type an `auto` policy names, and any other
     that ran in the last hour (a policy changed since, or removed)."""
     state = await session.scalar(select(AutomationState).where(AutomationState.id == 1))
     executed = await store.executed_in_last_hour(session, now)
-    named = {
-        spec.remediation.action
-        for spec in specs.values()
-        if spec.remediation is not None and spec.remediation.mode == "auto"
-    }
+    named = policies.auto_actions()
     actions = {}
     for action_type in sorted(named | set(executed)):
         limit = settings.remediation_action_budget(action_type)

@@ -21,7 +21,7 @@ CONTRACTS: dict[str, dict[str, Any]] = {
 
 def test_the_contracts_say_the_rule() -> None:
     layers = CONTRACTS["layers"]["layers"]
-    order = ["api | flows", "playbooks", "checks", "integrations", "models"]
+    order = ["api | flows", "playbooks | alerts | oncall", "checks", "integrations", "models"]
     assert [layer for layer in layers if layer in order] == order
     below = CONTRACTS["no-web-no-prefect-below"]
     assert set(below["source_modules"]) >= {"models", "checks", "playbooks"}

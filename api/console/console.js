@@ -19,6 +19,7 @@ const state = {
   lastEventId: null,
   reconnectTimer: null,
   filters: { status: "", severity: "", kind: "" },
+  silenceFilter: "", // the silences list: "" (active and pending), or one state
   route: { name: "board" },
   previews: new Map(), // action_type -> the last dry-run of it on this incident page
   drafts: new Map(), // action_type -> {params, open}: what the user typed survives a live refresh
@@ -243,25 +244,45 @@ function onEvent(type, data) {
   } else if (route.name === "incident") {
     const about = type === "action_executed" ? data.incident_id : data.id;
     if (about === route.id) scheduleRefresh();
+  } else if (isSilencePage(route) && type === "incident_created") {
+    // a held alert released when its silence ended opens an incident: its row links it now
+    scheduleRefresh({ quiet: true });
   }
 }
 
-// Several events in a burst cost one re-read.
-function scheduleRefresh() {
+// Several events in a burst cost one re-read. A quiet one (a background re-read, not a user's
+// action) leaves a shown error alone.
+function scheduleRefresh({ quiet = false } = {}) {
   clearTimeout(state.refreshTimer);
-  state.refreshTimer = setTimeout(() => attempt(refresh), 150);
+  state.refreshTimer = setTimeout(() => (quiet ? refresh().catch(showError) : attempt(refresh)), 150);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Routing: #/ (board), #/incidents/<id>, #/checks, #/automation.
+// Routing: #/ (board), #/incidents/<id>, #/checks, #/automation, #/silences (its form
+// prefilled by ?key=&source=&kind=&from=<incident id>), #/silences/<id>, #/schedules.
 
 function parseRoute() {
-  const hash = location.hash.replace(/^#/, "") || "/";
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const mark = raw.indexOf("?");
+  const hash = mark < 0 ? raw : raw.slice(0, mark);
+  const query = new URLSearchParams(mark < 0 ? "" : raw.slice(mark + 1));
   const incident = hash.match(/^\/incidents\/(\d+)$/);
   if (incident) return { name: "incident", id: Number(incident[1]) };
+  const silence = hash.match(/^\/silences\/(\d+)$/);
+  if (silence) return { name: "silence", id: Number(silence[1]) };
+  if (hash === "/silences") {
+    const prefill = {};
+    for (const name of ["key", "source", "kind", "from"]) if (query.get(name)) prefill[name] = query.get(name);
+    return { name: "silences", prefill: Object.keys(prefill).length ? prefill : null };
+  }
   if (hash === "/checks") return { name: "checks" };
   if (hash === "/automation") return { name: "automation" };
+  if (hash === "/schedules") return { name: "schedules" };
   return { name: "board" };
+}
+
+function isSilencePage(route) {
+  return route.name === "silences" || route.name === "silence";
 }
 
 function render() {
@@ -270,7 +291,8 @@ function render() {
   state.drafts.clear();
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.classList.toggle("current", link.dataset.nav === state.route.name
-      || (link.dataset.nav === "board" && state.route.name === "incident"));
+      || (link.dataset.nav === "board" && state.route.name === "incident")
+      || (link.dataset.nav === "silences" && state.route.name === "silence"));
   }
   if (!state.token) return renderSignIn();
   document.getElementById("view").replaceChildren(h("p", { class: "muted" }, "Loading…"));
@@ -284,6 +306,8 @@ async function refresh() {
   if (route.name === "incident") return renderIncident(route.id);
   if (route.name === "checks") return renderChecks();
   if (route.name === "automation") return renderAutomation();
+  if (route.name === "schedules") return refreshSchedules();
+  if (isSilencePage(route)) return refreshSilencePage();
   return renderBoard();
 }
 
@@ -372,12 +396,14 @@ function slaCell(incident) {
 // One incident.
 
 async function renderIncident(id) {
-  const [incident, timeline, available, history, approvals] = await Promise.all([
+  const [incident, timeline, available, history, approvals, paged, oncall] = await Promise.all([
     api(`/incidents/${id}`),
     api(`/incidents/${id}/timeline`),
     api(`/playbooks/incidents/${id}/actions`),
     api(`/playbooks/incidents/${id}/actions/history`),
     api(`/playbooks/incidents/${id}/actions/approvals`),
+    api(`/incidents/${id}/notifications`),
+    api("/oncall"),
   ]);
   if (state.route.name !== "incident" || state.route.id !== id) return;
   const me = state.me;
@@ -397,8 +423,10 @@ async function renderIncident(id) {
     }, verb)))
     : null;
 
+  const metadata = incident.metadata || {};
   const facts = [
     ["Kind", incident.kind], ["Key", incident.key],
+    ...alertFacts(metadata),
     ["Occurrences", incident.occurrence_count], ["Assigned to", incident.assigned_to || "—"],
     ["Acknowledged by", incident.acknowledged_by || "—"],
     ["Opened", when(incident.created_at)], ["Last seen", when(incident.last_seen_at)],
@@ -415,10 +443,17 @@ async function renderIncident(id) {
       h("div", { class: "columns" },
         h("div", { class: "card" }, h("h2", {}, "Details"),
           h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+          metadata.source && me.may_transition
+            ? h("div", { class: "buttons" }, h("a", { class: "button", href: silenceThisAlert(incident),
+              dataset: { do: "silence-alert" }, title: "Open the Silences form with this alert's key and source" },
+            "Silence this alert"))
+            : null,
           slaTable(incident),
           json(incident.details),
           Object.keys(incident.metadata || {}).length ? json(incident.metadata) : null),
         h("div", { class: "card" }, h("h2", {}, "Timeline"), timelineList(timeline.entries))),
+      relatedCard(incident.related),
+      peopleCard(paged.notifications, oncall),
       remediationCard(id, incident.remediation),
       h("div", { class: "card" }, h("h2", {}, "Playbooks"),
         incident.status === "closed"
@@ -431,6 +466,48 @@ async function renderIncident(id) {
       h("div", { class: "card" }, h("h2", {}, "Action history"), historyTable(id, history.actions)),
     ),
   );
+}
+
+// An alert incident's facts (its metadata): the tool it came from, the routing rule that
+// matched it, and when its tool resolved it.
+function alertFacts(metadata) {
+  const facts = [];
+  if (metadata.source) facts.push(["Source", h("span", { class: "badge source", dataset: { source: metadata.source } }, metadata.source)]);
+  if (metadata.rule) facts.push(["Rule", h("code", { class: "rule" }, metadata.rule)]);
+  if (metadata.resolved_by_source_at) facts.push(["Resolved by source", when(metadata.resolved_by_source_at)]);
+  return facts;
+}
+
+// The Silences form, prefilled with this incident's key (as a glob matching it alone) and source.
+function silenceThisAlert(incident) {
+  const query = new URLSearchParams({ key: globEscape(incident.key), source: incident.metadata.source,
+    from: String(incident.id) });
+  return `#/silences?${query}`;
+}
+
+// Failures downstream of this incident's (dbt lineage) that joined it instead of opening their own.
+function relatedCard(related) {
+  if (!related || !related.length) return null;
+  return h("div", { class: "card related" },
+    h("h2", {}, "Related failures ", h("span", { class: "badge" }, String(related.length))),
+    h("p", { class: "muted small" }, "Downstream of this failure (dbt lineage): listed here instead of "
+      + "opening incidents of their own while this one is active."),
+    h("table", { class: "related-failures" },
+      h("thead", {}, h("tr", {}, ["Key", "Source", "Occurrences", "State", "First seen", "Last seen"]
+        .map((t) => h("th", {}, t)))),
+      h("tbody", {}, related.map((r) => h("tr", { dataset: { key: r.key, firing: String(r.firing) } },
+        h("td", {}, h("code", {}, r.key), h("div", { class: "muted small" }, r.kind)),
+        h("td", {}, r.source),
+        h("td", {}, String(r.occurrences)),
+        h("td", {}, firingBadge(r.firing)),
+        h("td", {}, when(r.first_seen_at)),
+        h("td", {}, when(r.last_seen_at)))))));
+}
+
+function firingBadge(firing) {
+  return firing
+    ? h("span", { class: "badge firing" }, "still failing")
+    : h("span", { class: "badge recovered", title: "Its source's last word: resolved" }, "no longer failing");
 }
 
 function slaTable(incident) {
@@ -753,14 +830,509 @@ async function renderAutomation() {
       h("div", { class: "card" }, h("h2", {}, "In flight"),
         automation.in_flight.length
           ? h("table", { class: "in-flight" },
-            h("thead", {}, h("tr", {}, ["ID", "Incident", "Check", "Step", "Action", "Action run"].map((t) => h("th", {}, t)))),
+            h("thead", {}, h("tr", {}, ["ID", "Incident", "Check or rule", "Step", "Action", "Action run"].map((t) => h("th", {}, t)))),
             h("tbody", {}, automation.in_flight.map((a) => h("tr", { dataset: { remediationId: a.id } },
               h("td", {}, a.id), h("td", {}, h("a", { href: `#/incidents/${a.incident_id}` }, `#${a.incident_id}`)),
-              h("td", {}, a.check_id), h("td", {}, badge("remediation", a.step)),
+              h("td", {}, a.check_id || `rule ${a.rule}`), h("td", {}, badge("remediation", a.step)),
               h("td", {}, a.action_type), h("td", {}, ref(a.action_id))))))
           : h("p", { class: "muted" }, "Nothing in flight.")),
     ),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Silences: maintenance windows over alerts from other tools. An alert a silence matches is
+// held (counted, visible here) and opens nothing; one still firing when its silence ends opens
+// its incident then.
+
+// The sources a silence may name (models/alert.py Source). GET /api/me does not send them (yet):
+// where it does, as `alert_sources`, its list is taken instead.
+const ALERT_SOURCES = ["alertmanager", "grafana", "pagerduty", "dbt"];
+const SILENCE_FILTERS = [["", "active and pending"], ["active", "active"], ["pending", "pending (scheduled)"],
+  ["expired", "expired"]];
+const SILENCE_DURATIONS = [["1800", "30 min"], ["3600", "1 h"], ["14400", "4 h"]];
+const SILENCE_POLL_MS = 10000; // held counts grow, and states change, with no event to say so
+
+function alertSources(extra) {
+  const sources = [...(state.me.alert_sources || ALERT_SOURCES)];
+  if (extra && !sources.includes(extra)) sources.push(extra); // a prefill is never dropped
+  return sources;
+}
+
+// `text` as a glob that matches only itself (fnmatch: a metacharacter inside [ ] is literal).
+function globEscape(text) {
+  return text.replace(/[*?[]/g, (c) => `[${c}]`);
+}
+
+function isGlob(text) {
+  return /[*?[]/.test(text);
+}
+
+function localTime(iso) {
+  const date = new Date(iso);
+  return h("span", { class: "local-time", title: iso },
+    date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }));
+}
+
+// A silence's matchers as words: `key matches DiskFull:*`, `source is alertmanager`, ...
+function matcherList(matchers) {
+  const item = (name, value) => h("li", { class: "matcher", dataset: { matcher: name } },
+    h("span", { class: "muted" }, name), isGlob(value) ? " matches " : " is ", h("code", {}, value));
+  const items = [];
+  if (matchers.key) items.push(item("key", matchers.key));
+  if (matchers.source) items.push(item("source", matchers.source));
+  if (matchers.kind) items.push(item("kind", matchers.kind));
+  for (const [name, value] of Object.entries(matchers.labels || {})) items.push(item(`label ${name}`, value));
+  return items.length ? h("ul", { class: "matchers" }, items) : h("span", { class: "muted" }, "—");
+}
+
+// Its window in local time, each end with how far it is: "ends in 25 min", "ended 3 min ago".
+function silenceWindow(silence) {
+  const started = silence.state !== "pending";
+  const ended = silence.state === "expired";
+  return h("div", { class: "window" },
+    h("div", { class: "starts" }, localTime(silence.starts_at), " ",
+      h("span", { class: "muted" }, started ? "started " : "starts ", when(silence.starts_at))),
+    h("div", { class: "ends" }, "→ ", localTime(silence.ends_at), " ",
+      h("span", { class: ended ? "muted" : null }, ended ? "ended " : "ends ", when(silence.ends_at))));
+}
+
+// End a silence now, once the user confirms; what it held that still fires opens then.
+function endSilence(silence, after) {
+  return attempt(async () => {
+    if (!confirm(`End silence #${silence.id} now? Alerts it holds that still fire open their incidents.`)) return;
+    await api(`/silences/${silence.id}`, { method: "DELETE" });
+    await after();
+  });
+}
+
+function endButton(silence, after) {
+  if (silence.state === "expired" || !state.me.may_transition) return null;
+  return h("button", { type: "button", class: "small", dataset: { do: "end-silence" },
+    onclick: () => endSilence(silence, after) }, "End now");
+}
+
+async function refreshSilencePage() {
+  const route = state.route;
+  if (route.name === "silence") return renderSilence(route.id);
+  if (route.name !== "silences") return undefined;
+  // a re-read keeps the page (and what the form holds): only the list is drawn again
+  return document.getElementById("silence-list") ? refreshSilenceList() : renderSilences();
+}
+
+async function readSilences(filter) {
+  const query = new URLSearchParams({ limit: "100" });
+  if (filter) query.set("state", filter);
+  return api(`/silences?${query}`);
+}
+
+async function renderSilences() {
+  const list = await readSilences(state.silenceFilter);
+  if (state.route.name !== "silences") return;
+  const prefill = state.route.prefill;
+  const form = state.me.may_transition
+    ? silenceForm(prefill || {})
+    : h("p", { class: "muted small" }, "Adding and ending silences need the responder role.");
+  document.getElementById("view").replaceChildren(
+    h("section", { class: "silences-page" },
+      h("div", { class: "toolbar" }, h("h1", {}, "Silences"),
+        h("span", { class: "muted" }, "Alerts a silence matches are held and counted: they open nothing and notify no one.")),
+      h("div", { class: "card" }, h("h2", {}, "New silence"), form),
+      h("div", { class: "card", id: "silence-list" }, silenceListContent(list))));
+  if (prefill && state.me.may_transition) {
+    const reason = document.querySelector("#silence-form [name=reason]");
+    reason.scrollIntoView({ block: "center" });
+    reason.focus();
+  }
+}
+
+async function refreshSilenceList() {
+  const filter = state.silenceFilter;
+  const list = await readSilences(filter);
+  const container = document.getElementById("silence-list");
+  if (state.route.name !== "silences" || !container || filter !== state.silenceFilter) return;
+  container.replaceChildren(...silenceListContent(list));
+}
+
+function silenceListContent(list) {
+  const filter = h("label", {}, "Show ",
+    h("select", { name: "state", onchange: (event) => {
+      state.silenceFilter = event.target.value;
+      attempt(refreshSilenceList);
+    } },
+    SILENCE_FILTERS.map(([value, text]) => h("option", { value, selected: state.silenceFilter === value }, text))));
+  const shown = list.silences.length < list.total ? `newest ${list.silences.length} of ${list.total}` : `${list.total}`;
+  const header = h("div", { class: "toolbar" }, h("h2", {}, "Silences"),
+    h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, filter,
+      h("span", { class: "muted count-shown" }, shown)));
+  if (!list.silences.length) {
+    return [header, h("p", { class: "empty" }, state.silenceFilter === "expired"
+      ? "No expired silence." : state.silenceFilter ? `No ${state.silenceFilter} silence.`
+        : "No silence is active or scheduled.")];
+  }
+  const rows = list.silences.map((silence) => h("tr", { dataset: { silenceId: silence.id, state: silence.state } },
+    h("td", {}, h("a", { href: `#/silences/${silence.id}` }, `#${silence.id}`)),
+    h("td", {}, badge("silence", silence.state)),
+    h("td", {}, matcherList(silence.matchers)),
+    h("td", {}, silenceWindow(silence)),
+    h("td", { class: "reason" }, silence.reason),
+    h("td", {}, silence.created_by,
+      silence.ended_by ? h("div", { class: "muted small ended-by" }, `ended by ${silence.ended_by}`) : null),
+    h("td", { class: "held-alerts", dataset: { count: silence.held_alerts } },
+      silence.held_alerts ? h("a", { href: `#/silences/${silence.id}` }, String(silence.held_alerts)) : "0"),
+    h("td", { class: "suppressed", dataset: { count: silence.suppressed } }, String(silence.suppressed)),
+    h("td", {}, endButton(silence, refreshSilenceList))));
+  return [header, h("table", { class: "silences" },
+    h("thead", {}, h("tr", {}, ["ID", "State", "Matchers", "Window", "Reason", "Created by", "Held alerts",
+      "Suppressed", ""].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows))];
+}
+
+// Who was told about the incident (its escalation's notifications) and who is on call now.
+function peopleCard(notifications, oncall) {
+  const onCall = oncall.schedules.map((s) => h("li", { dataset: { schedule: s.name } },
+    h("span", { class: "muted" }, `${s.name}: `), personLabel(s.now.person)));
+  const rows = notifications.map((n) => h("tr", { dataset: { notificationId: n.id, status: n.status } },
+    h("td", {}, `${n.policy} · step ${n.step + 1}${n.round ? ` · round ${n.round + 1}` : ""}`),
+    h("td", { class: "recipient" }, n.recipient.replace(/^(person|channel):/, "")),
+    h("td", {}, `${n.medium} ${n.address}`),
+    h("td", {}, badge("notification", n.status),
+      n.last_error ? h("div", { class: "muted small last-error" }, n.last_error) : null),
+    h("td", {}, when(n.delivered_at || n.created_at))));
+  return h("div", { class: "card people" }, h("h2", {}, "People"),
+    onCall.length ? h("ul", { class: "on-call" }, onCall) : null,
+    rows.length
+      ? h("table", { class: "notifications" },
+        h("thead", {}, h("tr", {}, ["Step", "To", "By", "Status", "When"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, rows))
+      : h("p", { class: "muted small no-notifications" }, "No one has been notified."));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules: who is on call now and next (GET /api/oncall, the on-call file with the overrides
+// applied), the overrides to come or under way, and a form to add one (responders and up).
+
+const OVERRIDE_DURATIONS = [["3600", "1 h"], ["14400", "4 h"], ["28800", "8 h"], ["86400", "1 day"]];
+
+function personLabel(person) {
+  return h("span", { class: "person", dataset: { person: person.id } }, person.name,
+    person.email ? h("span", { class: "muted small" }, ` <${person.email}>`) : null);
+}
+
+function dutyCell(duty, which) {
+  const edge = which === "now" ? ["until ", duty.ends_at] : ["from ", duty.starts_at];
+  return h("div", { class: `duty ${which}`, dataset: { overrideId: duty.override_id ?? "" } },
+    personLabel(duty.person),
+    duty.override_id ? h("span", { class: "badge override" }, `override #${duty.override_id}`) : null,
+    h("div", { class: "muted small" }, edge[0], localTime(edge[1]), " ", when(edge[1])));
+}
+
+async function refreshSchedules() {
+  const [oncall, overrides] = await Promise.all([api("/oncall"), api("/oncall/overrides?limit=100")]);
+  if (state.route.name !== "schedules") return;
+  const table = h("table", { class: "schedules" },
+    h("thead", {}, h("tr", {}, ["Schedule", "On call now", "Next"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, oncall.schedules.map((schedule) => h("tr", { dataset: { schedule: schedule.name } },
+      h("td", {}, h("strong", {}, schedule.name), h("div", { class: "muted small" }, schedule.time_zone)),
+      h("td", {}, dutyCell(schedule.now, "now")),
+      h("td", {}, dutyCell(schedule.next, "next"))))));
+  const list = document.getElementById("override-list");
+  if (list) { // a re-read keeps the form and what it holds
+    document.getElementById("schedule-table").replaceChildren(table);
+    list.replaceChildren(...overrideListContent(overrides));
+    return;
+  }
+  const form = state.me.may_transition
+    ? overrideForm(oncall)
+    : h("p", { class: "muted small" }, "Adding and cancelling overrides need the responder role.");
+  document.getElementById("view").replaceChildren(
+    h("section", { class: "schedules-page" },
+      h("div", { class: "toolbar" }, h("h1", {}, "Schedules"),
+        h("span", { class: "muted" }, "Who is on call, from the on-call file and its overrides.")),
+      oncall.schedules.length
+        ? h("div", { class: "card", id: "schedule-table" }, table)
+        : h("p", { class: "empty" }, "No schedules: no one is on call (INTERVENE_ONCALL_FILE)."),
+      h("div", { class: "card" }, h("h2", {}, "New override"), form),
+      h("div", { class: "card", id: "override-list" }, overrideListContent(overrides))));
+}
+
+function overrideListContent(list) {
+  const header = h("h2", {}, "Overrides to come or under way");
+  if (!list.overrides.length) return [header, h("p", { class: "empty" }, "No override.")];
+  const rows = list.overrides.map((o) => h("tr", { dataset: { overrideId: o.id, state: o.state } },
+    h("td", {}, `#${o.id}`),
+    h("td", {}, badge("override", o.state)),
+    h("td", {}, o.schedule),
+    h("td", { class: "covering" }, personLabel(o.person)),
+    h("td", { class: "covered" }, o.covers ? personLabel(o.covers) : "—"),
+    h("td", {}, h("div", {}, localTime(o.starts_at)), h("div", {}, "→ ", localTime(o.ends_at))),
+    h("td", { class: "reason" }, o.reason),
+    h("td", { class: "created-by" }, o.created_by),
+    h("td", {}, state.me.may_transition
+      ? h("button", { type: "button", class: "small", dataset: { do: "cancel-override" },
+        onclick: () => cancelOverride(o) }, "Cancel")
+      : null)));
+  return [header, h("table", { class: "overrides" },
+    h("thead", {}, h("tr", {}, ["ID", "State", "Schedule", "On call", "Covers", "Window", "Reason",
+      "Made by", ""].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows))];
+}
+
+function cancelOverride(override) {
+  return attempt(async () => {
+    if (!confirm(`Cancel override #${override.id}? ${override.covers ? override.covers.name : "The rotation"} is on call again for its window.`)) return;
+    await api(`/oncall/overrides/${override.id}`, { method: "DELETE" });
+    await refreshSchedules();
+  });
+}
+
+function overrideForm(oncall) {
+  const errors = h("div", { class: "form-errors", role: "alert", hidden: true });
+  const done = h("p", { class: "form-done", "aria-live": "polite", hidden: true });
+  const schedule = h("select", { name: "schedule" },
+    oncall.schedules.map((s) => h("option", { value: s.name }, s.name)));
+  const person = h("select", { name: "person" },
+    oncall.people.map((p) => h("option", { value: p.id }, `${p.name} (${p.id})`)));
+  const reason = h("input", { name: "reason", size: 50, maxlength: 2000, placeholder: "Why: a flight, a day off" });
+  const radio = (value, text, checked) => h("label", { class: "choice" },
+    h("input", { type: "radio", name: "duration", value, checked }), text);
+  const form = h("form", { id: "override-form", class: "override-form" },
+    h("label", {}, "Schedule", schedule), h("label", {}, "On call", person),
+    h("div", { class: "choices" }, h("span", { class: "muted" }, "From now, for"),
+      OVERRIDE_DURATIONS.map(([value, text]) => radio(value, text, value === "28800"))),
+    h("label", { class: "reason-field" }, "Reason", reason),
+    errors,
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", dataset: { do: "add-override" } },
+      "Add override")),
+    done);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    showFormErrors(form, errors, null);
+    done.hidden = true;
+    const body = { schedule: schedule.value, person: person.value, reason: reason.value,
+      duration_seconds: Number(form.elements.duration.value) };
+    let created;
+    try {
+      created = await api("/oncall/overrides", { method: "POST", body });
+    } catch (error) {
+      showFormErrors(form, errors, error);
+      return;
+    }
+    reason.value = "";
+    done.replaceChildren(`Added override #${created.id}: ${created.person.name} covers `
+      + `${created.covers ? created.covers.name : "the rotation"} on ${created.schedule}.`);
+    done.hidden = false;
+    await attempt(refreshSchedules);
+  });
+  return form;
+}
+
+// A problem the form finds before asking the API, named by the API's field path.
+class FormProblem extends Error {
+  constructor(field, message) {
+    super(message);
+    this.field = field;
+  }
+}
+
+// "name=value" lines (the value a glob) as {name: value}.
+function parseLabels(text) {
+  const labels = {};
+  text.split("\n").forEach((line, index) => {
+    const trimmed = line.trim();
+    if (!trimmed) return;
+    const at = trimmed.indexOf("=");
+    const name = at < 0 ? "" : trimmed.slice(0, at).trim();
+    const value = at < 0 ? "" : trimmed.slice(at + 1).trim();
+    if (!name || !value) {
+      throw new FormProblem("body.matchers.labels",
+        `Labels, line ${index + 1}: write name=value (the value may be a glob), one a line`);
+    }
+    labels[name] = value;
+  });
+  return labels;
+}
+
+// A datetime-local input's value (the browser's local time) as an ISO instant.
+function localInstant(value, field, what) {
+  if (!value) throw new FormProblem(field, `Pick when the silence ${what}`);
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new FormProblem(field, `Not a time: ${value}`);
+  return date.toISOString();
+}
+
+function silenceForm(prefill) {
+  const me = state.me;
+  const errors = h("div", { class: "form-errors", role: "alert", hidden: true });
+  const done = h("p", { class: "form-done", "aria-live": "polite", hidden: true });
+  const key = h("input", { name: "key", size: 34, maxlength: 200, spellcheck: "false", autocomplete: "off",
+    placeholder: "DiskFull:* (a glob: * ? [...])" });
+  const source = h("select", { name: "source" }, h("option", { value: "" }, "any"),
+    alertSources(prefill.source).map((value) => h("option", { value }, value)));
+  const kind = h("select", { name: "kind" }, h("option", { value: "" }, "any"),
+    me.kinds.map((value) => h("option", { value }, value)));
+  // a prefill is the controls' value, not their default: the form's reset clears it
+  key.value = prefill.key || "";
+  source.value = prefill.source || "";
+  kind.value = me.kinds.includes(prefill.kind) ? prefill.kind : "";
+  const labels = h("textarea", { name: "labels", rows: 3, spellcheck: "false",
+    placeholder: "team=data\ninstance=db-*" });
+  const startsAt = h("input", { type: "datetime-local", name: "starts_at" });
+  const endsAt = h("input", { type: "datetime-local", name: "ends_at" });
+  const reason = h("input", { name: "reason", size: 60, maxlength: 2000, required: true,
+    placeholder: "Why: the change, the ticket" });
+  const radio = (name, value, text, checked) => h("label", { class: "choice" },
+    h("input", { type: "radio", name, value, checked }), text);
+  const startNow = radio("start", "now", "now", true);
+  const startLater = radio("start", "at", "at", false);
+  const custom = radio("duration", "custom", "until", false);
+  // typing a time chooses it
+  startsAt.addEventListener("input", () => { startLater.querySelector("input").checked = true; });
+  endsAt.addEventListener("input", () => { custom.querySelector("input").checked = true; });
+
+  const form = h("form", { id: "silence-form", class: "silence-form" },
+    /^\d+$/.test(prefill.from || "")
+      ? h("p", { class: "muted small prefilled" }, "Prefilled from ",
+        h("a", { href: `#/incidents/${encodeURIComponent(prefill.from)}` }, `incident #${prefill.from}`),
+        ": its key and source.")
+      : null,
+    h("fieldset", { name: "matchers" }, h("legend", {}, "Matchers (every one given must match)"),
+      h("label", {}, "Key", key), h("label", {}, "Source", source), h("label", {}, "Kind", kind),
+      h("label", { class: "wide" }, "Labels (name=value lines)", labels)),
+    h("fieldset", { name: "window" }, h("legend", {}, "Window"),
+      h("div", { class: "choices" }, h("span", { class: "muted" }, "Starts"), startNow, startLater, startsAt),
+      h("div", { class: "choices" }, h("span", { class: "muted" }, "Lasts"),
+        SILENCE_DURATIONS.map(([value, text]) => radio("duration", value, text, value === "3600")),
+        custom, endsAt)),
+    h("label", { class: "reason-field" }, "Reason", reason),
+    errors,
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", dataset: { do: "add-silence" } },
+      "Add silence")),
+    done);
+
+  const read = () => {
+    const matchers = {};
+    if (key.value.trim()) matchers.key = key.value.trim();
+    if (source.value) matchers.source = source.value;
+    if (kind.value) matchers.kind = kind.value;
+    const parsed = parseLabels(labels.value);
+    if (Object.keys(parsed).length) matchers.labels = parsed;
+    const body = { matchers, reason: reason.value };
+    if (form.elements.start.value === "at") body.starts_at = localInstant(startsAt.value, "body.starts_at", "starts");
+    const duration = form.elements.duration.value;
+    if (duration === "custom") body.ends_at = localInstant(endsAt.value, "body.ends_at", "ends");
+    else body.duration_seconds = Number(duration);
+    return body;
+  };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError();
+    showFormErrors(form, errors, null);
+    done.hidden = true;
+    let created;
+    try {
+      created = await api("/silences", { method: "POST", body: read() });
+    } catch (error) {
+      showFormErrors(form, errors, error);
+      return;
+    }
+    form.reset();
+    if (state.route.prefill) { // the prefill is used: the address is the plain list's again
+      history.replaceState(null, "", "#/silences");
+      state.route = parseRoute();
+      form.querySelector(".prefilled")?.remove();
+    }
+    if (state.silenceFilter === "expired") state.silenceFilter = "";
+    done.replaceChildren("Added ", h("a", { href: `#/silences/${created.id}` }, `silence #${created.id}`),
+      ` (${created.state}).`);
+    done.hidden = false;
+    await attempt(refreshSilenceList);
+  });
+  return form;
+}
+
+// What the API (or the form itself) refused, next to the form: the message, then each field
+// and what is wrong with it; the fields it names are marked.
+function showFormErrors(form, box, error) {
+  for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+  if (!error) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const fields = error instanceof ApiError && error.details && Array.isArray(error.details.errors)
+    ? error.details.errors : [];
+  const head = error instanceof ApiError && error.code
+    ? `${error.message} (${error.code}${error.status ? `, ${error.status}` : ""})`
+    : String(error && error.message ? error.message : error);
+  box.replaceChildren(h("strong", {}, head));
+  if (fields.length) {
+    box.append(h("ul", {}, fields.map((e) => h("li", { dataset: { field: e.field } },
+      h("code", {}, String(e.field).replace(/^body\./, "")), `: ${e.message}`))));
+  }
+  box.hidden = false;
+  const named = error instanceof FormProblem ? [error.field] : fields.map((e) => String(e.field));
+  for (const field of named) {
+    const control = formControl(form, field);
+    if (control) control.setAttribute("aria-invalid", "true");
+  }
+}
+
+// The control of the form an API field path names: body.matchers.key -> key, body.matchers ->
+// the matchers fieldset, body.duration_seconds / body.ends_at -> the window.
+function formControl(form, field) {
+  const path = field.replace(/^body\.?/, "").split(".");
+  let name = path[0] === "matchers" ? (path[1] || "matchers") : path[0];
+  if (name === "duration_seconds" || (name === "" && path.length === 1)) name = "window";
+  const control = name ? form.elements.namedItem(name) : null;
+  return control instanceof Element ? control : null;
+}
+
+// One silence, with the alerts it holds or held.
+async function renderSilence(id) {
+  const silence = await api(`/silences/${id}`);
+  if (state.route.name !== "silence" || state.route.id !== id) return;
+  const held = silence.held || [];
+  const facts = [
+    ["State", badge("silence", silence.state)],
+    ["Matchers", matcherList(silence.matchers)],
+    ["Window", silenceWindow(silence)],
+    ["Reason", h("span", { class: "reason" }, silence.reason)],
+    ["Created by", h("span", {}, `${silence.created_by} `, when(silence.created_at))],
+    ["Ended early by", silence.ended_by || h("span", { class: "muted" }, "—")],
+    ["Held alerts", h("span", { class: "held-alerts" }, String(silence.held_alerts))],
+    ["Suppressed", h("span", { class: "suppressed" }, `${silence.suppressed} occurrences`)],
+  ];
+  const rows = held.map((alert) => h("tr", { dataset: { key: alert.key, firing: String(alert.firing) } },
+    h("td", {}, h("code", {}, alert.key), h("div", { class: "muted small" }, alert.kind)),
+    h("td", {}, alert.source),
+    h("td", { class: "occurrences" }, String(alert.occurrences)),
+    h("td", {}, alert.firing ? h("span", { class: "badge firing" }, "firing")
+      : h("span", { class: "badge recovered" }, "resolved")),
+    h("td", {}, when(alert.first_seen_at)),
+    h("td", {}, when(alert.last_seen_at)),
+    h("td", {}, alert.released_at ? when(alert.released_at) : h("span", { class: "muted" }, "held")),
+    h("td", { class: "opened" }, alert.opened_incident_id
+      ? h("a", { href: `#/incidents/${alert.opened_incident_id}` }, `#${alert.opened_incident_id}`)
+      : h("span", { class: "muted" }, "—"))));
+  document.getElementById("view").replaceChildren(
+    h("section", { class: "silence-page", dataset: { silenceId: id, state: silence.state } },
+      h("p", {}, h("a", { href: "#/silences" }, "← all silences")),
+      h("div", { class: "toolbar" }, h("h1", {}, `Silence #${silence.id}`), badge("silence", silence.state),
+        endButton(silence, () => renderSilence(id))),
+      h("div", { class: "card" }, h("h2", {}, "Details"),
+        h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+      h("div", { class: "card" }, h("h2", {}, "Held alerts"),
+        rows.length
+          ? [h("table", { class: "held-alerts" },
+            h("thead", {}, h("tr", {}, ["Key", "Source", "Occurrences", "Last word", "First seen", "Last seen",
+              "Released", "Opened incident"].map((t) => h("th", {}, t)))),
+            h("tbody", {}, rows)),
+          held.length < silence.held_alerts
+            ? h("p", { class: "muted small" }, `The newest ${held.length} of ${silence.held_alerts}.`) : null]
+          : h("p", { class: "muted" }, "Nothing held: no alert has matched it."))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -821,6 +1393,9 @@ window.addEventListener("hashchange", () => {
   clearError();
   render();
 });
+setInterval(() => { // a silence's held counts and state change with no event to tell
+  if (!document.hidden && state.me && isSilencePage(state.route)) refreshSilencePage().catch(showError);
+}, SILENCE_POLL_MS);
 setInterval(() => { // relative times stay true without a reload
   for (const node of document.querySelectorAll("time[datetime]")) {
     node.textContent = ago(new Date(node.getAttribute("datetime")));

@@ -1,16 +1,16 @@
 """Admin: API tokens (create, list, revoke) and the audit log."""
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import select
 
 from api.auth import AdminDep, Authenticator
 from api.deps import SessionDep
 from api.schemas.incidents import Body, Person
+from api.schemas.moments import Moment, When
 from models.access import ApiToken, AuditEntry
 from models.db import Database, transaction
 from models.enums import Role
@@ -88,25 +88,6 @@ async def revoke(token_id: TokenId, _admin: AdminDep, request: Request) -> Token
 
 
 Text = Annotated[str, StringConstraints(max_length=500)]
-
-
-def _utc(moment: datetime) -> datetime:
-    """A time without an offset is UTC (the audit log's own times are)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
-
-
-def _iso(value: object) -> object:
-    """Only what the schema promises (a date-time): pydantic alone reads `0.5` as Unix time."""
-    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
-        raise ValueError("expected an ISO 8601 date-time, such as 2026-01-31T09:00:00Z")
-    return value
-
-
-Moment = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_utc)]
-When = Query(description="An ISO 8601 date-time; without an offset, UTC")
 
 
 @router.get("/audit")

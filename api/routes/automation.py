@@ -7,11 +7,11 @@ from fastapi import APIRouter, Body, Depends, Path, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alerts.rules import AlertRules
 from api.auth import AdminDep, PrincipalDep
 from api.deps import SessionDep, SettingsDep
 from api.openapi import Error
 from api.schemas.automation import AutomationRead, RemediationRead, SwitchRequest
-from checks.config import CheckSpec
 from checks.service import Checks
 from models.base import utcnow
 from models.errors import Conflict
@@ -27,46 +27,48 @@ IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Incident ID")]
 OptionalSwitch = Annotated[SwitchRequest | None, Body()]
 
 
-def get_check_specs(request: Request) -> dict[str, CheckSpec]:
-    """The declared checks (their remediation policies), as the app loaded them."""
+async def get_policies(request: Request) -> view.Policies:
+    """The remediation policies of the declared checks and alert routing rules, as the app
+    loaded them."""
     checks: Checks = request.app.state.checks
-    return checks.specs
+    rules: AlertRules = request.app.state.alert_rules
+    return view.Policies(checks.specs, rules)
 
 
-CheckSpecsDep = Annotated[dict[str, CheckSpec], Depends(get_check_specs)]
+PoliciesDep = Annotated[view.Policies, Depends(get_policies)]
 
 
 @router.get("/automation")
 async def get_automation(
-    session: SessionDep, settings: SettingsDep, specs: CheckSpecsDep
+    session: SessionDep, settings: SettingsDep, policies: PoliciesDep
 ) -> AutomationRead:
     """Whether automation runs, who switched it last, the hourly budgets left, what is in
     flight."""
-    return AutomationRead.of(await view.automation(session, settings, specs, utcnow()))
+    return AutomationRead.of(await view.automation(session, settings, policies, utcnow()))
 
 
 @router.post("/automation/pause")
 async def pause_automation(
     session: SessionDep,
     settings: SettingsDep,
-    specs: CheckSpecsDep,
+    policies: PoliciesDep,
     principal: AdminDep,
     body: OptionalSwitch = None,
 ) -> AutomationRead:
     """Stop automatic remediation: no attempt starts or executes until resumed (idempotent)."""
-    return await _switch(session, settings, specs, paused=True, by=principal.name, body=body)
+    return await _switch(session, settings, policies, paused=True, by=principal.name, body=body)
 
 
 @router.post("/automation/resume")
 async def resume_automation(
     session: SessionDep,
     settings: SettingsDep,
-    specs: CheckSpecsDep,
+    policies: PoliciesDep,
     principal: AdminDep,
     body: OptionalSwitch = None,
 ) -> AutomationRead:
     """Let automatic remediation run again (idempotent)."""
-    return await _switch(session, settings, specs, paused=False, by=principal.name, body=body)
+    return await _switch(session, settings, policies, paused=False, by=principal.name, body=body)
 
 
 @router.post(
@@ -74,7 +76,7 @@ async def resume_automation(
     responses={409: {"model": Error, "description": "Nothing holds automation off it"}},
 )
 async def retry_remediation(
-    incident_id: IncidentId, session: SessionDep, specs: CheckSpecsDep, principal: PrincipalDep
+    incident_id: IncidentId, session: SessionDep, policies: PoliciesDep, principal: PrincipalDep
 ) -> RemediationRead:
     """Release an incident automation gave up on: its next violation may start a new round."""
     incident = await get_incident(session, incident_id, for_update=True)
@@ -93,7 +95,7 @@ async def retry_remediation(
         at=now,
     )
     await session.flush()
-    remediation = RemediationRead.of(await view.incident_remediation(session, incident, specs))
+    remediation = RemediationRead.of(await view.incident_remediation(session, incident, policies))
     assert remediation is not None  # it has attempts: the ones just released
     return remediation
 
@@ -101,7 +103,7 @@ async def retry_remediation(
 async def _switch(
     session: AsyncSession,
     settings: Settings,
-    specs: dict[str, CheckSpec],
+    policies: view.Policies,
     *,
     paused: bool,
     by: str,
@@ -112,7 +114,7 @@ async def _switch(
     state.paused, state.changed_by, state.changed_at = paused, by, now
     state.reason = body.reason if body else None
     await session.flush()
-    return AutomationRead.of(await view.automation(session, settings, specs, now))
+    return AutomationRead.of(await view.automation(session, settings, policies, now))
 
 
 async def _locked_state(session: AsyncSession) -> AutomationState:

@@ -47,6 +47,7 @@ async def stream_events(
     settings = broadcaster.settings
     resume_from = last_event_id_header if last_event_id_header is not None else last_event_id
     wanted = _types(types)
+    await broadcaster.refresh()
     reset, resume_from = await check_position(broadcaster, resume_from)
     return EventStream(
         lambda connection: stream(

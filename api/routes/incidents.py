@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Request, Response, status
 
 from api.auth import PrincipalDep, on_behalf
-from api.deps import DatabaseDep, SessionDep, SettingsDep, SlaClockDep
-from api.routes.automation import CheckSpecsDep
+from api.deps import SessionDep, SlaClockDep, get_database, get_settings, get_sla_clock
+from api.routes.automation import PoliciesDep
 from api.schemas.automation import IncidentDetail
 from api.schemas.incidents import (
     AcknowledgeRequest,
@@ -24,6 +24,7 @@ from api.schemas.incidents import (
 from integrations.issue_opener import IssueOpener
 from models.access import Principal
 from models.enums import IncidentKind, IncidentStatus, Severity, Verb
+from models.services import alert_holds
 from models.services import incidents as service
 from remediation import view
 
@@ -63,15 +64,16 @@ async def count_incidents(
 @router.post("", status_code=status.HTTP_201_CREATED, responses={200: {"model": IncidentRead}})
 async def create_incident(
     body: IncidentCreate,
+    request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    database: DatabaseDep,
-    clock: SlaClockDep,
     principal: PrincipalDep,
     response: Response,
     background: BackgroundTasks,
 ) -> IncidentRead:
     """Open an incident (201), or count a repeat on the active one of that kind and key (200)."""
+    # read here, not injected: FastAPI runs a plain-function dependency on a worker thread,
+    # three thread hops on the path every alert sender repeats
+    settings, database, clock = get_settings(request), get_database(request), get_sla_clock(request)
     body = on_behalf(body, "reported_by", principal)
     incident, created = await service.create_incident(
         session,
@@ -100,12 +102,14 @@ async def create_incident(
 
 @router.get("/{incident_id}", response_model=IncidentDetail)
 async def get_incident(
-    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, specs: CheckSpecsDep
+    incident_id: IncidentId, session: SessionDep, clock: SlaClockDep, policies: PoliciesDep
 ) -> Response:
-    """Read one incident, with its automatic remediation where it has one."""
+    """Read one incident, with its automatic remediation and the downstream failures that
+    joined it, where it has them."""
     incident = await service.get_incident(session, incident_id)
-    remediation = await view.incident_remediation(session, incident, specs)
-    detail = IncidentDetail.read(incident, clock, remediation)
+    remediation = await view.incident_remediation(session, incident, policies)
+    related = await alert_holds.related_to(session, incident_id)
+    detail = IncidentDetail.read(incident, clock, remediation, related)
     return Response(detail.json_bytes(), media_type="application/json")
 
 

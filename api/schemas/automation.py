@@ -2,12 +2,14 @@
 and an incident's attempts (`remediation` of GET /api/incidents/{id}); remediation/view.py
 builds both."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.incidents import Body, IncidentRead, SlaClock, Text
+from models.alert_hold import AlertHold
 from models.incident import Incident
 from remediation import view
 
@@ -42,7 +44,10 @@ class InFlightRead(BaseModel):
 
     id: int
     incident_id: int
-    check_id: str
+    check_id: str | None = Field(description="The check whose policy it runs (null: an alert's)")
+    rule: str | None = Field(
+        default=None, description="The alert routing rule whose policy it runs (a routed alert's)"
+    )
     step: str
     action_type: str
     action_id: int | None
@@ -97,7 +102,9 @@ class VerificationRead(BaseModel):
 class RemediationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    policy: dict[str, Any] | None = Field(description="The check's remediation policy")
+    policy: dict[str, Any] | None = Field(
+        description="The remediation policy of its check, or of the rule that routed its alert"
+    )
     mode: str | None = Field(description="auto or propose")
     attempts: int = Field(description="Attempts in the current round")
     max_attempts: int | None
@@ -106,7 +113,8 @@ class RemediationRead(BaseModel):
     held: bool = Field(description="Automation gave up and no one released it: retry does")
     attempts_history: list[AttemptRead]
     verification: VerificationRead | None = Field(
-        description="The newest verification: whether the check passed after the action"
+        description="The newest verification: whether the check passed after the action (an"
+        " alert's: whether its source resolved it in time; check_run_id null)"
     )
 
     @classmethod
@@ -114,24 +122,48 @@ class RemediationRead(BaseModel):
         return None if remediation is None else cls.model_validate(remediation)
 
 
+class RelatedRead(BaseModel):
+    """A failure downstream of this incident's (dbt lineage) that joined it instead of opening
+    its own incident."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    key: str
+    source: str
+    occurrences: int
+    firing: bool = Field(description="The source's last word: still failing")
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
 class IncidentDetail(IncidentRead):
-    """One incident as GET /api/incidents/{id} reads it: the listed fields, and `remediation`
-    where its check has a remediation policy or automation tried. Left out otherwise, so that
-    such an incident reads exactly as every other answer (and the list) shows it."""
+    """One incident as GET /api/incidents/{id} reads it: the listed fields, `remediation` where
+    its check has a remediation policy or automation tried, and `related` where downstream
+    failures joined it. Each is left out otherwise, so that such an incident reads exactly as
+    every other answer (and the list) shows it."""
 
     remediation: RemediationRead | None = Field(
         default=None, description="Automatic remediation; absent where there is none"
     )
+    related: list[RelatedRead] | None = Field(
+        default=None, description="Downstream failures listed here; absent where there are none"
+    )
 
     @classmethod
     def read(
-        cls, incident: Incident, clock: SlaClock, remediation: view.IncidentRemediation | None
+        cls,
+        incident: Incident,
+        clock: SlaClock,
+        remediation: view.IncidentRemediation | None,
+        related: Sequence[AlertHold] = (),
     ) -> "IncidentDetail":
         row = incident.as_row()
         row["sla"] = clock.sla(row)
         row["remediation"] = RemediationRead.of(remediation)
+        row["related"] = [RelatedRead.model_validate(hold) for hold in related] or None
         return cls.model_validate(row)
 
     def json_bytes(self) -> bytes:
-        left_out = {"remediation"} if self.remediation is None else None
-        return self.model_dump_json(exclude=left_out).encode()
+        left_out = {name for name in ("remediation", "related") if getattr(self, name) is None}
+        return self.model_dump_json(exclude=left_out or None).encode()

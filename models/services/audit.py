@@ -1,5 +1,6 @@
 """The audit log: one row per state-changing request (the API's Gate) or command (the CLI)."""
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import AuditEntry
@@ -22,8 +23,9 @@ async def record_entry(
     status: int,
     request_id: str | None = None,
 ) -> None:
-    session.add(
-        AuditEntry(
+    # one INSERT statement, not an object for the unit of work: every write request pays it
+    await session.execute(
+        insert(AuditEntry).values(
             principal=_text(principal, 320),
             role=_text(role, 20),
             client=_text(client, 100),

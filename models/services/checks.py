@@ -33,6 +33,7 @@ from models.enums import ACTIVE_STATUSES, IncidentKind, RunTrigger, Verb
 from models.incident import Incident
 from models.services.check_health import PROBLEMS, Problem, actor_of, is_own
 from models.services.check_open import Pending, open_for_failures
+from models.services.check_related import Downstream, Watching, join_upstream, settle
 from models.services.incidents import IncidentCap, NewIncident, transition_incident
 from models.services.planner import snapshot as planner_snapshot
 
@@ -55,6 +56,7 @@ class OnFailure:
 
     incident: NewIncident
     auto_resolve: bool = False
+    nodes: tuple[str, ...] = ()  # the dbt nodes its query reads (check_related.py)
 
 
 @dataclass
@@ -77,10 +79,13 @@ async def record_runs(
     opened: list[int] | None = None,
     trigger: RunTrigger = RunTrigger.SCHEDULE,
     flow_run_id: str | None = None,
+    downstream: Downstream | None = None,
 ) -> list[CheckRun]:
     """Record a sweep's runs in one go (one lookup, one insert), then act on each outcome.
     The ids of incidents this opened (not those it counted again) are added to `opened`;
-    `flow_run_id` is the Prefect flow run the runs were measured in (None: in-process)."""
+    `flow_run_id` is the Prefect flow run the runs were measured in (None: in-process). With
+    `downstream` (the dbt lineage), a failing run whose nodes are downstream of an active dbt
+    incident joins it instead of opening its own (check_related.py)."""
     # any run without an error shows the query works again; only the schedule's show that it
     # runs again (a stale check's incident stays until then, whoever presses "Run now")
     settles: tuple[Problem, ...] = PROBLEMS if trigger is RunTrigger.SCHEDULE else ("failing",)
@@ -112,6 +117,8 @@ async def record_runs(
     ]
     runs = await insert_all(session, CheckRun, rows)
     pending: list[Pending] = []  # failing runs whose key has no active incident
+    watching: list[Watching] = []  # those that read dbt nodes, which may join an upstream one
+    settled: list[Watching] = []
     for n, (run, (m, on_failure)) in enumerate(zip(runs, items, strict=True)):
         new = on_failure.incident
         incident = active.by_key.get((new.kind, new.key))
@@ -126,12 +133,20 @@ async def record_runs(
                 actor=actor_of(m.check_id), at=m.started_at, severity=new.severity
             )
             run.incident_id = incident.id
+        elif m.passed is False and downstream is not None and on_failure.nodes:
+            watching.append(Watching(run, new, on_failure.nodes))
         elif m.passed is False:
             pending.append((run, new))
         elif m.passed and previous.get(m.check_id) is not True:
             # passing after a failure, or after errors that followed one
-            for settled in _recovering(active, m, on_failure):
-                await _recovered(session, run, settled, on_failure.auto_resolve)
+            for recovered in _recovering(active, m, on_failure):
+                await _recovered(session, run, recovered, on_failure.auto_resolve)
+        if m.passed and on_failure.nodes:
+            settled.append(Watching(run, new, on_failure.nodes))
+    if downstream is not None:
+        alone = await join_upstream(session, watching, downstream)
+        pending += [(item.run, item.new) for item in alone]
+        await settle(session, settled)
     created = await open_for_failures(session, pending, cap)
     if opened is not None:
         opened += created

@@ -1,18 +1,22 @@
 """Listing, opening, deduplicating and transitioning incidents."""
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models.base import utcnow
-from models.enums import ACTIVE_STATUSES, IncidentKind, IncidentStatus, Severity, Verb
+from models.bulk import insert_many, update_many
+from models.enums import ACTIVE_STATUSES, EventType, IncidentKind, IncidentStatus, Severity, Verb
 from models.errors import Conflict, NotFound, RateLimited
-from models.incident import COLUMNS, Incident, TimelineEntry
+from models.event import ORDER_PARAMS, insert_events
+from models.incident import COLUMNS, Incident, Recurrence, TimelineEntry
 
 
 @dataclass(frozen=True)
@@ -180,11 +184,9 @@ async def create_incident(
     """
     at = at or utcnow()
     cap = cap or IncidentCap()
-    active = await _active_incident(session, new.kind, new.key)
-    if active is not None:
-        active.record_recurrence(actor=actor, at=at, severity=new.severity)
-        await session.flush()
-        return active, False
+    counted = await _count_repeat(session, new, actor=actor, at=at)
+    if counted is not None:
+        return counted, False
 
     await _enforce_cap(session, new, cap, at)
     incident = Incident(
@@ -215,6 +217,114 @@ async def create_incident(
     incident.record_created(actor=actor, at=at)
     await session.flush()
     return incident, True
+
+
+async def _count_repeat(
+    session: AsyncSession, new: NewIncident, *, actor: str, at: datetime
+) -> Incident | None:
+    """One more occurrence on the active incident of `new`'s kind and key, if there is one:
+    its row read and locked, then its change, timeline row and event written as
+    `count_repeats` writes a storm's (one statement on PostgreSQL), not through a flush."""
+    incident = await _active_incident(session, new.kind, new.key)
+    if incident is None:
+        return None
+    said = Recurrence.of(incident, actor=actor, at=at, severity=new.severity)
+    severity = said.changed.get("severity", incident.severity)
+    await count_repeats(session, [(said, severity)])
+    # what the statement wrote, without history: nothing for the unit of work to flush again
+    for name, value in {**said.changed, "severity": severity, "updated_at": at}.items():
+        set_committed_value(incident, name, value)
+    return incident
+
+
+# The count of a storm's repeats on PostgreSQL, in one statement: the incidents' new counts,
+# severities and times, their timeline rows and their events, from one JSON document. The
+# events' ordering lock comes first: every row of x is read after `ordered` (x joins it), and
+# every event is an x row, so no event id is drawn before the lock is held.
+_COUNT_REPEATS = text(
+    """
+WITH ordered AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(:order_key), pg_notify(:order_channel, '')
+), x AS MATERIALIZED (
+    SELECT x.* FROM ordered, jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
+        n integer, id bigint, occurrence_count integer, severity varchar(16),
+        status varchar(16), actor varchar(320), notes text, payload jsonb
+    )
+), counted AS (
+    UPDATE incidents
+    SET occurrence_count = x.occurrence_count, severity = x.severity,
+        last_seen_at = :at, updated_at = :at
+    FROM x WHERE incidents.id = x.id
+), noted AS (
+    INSERT INTO incident_timeline (incident_id, actor, verb, from_status, to_status, notes, at)
+    SELECT x.id, x.actor, 'recur', x.status, x.status, x.notes, :at FROM x ORDER BY x.n
+)
+INSERT INTO events (type, incident_id, payload, created_at)
+SELECT :type, x.id, x.payload, :at FROM x ORDER BY x.n
+"""
+).bindparams(bindparam("at", type_=Incident.__table__.c.updated_at.type))
+
+
+async def count_repeats(session: AsyncSession, said: list[tuple[Recurrence, Severity]]) -> None:
+    """Write many recurrences (each with the incident's severity after it), taken at one
+    time, on incidents whose rows this transaction locked: on PostgreSQL in one statement
+    after the events' ordering lock, elsewhere as `Recurrence` rows in three."""
+    if not said:
+        return
+    at = said[0][0].at
+    if (await session.connection()).dialect.name != "postgresql":
+        await update_many(
+            session,
+            Incident,
+            [
+                {
+                    "id": one.incident_id,
+                    "occurrence_count": one.changed["occurrence_count"],
+                    "severity": severity,
+                }
+                for one, severity in said
+            ],
+            last_seen_at=at,
+            updated_at=at,
+        )
+        await insert_many(
+            session,
+            TimelineEntry,
+            [{"incident_id": one.incident_id, **one.timeline_row()} for one, _ in said],
+        )
+        await insert_events(session, [_event_row(one) for one, _ in said])
+        return
+    rows = [
+        {
+            "n": n,
+            "id": one.incident_id,
+            "occurrence_count": one.changed["occurrence_count"],
+            "severity": severity.value,
+            "status": one.status,
+            "actor": one.actor,
+            "notes": one.notes,
+            "payload": one.event_payload(),
+        }
+        for n, (one, severity) in enumerate(said)
+    ]
+    await session.execute(
+        _COUNT_REPEATS,
+        {
+            "rows": json.dumps(rows),
+            "at": at,
+            "type": EventType.INCIDENT_UPDATED.value,
+            **ORDER_PARAMS,
+        },
+    )
+
+
+def _event_row(said: Recurrence) -> dict[str, Any]:
+    return {
+        "type": EventType.INCIDENT_UPDATED.value,
+        "incident_id": said.incident_id,
+        "payload": said.event_payload(),
+        "created_at": said.at,
+    }
 
 
 async def _active_incident(session: AsyncSession, kind: IncidentKind, key: str) -> Incident | None:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.check_run import CheckRun
-from models.enums import ACTIVE_STATUSES
-from models.incident import Incident
+from models.enums import ACTIVE_STATUSES, Verb
+from models.incident import Incident, TimelineEntry
 from models.remediation import AutomationState, Remediation
 
 HOUR = timedelta(hours=1)
@@ -25,12 +25,14 @@ HOUR = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Failing:
-    """An active incident of a check with automatic remediation, and its newest violation."""
+    """An active incident with automatic remediation, and its newest violation: a check's run
+    that found it (`check_id`, `run_id`), or the last time a routed alert fired (`rule`)."""
 
     incident: Incident
-    check_id: str
-    run_id: int
+    check_id: str | None
+    run_id: int | None
     run_started_at: datetime
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,41 @@ async def failing(session: AsyncSession, check_ids: Iterable[str]) -> list[Faili
         Failing(cast(Incident, incident), str(check_id), cast(int, run_id), cast(datetime, at))
         for incident, check_id, run_id, at in rows
     ]
+
+
+async def alerting(session: AsyncSession, rules: Iterable[str]) -> list[Failing]:
+    """Each active incident an alert routed by one of `rules` opened, with when it last fired."""
+    names = sorted(set(rules))
+    if not names:
+        return []
+    rule = Incident.metadata_["rule"].as_string()
+    query = (
+        select(Incident)
+        .where(Incident.status.in_(ACTIVE_STATUSES), rule.in_(names))
+        .order_by(Incident.id)
+    )
+    return [
+        Failing(incident, None, None, incident.last_seen_at, rule=incident.metadata_["rule"])
+        for incident in await session.scalars(query)
+    ]
+
+
+async def resolution(
+    session: AsyncSession, incident_id: int, since: datetime
+) -> TimelineEntry | None:
+    """The newest resolve of the incident since `since` (who, when), if any."""
+    query = (
+        select(TimelineEntry)
+        .where(
+            TimelineEntry.incident_id == incident_id,
+            TimelineEntry.verb == Verb.RESOLVE.value,
+            TimelineEntry.at >= since,
+        )
+        .order_by(TimelineEntry.id.desc())
+        .limit(1)
+    )
+    found: TimelineEntry | None = await session.scalar(query)
+    return found
 
 
 async def of_incident(session: AsyncSession, incident_id: int) -> list[Remediation]:

@@ -126,8 +126,8 @@ async def test_the_state_reads_the_switch_the_budgets_and_what_is_in_flight(
             },
         },
         "in_flight": [
-            {"id": moving, "incident_id": incident_id, "check_id": AUTO.id, "step": "executing",
-             "action_type": "rerun_dbt", "action_id": None},
+            {"id": moving, "incident_id": incident_id, "check_id": AUTO.id, "rule": None,
+             "step": "executing", "action_type": "rerun_dbt", "action_id": None},
         ],
     }  # fmt: skip
 
@@ -235,7 +235,7 @@ async def test_an_incident_of_an_auto_check_shows_its_policy_before_any_attempt(
     assert await remediation_of(client, incident_id) == {
         "policy": {"action": "rerun_dbt", "params": {}, "mode": "auto", "verify": True,
                    "max_attempts": 2, "rollback_on_failed_verification": False,
-                   "resolve_on_verify": True},
+                   "resolve_on_verify": True, "verify_within_seconds": 900},
         "mode": "auto",
         "attempts": 0,
         "max_attempts": 2,

@@ -24,6 +24,11 @@ READ, RESPOND, APPROVE, ADMIN = Role.VIEWER, Role.RESPONDER, Role.APPROVER, Role
 RERUN = {"task_id": "task-1", "models": ["inbox_emails"], "full_refresh": False}
 RUN = {"action_type": "rerun_dbt", "params": RERUN}
 ASK = {"action_type": "rerun_dbt", "params": RERUN | {"full_refresh": True}}  # needs approval
+NO_ALERTS = {"version": "4", "alerts": []}
+RUN_RESULTS = "https://schemas.getdbt.com/dbt/run-results/v6.json"
+NO_RESULTS = {"metadata": {"dbt_schema_version": RUN_RESULTS}, "results": []}
+SILENCE = {"matchers": {"key": "roles*"}, "duration_seconds": 600, "reason": "roles"}
+OVERRIDE = {"schedule": "data-platform", "person": "grace", "duration_seconds": 600}
 HOOK = {"url": "http://127.0.0.1:9/hook", "event_types": ["incident_created"]}
 ACTIONS = "/api/playbooks/incidents/{incident_id}/actions"
 APPROVAL = f"{ACTIONS}/approvals/{{approval_id}}"
@@ -88,9 +93,21 @@ ENDPOINTS = [
     Endpoint("GET", f"{WEBHOOK}/deliveries", ADMIN, 200),
     Endpoint("POST", f"{WEBHOOK}/deliveries/{{delivery_id}}/redeliver", ADMIN, 404),  # none yet
     Endpoint("GET", "/api/automation", READ, 200),
+    Endpoint("GET", "/api/oncall", READ, 200),
+    Endpoint("GET", "/api/oncall/overrides", READ, 200),
+    Endpoint("GET", "/api/oncall/policies", READ, 200),
+    Endpoint("GET", f"{INCIDENT}/notifications", READ, 200),
+    Endpoint("POST", "/api/oncall/overrides", RESPOND, 201, OVERRIDE),
+    Endpoint("DELETE", "/api/oncall/overrides/{override_id}", RESPOND, 200),
     Endpoint("POST", "/api/automation/pause", ADMIN, 200),
     Endpoint("POST", "/api/automation/resume", ADMIN, 200),
     Endpoint("POST", f"{INCIDENT}/remediation/retry", RESPOND, 409),  # nothing held
+    Endpoint("GET", "/api/silences", READ, 200),
+    Endpoint("POST", "/api/silences", RESPOND, 201, SILENCE),
+    Endpoint("GET", "/api/silences/{silence_id}", READ, 200),
+    Endpoint("DELETE", "/api/silences/{silence_id}", RESPOND, 200),
+    Endpoint("POST", "/api/integrations/alertmanager", RESPOND, 200, NO_ALERTS),
+    Endpoint("POST", "/api/integrations/dbt/run-results", RESPOND, 200, NO_RESULTS),
     Endpoint("GET", "/metrics", READ, 200),  # INTERVENE_METRICS_AUTH=enabled, the default
 ]  # fmt: skip
 
@@ -105,6 +122,9 @@ OPEN = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # PagerDuty's senders set no header: the routing key in the body is the token, checked by
+    # the route (tests/api/test_integrations.py)
+    ("POST", "/api/integrations/pagerduty/v2/enqueue"),
 }
 OPEN_URLS = ["/api/health", "/", "/console/console.js", "/openapi.json", "/docs", "/redoc"]
 
@@ -147,12 +167,17 @@ async def _ids(owner: AsyncClient, app: FastAPI, path: str) -> dict[str, Any]:
         ids["token_id"] = spare.json()["id"]
     if "{webhook_id}" in path:
         ids["webhook_id"] = (await owner.post("/api/webhooks", json=HOOK)).json()["id"]
+    if "{silence_id}" in path:
+        ids["silence_id"] = (await owner.post("/api/silences", json=SILENCE)).json()["id"]
+    if "{override_id}" in path:
+        made = await owner.post("/api/oncall/overrides", json=OVERRIDE)
+        ids["override_id"] = made.json()["id"]
     return ids
 
 
 IDS = (
     "incident_id", "approval_id", "action_id", "token_id", "webhook_id", "delivery_id",
-    "flow_run_id",
+    "flow_run_id", "silence_id", "override_id",
 )  # fmt: skip
 BAD_PARAMS = {"limit": "0", "history": "-1", "days": "0"}
 

@@ -54,6 +54,24 @@ async def test_connected_comes_first_with_retry_and_proxy_headers(live: LiveServ
     assert headers["x-accel-buffering"] == "no"
 
 
+async def test_events_written_while_no_one_listens_are_not_replayed(live: LiveServer) -> None:
+    """With no client the reader reads nothing (not even the newest id): a client that connects
+    later starts from the newest event, and gets what comes after it connected, nothing
+    before."""
+    while (await health(live))["sse"]["subscribers"]:  # the streams of earlier tests close
+        await asyncio.sleep(0.05)
+    before = (await health(live))["sse"]["position"]
+    unheard = await new_incident(live)
+    assert (await health(live))["sse"]["position"] == before  # nothing was read for no one
+    async with open_stream(live) as stream:
+        await stream.next()  # connected
+        heard = await new_incident(live)
+        [message] = await stream.take(1)
+
+    assert heard["id"] != unheard["id"]
+    assert (message.event, message.data["id"]) == ("incident_created", heard["id"])
+
+
 async def test_a_full_lifecycle_streams_in_commit_order(live: LiveServer) -> None:
     async with open_stream(live) as stream:
         await stream.next()  # connected

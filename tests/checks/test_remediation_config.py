@@ -88,6 +88,7 @@ def test_a_policy_names_only_its_action_and_takes_the_defaults(tmp_path: Path) -
         "max_attempts": 2,
         "rollback_on_failed_verification": False,
         "resolve_on_verify": True,
+        "verify_within_seconds": 900,
     }
     assert check.remediation_params() == {}  # no preset for rerun_eval, none of its own
 

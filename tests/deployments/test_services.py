@@ -17,9 +17,9 @@ from deployments.services import LOOPS, Loop, run_loops, supervise
 from models.settings import Settings
 
 
-def test_the_loops_are_the_reconciler_webhook_delivery_the_event_follower_and_remediation() -> None:
+def test_the_loops_are_the_reconciler_webhooks_events_remediation_silences_and_pages() -> None:
     assert [loop.name for loop in LOOPS] == [
-        "reconciler", "webhooks", "prefect_events", "remediation",
+        "reconciler", "webhooks", "prefect_events", "remediation", "silences", "notifications",
     ]  # fmt: skip
 
 

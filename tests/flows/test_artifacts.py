@@ -1,10 +1,14 @@
 """The plan and result artifacts' markdown (pure), and that an artifact Prefect refuses is a
-warning in the run's logs, never the action's failure (a real flow run)."""
+warning in the run's logs, never the action's failure, and one Prefect does not answer holds
+the run no longer than ARTIFACT_SECONDS (real flow runs)."""
 
 import asyncio
+import logging
+import socket
 
 import pytest
 from prefect import flow, get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.settings import (
     PREFECT_API_URL,
@@ -114,3 +118,40 @@ async def test_an_artifact_prefect_refuses_is_a_warning_not_a_failure(stack: Sta
     assert state.is_completed()
     assert warnings
     assert warnings[0].startswith("could not write the artifact Not A Valid Key")
+
+
+async def test_an_artifact_prefect_does_not_answer_holds_the_run_no_longer_than_its_limit(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: a server that stopped answering held the action's work back while Prefect's client
+    retried (a minute and more), so its result was recorded late."""
+    silent = socket.socket()  # accepts connections and never answers, like a server going down
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    monkeypatch.setattr(artifacts, "ARTIFACT_SECONDS", 1.0)
+    logger = logging.getLogger("prefect.flow_runs")
+    logger.addHandler(caplog.handler)
+
+    @flow(name="artifact-unanswered")
+    async def publishing() -> str:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+        async with PrefectClient(url) as client:
+            await artifacts._publish("action-1-plan", "# hello", "unanswered", client)
+        return "done"
+
+    try:
+        with temporary_settings(
+            {
+                PREFECT_API_URL: stack.env["PREFECT_API_URL"],
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+            }
+        ):
+            state = await publishing(return_state=True)
+    finally:
+        logger.removeHandler(caplog.handler)
+        silent.close()
+
+    assert state.is_completed()
+    assert "could not write the artifact action-1-plan: Prefect did not answer within 1 s" in [
+        record.getMessage() for record in caplog.records
+    ]

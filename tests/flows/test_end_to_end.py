@@ -76,9 +76,16 @@ async def test_execute_runs_dbt_on_the_worker_and_reports_success(
     count, built_after = triage_rows(stack)
     assert count == 200
     assert built_after > built_before  # the model was rebuilt by this run
+    # the action is recorded as the work ends (flows/hooks.py finish); Prefect hears that the
+    # run completed a moment later, after the result artifact
     with temporary_settings({PREFECT_API_URL: stack.env["PREFECT_API_URL"]}):
         async with get_client() as prefect:
+            deadline = time.monotonic() + 60
             run = await prefect.read_flow_run(body["flow_run_id"])
+            while run.state is not None and not run.state.is_final():
+                assert time.monotonic() < deadline, f"still {run.state.name} after 60 s"
+                await asyncio.sleep(0.5)
+                run = await prefect.read_flow_run(body["flow_run_id"])
     assert run.state is not None
     assert run.state.is_completed()
     assert f"action:{body['action_id']}" in run.tags

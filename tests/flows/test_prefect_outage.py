@@ -2,8 +2,9 @@
 is what the action's history says, whatever Prefect reports once it is back."""
 
 import asyncio
+import gc
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,15 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def collected() -> Iterator[None]:
+    """The test's Prefect client leaves a connection it made as the server came back to the
+    garbage collector: collected here, under this module's warning filters, not in a later
+    test under stricter ones."""
+    yield
+    gc.collect()
+
+
 async def wait_for(what: str, probe: Callable[[], Awaitable[Any]], seconds: float) -> Any:
     deadline = time.monotonic() + seconds
     while not (found := await probe()):
@@ -31,6 +41,7 @@ async def wait_for(what: str, probe: Callable[[], Awaitable[Any]], seconds: floa
     return found
 
 
+@pytest.mark.timeout(600)  # the waits below add up to more than the suite's 300 s
 async def test_a_prefect_outage_as_the_run_ends_leaves_its_recorded_result_standing(
     stack: Stack, stack_client: AsyncClient
 ) -> None:
@@ -63,7 +74,9 @@ async def test_a_prefect_outage_as_the_run_ends_leaves_its_recorded_result_stand
             current = await action()
             return current if current["status"] not in ("scheduled", "running") else None
 
-        during = await wait_for("the action ends", finished, 120)
+        # twice CI under load saw the run take over 120 s to end with Prefect down (a call of
+        # the run to Prefect retrying; not yet found): the point is that it ends, as recorded
+        during = await wait_for("the action ends", finished, 240)
     finally:
         stack.start_prefect()
 

@@ -1,0 +1,167 @@
+"""Escalation state and notifications: what the escalation pass (oncall/escalation.py) reads and
+writes, and what delivery (deployments/notifier.py) claims and settles."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.enums import IncidentStatus
+from models.incident import Incident
+from models.notification import Escalation, Notification
+
+MAX_ATTEMPTS = 12  # with the backoff, about a day of trying
+
+
+@dataclass(frozen=True)
+class Page:
+    """One notification to write: to whom, how, for which step."""
+
+    target: str
+    recipient: str
+    medium: str
+    address: str
+
+
+async def open_incidents(session: AsyncSession) -> list[tuple[Incident, Escalation | None]]:
+    """Incidents nobody acknowledged yet, each with its escalation state (None: not begun)."""
+    rows = await session.execute(
+        select(Incident, Escalation)
+        .outerjoin(Escalation, Escalation.incident_id == Incident.id)
+        .where(Incident.status == IncidentStatus.OPEN)
+        .order_by(Incident.id)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+async def lock_escalation(session: AsyncSession, incident_id: int) -> Escalation | None:
+    return await session.scalar(
+        select(Escalation).where(Escalation.incident_id == incident_id).with_for_update()
+    )
+
+
+async def begin(
+    session: AsyncSession, incident_id: int, *, policy: str | None, round: int, at: datetime
+) -> Escalation | None:
+    """The escalation of an incident, begun now; None if another process began it meanwhile."""
+    try:
+        async with session.begin_nested():
+            escalation = Escalation(
+                incident_id=incident_id, policy=policy, round=round, started_at=at, updated_at=at
+            )
+            session.add(escalation)
+            await session.flush()
+    except IntegrityError:
+        return None
+    return escalation
+
+
+async def write_pages(
+    session: AsyncSession,
+    *,
+    incident_id: int,
+    policy: str,
+    round: int,
+    step: int,
+    pages: list[Page],
+    at: datetime,
+) -> int:
+    """The step's notifications, each written once (a second process's copy is dropped)."""
+    written = 0
+    for page in pages:
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Notification(
+                        incident_id=incident_id,
+                        policy=policy,
+                        round=round,
+                        step=step,
+                        target=page.target,
+                        recipient=page.recipient,
+                        medium=page.medium,
+                        address=page.address,
+                        next_attempt_at=at,
+                        created_at=at,
+                    )
+                )
+                await session.flush()
+            written += 1
+        except IntegrityError:
+            continue
+    return written
+
+
+async def claim(
+    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int = 20
+) -> list[Notification]:
+    """Pending notifications whose time has come, leased to `owner`."""
+    due = list(
+        await session.scalars(
+            select(Notification.id)
+            .where(
+                Notification.status == "pending",
+                Notification.next_attempt_at <= now,
+                or_(Notification.lease_until.is_(None), Notification.lease_until < now),
+            )
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+    )
+    if not due:
+        return []
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.id.in_(due),
+            or_(Notification.lease_until.is_(None), Notification.lease_until < now),
+        )
+        .values(lease_owner=owner, lease_until=now + lease)
+    )
+    return list(
+        await session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(due), Notification.lease_owner == owner)
+            .order_by(Notification.id)
+        )
+    )
+
+
+async def settle(
+    session: AsyncSession,
+    notification_id: int,
+    *,
+    owner: str,
+    error: str | None,
+    retry_in: timedelta,
+    now: datetime,
+) -> None:
+    """Delivered, or the next try scheduled (failed for good after MAX_ATTEMPTS)."""
+    notification = await session.get(Notification, notification_id, with_for_update=True)
+    if notification is None or notification.lease_owner != owner:
+        return
+    notification.attempts += 1
+    notification.lease_owner, notification.lease_until = None, None
+    if error is None:
+        notification.status, notification.delivered_at, notification.last_error = (
+            "delivered",
+            now,
+            None,
+        )
+        return
+    notification.last_error = error[:1000]
+    if notification.attempts >= MAX_ATTEMPTS:
+        notification.status = "failed"
+    else:
+        notification.next_attempt_at = now + retry_in
+
+
+async def of_incident(session: AsyncSession, incident_id: int) -> list[Notification]:
+    rows = await session.scalars(
+        select(Notification)
+        .where(Notification.incident_id == incident_id)
+        .order_by(Notification.round, Notification.step, Notification.id)
+    )
+    return list(rows)
