@@ -3,9 +3,9 @@
 The deployments are `<action_type>/<action_type>`, served by one Prefect runner that polls about
 every second (PREFECT_RUNNER_POLL_FREQUENCY, set by the CLI), so an execute starts in about
 2 s. Each flow run gets its own subprocess, with Prefect's flow-run heartbeats on
-(deployments/prefect_env.py); a concurrency limit per deployment keeps dbt to one run at a time
-across workers. The reconciler and webhook delivery are `intervene services`
-(deployments/services.py).
+(deployments/prefect_env.py); an action that must not overlap itself (dbt) takes its turn in
+Intervene's database (flows/turns.py), not through a Prefect concurrency limit. The reconciler
+and webhook delivery are `intervene services` (deployments/services.py).
 
 `serve()` registers the deployments it serves, so never run a worker against a Prefect server
 whose deployments `prefect deploy` owns (a work pool): it would take them over. Use pool
@@ -41,7 +41,6 @@ def action_deployments() -> list[Any]:
         FLOWS[spec.action_type].to_deployment(
             name=spec.action_type,
             description=spec.description,
-            concurrency_limit=spec.concurrency_limit,
             entrypoint_type=EntrypointType.MODULE_PATH,
             tags=["intervene", "playbook"],
         )

@@ -6,12 +6,15 @@ a run name for runs started without one; a persisted result. A flow module write
 body."""
 
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack
 from typing import Any
 
 from prefect import Flow, flow, runtime
 
-from flows import artifacts, hooks
+from flows import artifacts, hooks, turns
 from flows.hooks import ActionFailed
+from models.settings import get_settings
+from playbooks.catalog import ACTIONS
 from playbooks.launcher import run_name
 
 Body = Callable[[int, dict[str, Any], bool, dict[str, Any] | None], Awaitable[dict[str, Any]]]
@@ -26,7 +29,8 @@ def action_flow(
 
     A run admission refuses fails (RunRefused); a rollback of an action that has none
     (`no_rollback` is its reason) fails; a dry run with a `preview` answers it before either
-    (it records nothing)."""
+    (it records nothing). A run (rollbacks too) of an action the catalog says runs
+    `one_at_a_time` waits for its turn before admission (flows/turns.py)."""
 
     def declare(body: Body) -> ActionFlow:
         async def run(
@@ -38,7 +42,10 @@ def action_flow(
         ) -> dict[str, Any]:
             if dry_run and preview is not None:
                 return await preview(params)
-            async with hooks.run_database():
+            async with hooks.run_database() as database, AsyncExitStack() as turn:
+                if ACTIONS[action_type].one_at_a_time:
+                    url = get_settings().database_url
+                    await turn.enter_async_context(turns.one_at_a_time(database, url, action_type))
                 admitted = await hooks.begin(action_id)
                 await artifacts.publish_plan(admitted)
                 try:

@@ -61,7 +61,9 @@ class ActionSpec:
     rollback_supported: bool
     make_plan: Callable[[Any, PlanContext], Plan]
     approval_by_default: bool = False
-    concurrency_limit: int | None = None  # runs of this action at once, across all workers
+    # one run at a time across all workers, rollbacks included (flows/turns.py: a lock in
+    # Intervene's database, not Prefect's deployment concurrency limit)
+    one_at_a_time: bool = False
     # Asked before a dry-run or execute records: why it cannot run now (no cluster, no
     # index) and what the plan should know (an index's size, its synonyms set...).
     preflight: Callable[[Any, Settings], Awaitable[Preflight]] | None = None
@@ -109,7 +111,7 @@ ACTIONS: dict[str, ActionSpec] = {
             applies_to=frozenset({IncidentKind.INVARIANT, IncidentKind.BUDGET}),
             rollback_supported=False,
             make_plan=lambda params, ctx: rerun_dbt.plan(params, ctx.dbt.manifest()),
-            concurrency_limit=1,  # one dbt at a time: dbt-core #9603, one DuckDB writer
+            one_at_a_time=True,  # one dbt at a time: dbt-core #9603, one DuckDB writer
         ),
         ActionSpec(
             action_type=rerun_eval.ACTION_TYPE,
@@ -148,7 +150,7 @@ ACTIONS: dict[str, ActionSpec] = {
             rollback_supported=True,
             make_plan=lambda params, ctx: refresh_synonyms.plan(params, ctx.facts),
             preflight=refresh_synonyms.preflight,
-            concurrency_limit=1,
+            one_at_a_time=True,
         ),
         ActionSpec(
             action_type=rollback_planner.ACTION_TYPE,
@@ -165,7 +167,7 @@ ACTIONS: dict[str, ActionSpec] = {
             make_plan=lambda params, ctx: rollback_planner.plan(
                 params, ctx.planner, ctx.settings.planner_step_seconds
             ),
-            concurrency_limit=1,
+            one_at_a_time=True,
             rollback_needs_approval=restore_raises_a_canary,
         ),
         ActionSpec(
@@ -183,7 +185,7 @@ ACTIONS: dict[str, ActionSpec] = {
             make_plan=lambda params, ctx: adjust_canary_split.plan(
                 params, ctx.planner, ctx.settings.planner_step_seconds
             ),
-            concurrency_limit=1,
+            one_at_a_time=True,
             rollback_needs_approval=restore_raises_a_canary,
         ),
         ActionSpec(

@@ -180,7 +180,7 @@ def section(name: str, spec: ActionSpec, alias: Alias | None) -> Iterator[str]:
         yield ""
         yield module_doc(spec)
     yield ""
-    limit = f"; at most {spec.concurrency_limit} run at once" if spec.concurrency_limit else ""
+    limit = "; one run at a time" if spec.one_at_a_time else ""
     yield (
         f"- **action_type**: `{name}`"
         + (f" (runs `{spec.action_type}`)" if alias else "")

@@ -4,8 +4,8 @@ Fixes freshness and quality invariants whose cause is a table that was not rebui
 warehouse tables of the selected models (with `upstream`, their ancestors too); `full_refresh`
 rebuilds incremental models from scratch, which is why it needs approval. No rollback: a rebuild
 cannot be undone, only run again. dbt runs in-process through `dbtRunner`, never a shell, and
-one run at a time (the deployment's concurrency limit: dbt is not safe to run twice in one
-process and DuckDB allows one writer).
+one run at a time (its turn in Intervene's database, flows/turns.py: dbt is not safe to run
+twice in one process and DuckDB allows one writer).
 """
 
 from typing import Annotated
