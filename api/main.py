@@ -35,6 +35,7 @@ from api.routes import (
     playbooks,
     prefect,
     silences,
+    slack,
     stats,
     webhooks,
 )
@@ -147,6 +148,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it
     # PagerDuty's senders set no header: the routing key in the body is the token
     app.include_router(integrations.pagerduty_router, prefix="/api")
+    # Slack signs its requests (the signing secret): the signature is the authentication
+    app.include_router(slack.router, prefix="/api")
     # a viewer token, as Prometheus can send (README); INTERVENE_METRICS_AUTH=disabled opens it
     app.include_router(
         metrics.router, dependencies=signed_in if settings.metrics_auth == "enabled" else []

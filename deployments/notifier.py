@@ -3,9 +3,15 @@
 Each pass moves the escalations on (oncall/escalation.py: the pages whose step is due are
 written, once) and sends what is pending, each notification leased to this process while it
 is sent: at least once (marked delivered only after the server took it), retried with
-exponential backoff when the SMTP server is down or refuses, never holding up an incident
-change (those only read the on-call file; the sending happens here). Without INTERVENE_SMTP_HOST
-emails wait, pending and visible, until it is set.
+exponential backoff when the SMTP server or Slack is down or refuses, never holding up an
+incident change (those only read the on-call file; the sending happens here). Without
+INTERVENE_SMTP_HOST emails, and without INTERVENE_SLACK_BOT_TOKEN Slack messages, wait, pending
+and visible, until it is set.
+
+Then the Slack messages already posted whose incident changed since (a status, an
+acknowledgement, an approval request made or decided) are rewritten in place (chat.update), so
+a message never offers a button that no longer applies. A failed update is tried again on a
+later pass (after a backoff while Slack keeps failing).
 """
 
 import asyncio
@@ -13,10 +19,13 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from datetime import datetime, timedelta
 
 from integrations.email import SmtpFailed, SmtpServer, message, send
+from integrations.slack import Posted, SlackApi, SlackFailed
+from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import SlaTimer
@@ -25,7 +34,7 @@ from models.notification import Notification
 from models.services import notifications as service
 from models.settings import Settings
 from models.sla import timer_status
-from oncall import messages
+from oncall import messages, slack_message
 from oncall.escalation import escalate_once
 from oncall.schedules import OnCallFile, load_oncall
 
@@ -57,45 +66,58 @@ def smtp_of(settings: Settings) -> SmtpServer | None:
     )
 
 
+def slack_of(settings: Settings) -> SlackApi | None:
+    if settings.slack_bot_token is None:
+        return None
+    return SlackApi(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,
+    )
+
+
 class Notifier:
     def __init__(self, database: Database, settings: Settings, oncall: OnCallFile) -> None:
         self.database, self.settings, self.oncall = database, settings, oncall
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.smtp = smtp_of(settings)
+        self.slack = slack_of(settings)
+        self.media = tuple(m for m, up in (("email", self.smtp), ("slack", self.slack)) if up)
+        self.updates_failing = 0  # Slack updates that failed in a row: the backoff's exponent
+        self.updates_resume = 0.0  # monotonic time before which no update is tried
 
     async def pass_once(self, now: datetime | None = None) -> int:
-        """Escalate, then send what is due (as of `now`: the tests' clock, else the real one);
-        how many notifications were written or tried."""
+        """Escalate, send what is due (as of `now`: the tests' clock, else the real one), then
+        bring posted Slack messages up to date; how many notifications were written, tried or
+        updated."""
         now = now or utcnow()
         written = await escalate_once(self.database, self.oncall, now)
-        if self.smtp is None:
+        if not self.media:
             return written
         async with transaction(self.database.writer) as session:
-            due = await service.claim(session, owner=self.owner, now=now, lease=LEASE)
+            due = await service.claim(
+                session, owner=self.owner, now=now, lease=LEASE, media=self.media
+            )
         for notification in due:
             await self._deliver(notification, now)
-        return written + len(due)
+        return written + len(due) + await self._update_slack(now)
 
     async def _deliver(self, notification: Notification, now: datetime) -> None:
-        assert self.smtp is not None
+        shown_at = utcnow()  # what the message shows is read after this instant
         async with transaction(self.database.reader) as session:
             incident = await session.get(Incident, notification.incident_id)
-        error = None
-        if incident is None:
-            error = "the incident is gone"
-        else:
-            acknowledge = timer_status(
-                incident, SlaTimer.ACKNOWLEDGE, targets=self.settings.sla_targets, now=now
-            )
-            text = messages.body(
-                incident, public_url=self.settings.public_url, acknowledge=acknowledge
-            )
-            mail = message(self.smtp, notification.address, messages.subject(incident), text)
-            try:
-                await asyncio.to_thread(send, self.smtp, mail)
-            except SmtpFailed as exc:
-                error = str(exc)
-                log.warning("notification %s not sent: %s", notification.id, error)
+            pending = await service.pending_approvals(session, notification.incident_id, now)
+        error, posted = None, None
+        try:
+            if incident is None:
+                error = "the incident is gone"
+            elif notification.medium == "slack":
+                posted = await self._post(notification.address, incident, pending, now)
+            else:
+                await self._mail(notification.address, incident, now)
+        except (SmtpFailed, SlackFailed) as exc:
+            error = str(exc)
+            log.warning("notification %s not sent: %s", notification.id, error)
         async with transaction(self.database.writer) as session:
             await service.settle(
                 session,
@@ -104,7 +126,70 @@ class Notifier:
                 error=error,
                 retry_in=retry_in(notification.attempts),
                 now=now,
+                posted=(posted.channel, posted.ts) if posted else None,
+                shown_at=shown_at,
             )
+
+    async def _mail(self, to: str, incident: Incident, now: datetime) -> None:
+        assert self.smtp is not None
+        acknowledge = timer_status(
+            incident, SlaTimer.ACKNOWLEDGE, targets=self.settings.sla_targets, now=now
+        )
+        text = messages.body(incident, public_url=self.settings.public_url, acknowledge=acknowledge)
+        mail = message(self.smtp, to, messages.subject(incident), text)
+        await asyncio.to_thread(send, self.smtp, mail)
+
+    def _message(
+        self, incident: Incident, pending: list[ApprovalRequest], now: datetime
+    ) -> tuple[str, list[slack_message.Block]]:
+        acknowledge = timer_status(
+            incident, SlaTimer.ACKNOWLEDGE, targets=self.settings.sla_targets, now=now
+        )
+        blocks = slack_message.blocks(
+            incident, pending=pending, public_url=self.settings.public_url, acknowledge=acknowledge
+        )
+        return slack_message.text_of(incident), blocks
+
+    async def _post(
+        self, to: str, incident: Incident, pending: list[ApprovalRequest], now: datetime
+    ) -> Posted:
+        assert self.slack is not None
+        text, blocks = self._message(incident, pending, now)
+        return await asyncio.to_thread(self.slack.post, to, text, blocks)
+
+    async def _update_slack(self, now: datetime) -> int:
+        """Rewrite the posted messages whose incident changed; how many were tried. While Slack
+        keeps failing, the next try waits longer (the same backoff as a delivery)."""
+        if self.slack is None or time.monotonic() < self.updates_resume:
+            return 0
+        async with transaction(self.database.reader) as session:
+            stale = await service.out_of_date(session)
+        for notification in stale:
+            try:
+                await self._update(notification, now)
+            except SlackFailed as exc:
+                log.warning(
+                    "Slack message of notification %s not updated: %s", notification.id, exc
+                )
+                backoff = retry_in(self.updates_failing).total_seconds()
+                self.updates_resume = time.monotonic() + backoff
+                self.updates_failing += 1
+                break
+            self.updates_failing = 0
+        return len(stale)
+
+    async def _update(self, notification: Notification, now: datetime) -> None:
+        assert self.slack is not None
+        shown_at = utcnow()
+        async with transaction(self.database.reader) as session:
+            incident = await session.get(Incident, notification.incident_id)
+            pending = await service.pending_approvals(session, notification.incident_id, now)
+        if incident is not None:
+            text, blocks = self._message(incident, pending, now)
+            posted = Posted(str(notification.message_channel), str(notification.message_ts))
+            await asyncio.to_thread(self.slack.update, posted, text, blocks)
+        async with transaction(self.database.writer) as session:
+            await service.mark_synced(session, notification.id, shown_at)
 
 
 async def notify_forever(settings: Settings) -> None:

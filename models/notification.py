@@ -8,10 +8,12 @@ recurrence changes nothing here, so it never pages again.
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
+
+POSTED = "message_ts IS NOT NULL"
 
 
 class Escalation(Base):
@@ -40,6 +42,12 @@ class Notification(Base):
             unique=True,
         ),
         Index("ix_notifications_queue", "status", "next_attempt_at"),
+        Index(
+            "ix_notifications_posted",
+            "incident_id",
+            sqlite_where=text(POSTED),
+            postgresql_where=text(POSTED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -51,7 +59,7 @@ class Notification(Base):
     step: Mapped[int]
     target: Mapped[str] = mapped_column(String(140))  # as the step says: "schedule:data-platform"
     recipient: Mapped[str] = mapped_column(String(140))  # "person:ada" or "channel:data-alerts"
-    medium: Mapped[str] = mapped_column(String(16))  # email (slack: to come)
+    medium: Mapped[str] = mapped_column(String(16))  # email or slack
     address: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed
     attempts: Mapped[int] = mapped_column(default=0)
@@ -61,3 +69,7 @@ class Notification(Base):
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    # Slack: where the message is (to update it in place) and when it last showed the incident
+    message_channel: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    synced_at: Mapped[datetime | None]

@@ -285,6 +285,21 @@ class Settings(BaseSettings):
         default="intervene@localhost", description="The From address of notification emails."
     )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, description="Per message.")
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description="The Slack app's bot token (xoxb-...) that posts and updates notification"
+        " messages (unset: Slack notifications wait, visible, until it is set).",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="The Slack app's signing secret: POST /api/integrations/slack/interactions"
+        " refuses every request it did not sign (unset: the endpoint answers 404).",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack's Web API (another URL only for a proxy or a test server).",
+    )
+    slack_timeout_seconds: float = Field(default=10.0, gt=0, description="Per Slack API call.")
     escalation_poll_seconds: float = Field(
         default=5.0,
         gt=0,

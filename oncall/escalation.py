@@ -36,13 +36,13 @@ def due_at(escalation: Escalation, policy: Policy, step: int) -> datetime:
 def pages_of(
     oncall: OnCallFile, overrides: list[OnCallOverride], step: Step, at: datetime
 ) -> list[Page]:
-    """Whom the step reaches at `at`, by which medium: a person by email, a channel by its
-    address (Slack is still to come)."""
+    """Whom the step reaches at `at`, by each medium the file gives them: a person by email
+    and, with a Slack user id, by a Slack DM; a channel by its email and/or Slack channel."""
     notify = step.notify
     if notify.channel is not None:
         channel = next(c for c in oncall.channels if c.id == notify.channel)
         target = f"channel:{channel.id}"
-        return [Page(target, target, "email", channel.email)] if channel.email else []
+        return _media(target, target, channel.email, channel.slack_channel)
     if notify.schedule is not None:
         schedule = oncall.schedule(notify.schedule)
         assert schedule is not None  # the loader refuses unknown names
@@ -54,7 +54,12 @@ def pages_of(
     person = oncall.person(person_id)
     if person is None:  # an override naming someone the file no longer has
         return []
-    return [Page(target, f"person:{person.id}", "email", person.email)]
+    return _media(target, f"person:{person.id}", person.email, person.slack_user_id)
+
+
+def _media(target: str, recipient: str, email: str | None, slack: str | None) -> list[Page]:
+    pages = [Page(target, recipient, "email", email)] if email else []
+    return pages + ([Page(target, recipient, "slack", slack)] if slack else [])
 
 
 async def escalate_once(database: Database, oncall: OnCallFile, now: datetime) -> int:

@@ -6,6 +6,7 @@ line like the checks file:
         name: Ada Lovelace
         email: ada@example.com
         slack_user_id: U0ADA      # optional: Slack's id of the person (U...)
+        role: approver            # optional: what they may do from Slack (default responder)
     schedules:
       - name: data-platform
         time_zone: Europe/Paris   # hand-offs happen at this zone's wall-clock time
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from checks import yaml_lines
 from checks.config import ConfigError
+from models.enums import Role
 from oncall.policies import Channel, Policy
 
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -40,6 +42,8 @@ class Person(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     slack_user_id: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,20}$")
+    # what the person may do from Slack (Acknowledge: responder; Approve / Deny: approver)
+    role: Role = Role.RESPONDER
 
 
 class Rotation(BaseModel):
@@ -97,6 +101,10 @@ class OnCallFile(BaseModel):
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
 
+    def by_slack(self, user_id: str) -> Person | None:
+        """The person Slack knows as `user_id` (the loader refuses an id given twice)."""
+        return next((p for p in self.people if p.slack_user_id == user_id), None)
+
     def schedule(self, name: str) -> Schedule | None:
         return next((s for s in self.schedules if s.name == name), None)
 
@@ -132,6 +140,17 @@ def _reference_problems(path: Path, document: yaml_lines.Lined, oncall: OnCallFi
                     f"{path}:{line}: {kind}.{index}: {name!r} is also {kind}.{seen[name]}"
                 )
             seen.setdefault(name, index)
+    slack_ids: dict[str, int] = {}
+    for index, person in enumerate(oncall.people):
+        if person.slack_user_id is None:
+            continue
+        if person.slack_user_id in slack_ids:
+            line = _line(document, ("people", index, "slack_user_id"))
+            problems.append(
+                f"{path}:{line}: people.{index}.slack_user_id: "
+                f"{person.slack_user_id!r} is also people.{slack_ids[person.slack_user_id]}'s"
+            )
+        slack_ids.setdefault(person.slack_user_id, index)
     known = {p.id for p in oncall.people}
     for index, schedule in enumerate(oncall.schedules):
         for position, member in enumerate(schedule.rotation.members):

@@ -4,10 +4,11 @@ writes, and what delivery (deployments/notifier.py) claims and settles."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.access import ApprovalRequest
 from models.enums import IncidentStatus
 from models.incident import Incident
 from models.notification import Escalation, Notification
@@ -95,14 +96,22 @@ async def write_pages(
 
 
 async def claim(
-    session: AsyncSession, *, owner: str, now: datetime, lease: timedelta, limit: int = 20
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    media: tuple[str, ...] = ("email",),
+    limit: int = 20,
 ) -> list[Notification]:
-    """Pending notifications whose time has come, leased to `owner`."""
+    """Pending notifications by `media` (those this process can send) whose time has come,
+    leased to `owner`."""
     due = list(
         await session.scalars(
             select(Notification.id)
             .where(
                 Notification.status == "pending",
+                Notification.medium.in_(media),
                 Notification.next_attempt_at <= now,
                 or_(Notification.lease_until.is_(None), Notification.lease_until < now),
             )
@@ -137,8 +146,12 @@ async def settle(
     error: str | None,
     retry_in: timedelta,
     now: datetime,
+    posted: tuple[str, str] | None = None,
+    shown_at: datetime | None = None,
 ) -> None:
-    """Delivered, or the next try scheduled (failed for good after MAX_ATTEMPTS)."""
+    """Delivered (a Slack message: its channel and ts, showing the incident as read at
+    `shown_at`),
+    or the next try scheduled (failed for good after MAX_ATTEMPTS)."""
     notification = await session.get(Notification, notification_id, with_for_update=True)
     if notification is None or notification.lease_owner != owner:
         return
@@ -150,6 +163,9 @@ async def settle(
             now,
             None,
         )
+        if posted is not None:
+            notification.message_channel, notification.message_ts = posted
+            notification.synced_at = shown_at or now
         return
     notification.last_error = error[:1000]
     if notification.attempts >= MAX_ATTEMPTS:
@@ -163,5 +179,56 @@ async def of_incident(session: AsyncSession, incident_id: int) -> list[Notificat
         select(Notification)
         .where(Notification.incident_id == incident_id)
         .order_by(Notification.round, Notification.step, Notification.id)
+    )
+    return list(rows)
+
+
+async def out_of_date(session: AsyncSession, limit: int = 20) -> list[Notification]:
+    """Slack messages that no longer show their incident as it is: it changed, or one of its
+    approval requests was made or decided, after the message was last written."""
+    changed_approval = exists().where(
+        ApprovalRequest.incident_id == Notification.incident_id,
+        or_(
+            ApprovalRequest.requested_at > Notification.synced_at,
+            ApprovalRequest.decided_at > Notification.synced_at,
+        ),
+    )
+    rows = await session.scalars(
+        select(Notification)
+        .join(Incident, Incident.id == Notification.incident_id)
+        .where(
+            Notification.message_ts.is_not(None),
+            or_(Incident.updated_at > Notification.synced_at, changed_approval),
+        )
+        .order_by(Notification.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def mark_synced(session: AsyncSession, notification_id: int, at: datetime) -> None:
+    """The message shows the incident as read at `at` (a change after it is synced next)."""
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            or_(Notification.synced_at.is_(None), Notification.synced_at < at),
+        )
+        .values(synced_at=at)
+    )
+
+
+async def pending_approvals(
+    session: AsyncSession, incident_id: int, now: datetime
+) -> list[ApprovalRequest]:
+    """The incident's approval requests someone may still decide (shown with Approve / Deny)."""
+    rows = await session.scalars(
+        select(ApprovalRequest)
+        .where(
+            ApprovalRequest.incident_id == incident_id,
+            ApprovalRequest.status == "pending",
+            ApprovalRequest.expires_at > now,
+        )
+        .order_by(ApprovalRequest.id)
     )
     return list(rows)
