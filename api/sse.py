@@ -30,16 +30,15 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-import psycopg
 from sqlalchemy import delete, func, select
-from sqlalchemy.engine import make_url
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.event import ensure_bytes
 from starlette.types import Message, Receive, Scope, Send
 
 from models.base import isoformat, utcnow
 from models.db import Database, transaction
-from models.event import NOTIFY_CHANNEL, Event, EventRetention
+from models.event import Event, EventRetention
+from models.listen import wake_on_events
 from models.settings import Settings
 
 log = logging.getLogger("intervene.sse")
@@ -47,7 +46,6 @@ log = logging.getLogger("intervene.sse")
 BATCH = 500
 PRUNE_EVERY_SECONDS = 3600
 WATCHDOG_EVERY_SECONDS = 1.0
-LISTEN_WAIT_SECONDS = 5.0
 STOP_WAIT_SECONDS = 10.0
 
 
@@ -342,19 +340,7 @@ class Broadcaster:
 
     async def _listen_forever(self) -> None:
         """LISTEN on PostgreSQL: every commit that wrote events wakes the reader at once."""
-        url = make_url(self.settings.database_url).set(drivername="postgresql")
-        conninfo = url.render_as_string(hide_password=False)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    self._wake.set()  # catch up on anything written while not listening
-                    while True:  # short waits: a cancel (shutdown) never finds it stuck
-                        async for _ in conn.notifies(timeout=LISTEN_WAIT_SECONDS):
-                            self._wake.set()
-            except (psycopg.Error, OSError):
-                log.warning("LISTEN connection lost; polling until it is back", exc_info=True)
-                await asyncio.sleep(2)
+        await wake_on_events(self.settings.database_url, self._wake)
 
     async def _watch_forever(self) -> None:
         while True:

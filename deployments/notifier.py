@@ -15,6 +15,7 @@ later pass (after a backoff while Slack keeps failing).
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -23,13 +24,17 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
+
 from integrations.email import SmtpFailed, SmtpServer, message, send
 from integrations.slack import Posted, SlackApi, SlackFailed
 from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, connect, transaction
 from models.enums import SlaTimer
+from models.event import Event
 from models.incident import Incident
+from models.listen import wake_on_events
 from models.notification import Notification
 from models.services import notifications as service
 from models.settings import Settings
@@ -41,6 +46,10 @@ from oncall.schedules import OnCallFile, load_oncall
 log = logging.getLogger("intervene.notifier")
 
 LEASE = timedelta(seconds=60)
+WAKE_SECONDS = 0.2  # how often an idle notifier looks for a new event
+# sent side by side: a slow SMTP server does not hold up the Slack message, nor one recipient
+# another (within the database pool of notify_forever: 2 + 2 connections)
+SENDING_AT_ONCE = 4
 BACKOFF = 5.0
 BACKOFF_MAX = 900.0
 
@@ -98,8 +107,13 @@ class Notifier:
             due = await service.claim(
                 session, owner=self.owner, now=now, lease=LEASE, media=self.media
             )
-        for notification in due:
-            await self._deliver(notification, now)
+        sending = asyncio.Semaphore(SENDING_AT_ONCE)
+
+        async def deliver(notification: Notification) -> None:
+            async with sending:
+                await self._deliver(notification, now)
+
+        await asyncio.gather(*(deliver(n) for n in due))
         return written + len(due) + await self._update_slack(now)
 
     async def _deliver(self, notification: Notification, now: datetime) -> None:
@@ -192,21 +206,64 @@ class Notifier:
             await service.mark_synced(session, notification.id, shown_at)
 
 
+async def newest_event(database: Database) -> int:
+    async with transaction(database.reader) as session:
+        return await session.scalar(select(func.max(Event.id))) or 0
+
+
+class Wakeup:
+    """What ends an idle notifier's wait besides its poll (a step falling due): any commit that
+    wrote events (an incident opened or changed, an approval asked or decided: someone may
+    have to be told). On PostgreSQL its NOTIFY wakes it at once (models/listen.py); elsewhere
+    it looks at the events' newest id every WAKE_SECONDS. A first page goes out within about
+    that of its incident's commit, not within a whole poll."""
+
+    def __init__(self, database: Database, url: str) -> None:
+        self.database, self.woken = database, asyncio.Event()
+        self.listener: asyncio.Task[None] | None = None
+        if database.dialect == "postgresql":
+            self.listener = asyncio.create_task(wake_on_events(url, self.woken))
+
+    async def mark(self) -> int:
+        """Before a pass: what it will see (anything written from now on wakes the wait)."""
+        self.woken.clear()
+        return 0 if self.listener else await newest_event(self.database)
+
+    async def wait(self, seen: int, seconds: float) -> None:
+        if self.listener is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.woken.wait(), seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if await newest_event(self.database) != seen:
+                return
+            await asyncio.sleep(WAKE_SECONDS)
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listener
+
+
 async def notify_forever(settings: Settings) -> None:
     oncall = load_oncall(settings.oncall_file)
     if not oncall.policies:
         log.info("no escalation policy in %s: no one is paged", settings.oncall_file)
         return
     database = connect(settings.database_url, pool_size=2, max_overflow=2)
+    wakeup = Wakeup(database, settings.database_url)
     try:
         notifier = Notifier(database, settings, oncall)
         while True:
             try:
-                busy = await notifier.pass_once()
+                seen = await wakeup.mark()
+                if not await notifier.pass_once():
+                    await wakeup.wait(seen, settings.escalation_poll_seconds)
             except Exception:  # the database may be back on the next pass
                 log.exception("notification pass failed")
-                busy = 0
-            if not busy:
                 await asyncio.sleep(settings.escalation_poll_seconds)
     finally:
+        await wakeup.close()
         await database.dispose()

@@ -21,7 +21,7 @@ from models.incident import Incident
 from models.notification import Escalation
 from models.oncall import OnCallOverride
 from models.services import notifications as service
-from models.services.notifications import Page
+from models.services.notifications import Page, Waiting
 from models.services.oncall_overrides import in_force
 from oncall.policies import Policy, Step, policy_for
 from oncall.rotation import covers_of, on_duty
@@ -68,18 +68,17 @@ async def escalate_once(database: Database, oncall: OnCallFile, now: datetime) -
         waiting = await service.open_incidents(session)
         overrides = await in_force(session, now - timedelta(days=1))
     written = 0
-    for incident, escalation in waiting:
-        if escalation is not None and not _may_have_work(oncall, incident, escalation, now):
+    for incident in waiting:
+        if not _may_have_work(oncall, incident, now):
             continue
         async with transaction(database.writer) as session:
-            written += await _advance(session, oncall, overrides, incident.id, now)
+            written += await _advance(session, oncall, overrides, incident.incident_id, now)
     return written
 
 
-def _may_have_work(
-    oncall: OnCallFile, incident: Incident, escalation: Escalation, now: datetime
-) -> bool:
-    if escalation.round < incident.reopen_count:
+def _may_have_work(oncall: OnCallFile, incident: Waiting, now: datetime) -> bool:
+    escalation = incident.escalation
+    if escalation is None or escalation.round < incident.reopen_count:
         return True
     policy = _policy(oncall, escalation.policy)
     if policy is None or escalation.next_step >= len(policy.steps):

@@ -26,15 +26,25 @@ class Page:
     address: str
 
 
-async def open_incidents(session: AsyncSession) -> list[tuple[Incident, Escalation | None]]:
-    """Incidents nobody acknowledged yet, each with its escalation state (None: not begun)."""
+@dataclass(frozen=True)
+class Waiting:
+    """An incident nobody acknowledged yet: what a pass needs to know whether it has work."""
+
+    incident_id: int
+    reopen_count: int
+    escalation: Escalation | None  # None: not begun
+
+
+async def open_incidents(session: AsyncSession) -> list[Waiting]:
+    """Incidents nobody acknowledged yet, each with its escalation state: two columns of the
+    incident, not the whole row (a pass runs after every commit that wrote events)."""
     rows = await session.execute(
-        select(Incident, Escalation)
+        select(Incident.id, Incident.reopen_count, Escalation)
         .outerjoin(Escalation, Escalation.incident_id == Incident.id)
         .where(Incident.status == IncidentStatus.OPEN)
         .order_by(Incident.id)
     )
-    return [(row[0], row[1]) for row in rows]
+    return [Waiting(row[0], row[1], row[2]) for row in rows]
 
 
 async def lock_escalation(session: AsyncSession, incident_id: int) -> Escalation | None:

@@ -111,7 +111,14 @@ async def test_the_incident_page_says_who_is_on_call_and_who_was_paged(
     finally:
         await database.dispose()
     await page.reload()
-    row = people.locator("table.notifications tbody tr")
+    rows = people.locator("table.notifications tbody tr")
+    row = rows.filter(has_text="email")
     await expect(row).to_have_count(1)
     await expect(row).to_have_attribute("data-status", "pending")
     await expect(row).to_contain_text("data-urgent · step 1")
+    # whoever is on call this week: by Slack too when the file gives their Slack id
+    said = (await api.get(f"/api/incidents/{incident['id']}/notifications")).json()
+    await expect(rows).to_have_count(len(said["notifications"]))
+    await expect(rows.filter(has_text="slack U0")).to_have_count(
+        sum(n["medium"] == "slack" for n in said["notifications"])
+    )

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from httpx import AsyncClient
 
-from deployments.notifier import LEASE, Notifier
+from deployments.notifier import LEASE, WAKE_SECONDS, Notifier, Wakeup
 from deployments.stack import free_port
 from models.db import Database, transaction
 from models.services import notifications as service
@@ -220,3 +220,23 @@ async def test_a_notifier_that_dies_mid_send_leaves_it_to_another_after_its_leas
     [sent] = await notifications(client, incident["id"])
     assert (sent["id"], sent["status"], sent["attempts"]) == (claimed.id, "delivered", 1)
     assert len(pagers.inbox.messages) == 1
+
+
+async def test_an_idle_notifier_wakes_on_the_next_event_not_on_its_poll(
+    client: AsyncClient, db: Database, database_url: str
+) -> None:
+    """A first page goes out soon after its incident's commit: the idle notifier is woken by
+    PostgreSQL's NOTIFY, or on SQLite sees the events' newest id change, instead of sleeping a
+    whole poll."""
+    wakeup = Wakeup(db, database_url)
+    try:
+        if wakeup.listener is not None:  # PostgreSQL: LISTENing once its first wake came
+            await asyncio.wait_for(wakeup.woken.wait(), timeout=60)
+        seen = await wakeup.mark()
+        waiting = asyncio.create_task(wakeup.wait(seen, seconds=3600))
+        await asyncio.sleep(3 * WAKE_SECONDS)
+        assert not waiting.done()  # nothing new: it keeps waiting
+        await open_incident(client)
+        await asyncio.wait_for(waiting, timeout=60)  # woken long before its hour
+    finally:
+        await wakeup.close()
