@@ -4,6 +4,7 @@ test lets it go (to kill a worker while a delivery is in flight)."""
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -52,14 +53,23 @@ def serve_receiver() -> Iterator[Receiver]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(Handler) as port:
+        receiver = Receiver(f"http://127.0.0.1:{port}/hook")
+        try:
+            yield receiver
+        finally:
+            receiver.release.set()
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server of `handler` on a free port of 127.0.0.1 (yielded), stopped after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield server.server_address[1]
     finally:
-        receiver.release.set()
         server.shutdown()
         server.server_close()

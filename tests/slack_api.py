@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.receiver import serving
 
 TOKEN = "xoxb-intervene-tests"
 
@@ -110,13 +112,6 @@ def serve_slack() -> Iterator[SlackApi]:
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    api = SlackApi(f"http://127.0.0.1:{server.server_address[1]}/api/")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        api = SlackApi(f"http://127.0.0.1:{port}/api/")
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -58,7 +58,8 @@ class Click:
             ids = [int(part) for part in value.split(":")]
         except (KeyError, TypeError, ValueError) as exc:
             raise BadRequest("Not a Slack button click that Intervene sent") from exc
-        channel = (payload.get("channel") or {}).get("id")
+        where = payload.get("channel")
+        channel = str(where["id"]) if isinstance(where, dict) and where.get("id") else None
         if len(ids) not in (1, 2) or not all(0 < i < 2**63 for i in ids):
             raise BadRequest("Not a Slack button click that Intervene sent")
         return cls(user, channel, name, ids[0], ids[1] if len(ids) == 2 else None)

@@ -331,10 +331,23 @@ async def test_missing_or_garbled_signatures_and_payloads_are_refused(
     ):
         answer = await from_slack.post(INTERACTIONS, content=good["content"], headers=headers)
         assert answer.status_code == 401, headers
-    for payload in ({"type": "block_actions"}, {"user": {"id": "U0ADA0001"}, "actions": []}):
+    hostile = click("U0ADA0001", "acknowledge", str(incident["id"]))
+    for payload in (
+        {"type": "block_actions"},
+        {"user": {"id": "U0ADA0001"}, "actions": []},
+        hostile | {"actions": {"action_id": "acknowledge"}},
+        hostile | {"user": ["U0ADA0001"]},
+        hostile | {"actions": [{"action_id": "acknowledge", "value": "1:2:3"}]},
+        hostile | {"actions": [{"action_id": "acknowledge", "value": str(2**64)}]},
+        hostile | {"actions": [{"action_id": "acknowledge", "value": "-1"}]},
+    ):
         answer = await from_slack.post(INTERACTIONS, **signed(payload))
         assert answer.status_code == 400
         assert answer.json()["error"]["code"] == "bad_request"
+    odd = await from_slack.post(  # a channel that is not an object: acted on, no one told
+        INTERACTIONS, **signed(hostile | {"channel": "D0ADA0001"})
+    )
+    assert odd.status_code == 200
     body = "payload=%7Bnot+json"
     stamp = str(int(time.time()))
     digest = hmac.new(SECRET.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
@@ -344,7 +357,8 @@ async def test_missing_or_garbled_signatures_and_payloads_are_refused(
         headers={"x-slack-request-timestamp": stamp, "x-slack-signature": f"v0={digest}"},
     )
     assert answer.status_code == 400
-    assert (await client.get(f"/api/incidents/{incident['id']}")).json()["status"] == "open"
+    found = (await client.get(f"/api/incidents/{incident['id']}")).json()
+    assert found["status"] == "acknowledged"  # by the one well-formed click, the odd channel's
 
 
 async def test_someone_intervene_does_not_know_is_told_so_and_nothing_happens(
