@@ -18,7 +18,7 @@ const state = {
   events: null,
   lastEventId: null,
   reconnectTimer: null,
-  filters: { status: "", severity: "", kind: "" },
+  filters: { status: "", severity: "", kind: "", q: "" },
   silenceFilter: "", // the silences list: "" (active and pending), or one state
   route: { name: "board" },
   previews: new Map(), // action_type -> the last dry-run of it on this incident page
@@ -258,7 +258,7 @@ function scheduleRefresh({ quiet = false } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Routing: #/ (board), #/incidents/<id>, #/checks, #/automation, #/silences (its form
+// Routing: #/ (board; its filters in the URL: ?status=&severity=&kind=&q=), #/incidents/<id>, #/checks, #/automation, #/silences (its form
 // prefilled by ?key=&source=&kind=&from=<incident id>), #/silences/<id>, #/schedules.
 
 function parseRoute() {
@@ -278,7 +278,25 @@ function parseRoute() {
   if (hash === "/checks") return { name: "checks" };
   if (hash === "/automation") return { name: "automation" };
   if (hash === "/schedules") return { name: "schedules" };
-  return { name: "board" };
+  const filters = { status: "", severity: "", kind: "", q: "" };
+  for (const name of Object.keys(filters)) filters[name] = query.get(name) || "";
+  return { name: "board", filters };
+}
+
+// The board's filters live in the URL, so a link reproduces the view: changing one moves the
+// hash, and the hash change renders the board with it.
+function setFilters(changes) {
+  const filters = { ...state.filters, ...changes };
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+  const search = query.toString();
+  const target = `#/${search ? `?${search}` : ""}`;
+  if (location.hash === target || (!location.hash && target === "#/")) {
+    state.filters = filters;
+    attempt(renderBoard);
+  } else {
+    location.hash = target;
+  }
 }
 
 function isSilencePage(route) {
@@ -287,6 +305,7 @@ function isSilencePage(route) {
 
 function render() {
   state.route = parseRoute();
+  if (state.route.name === "board") state.filters = state.route.filters;
   state.previews.clear();
   state.drafts.clear();
   for (const link of document.querySelectorAll("[data-nav]")) {
@@ -318,7 +337,7 @@ async function renderBoard() {
   const query = new URLSearchParams({ limit: "100" });
   for (const [key, value] of Object.entries(state.filters)) if (value) query.set(key, value);
   const countQuery = new URLSearchParams();
-  for (const key of ["severity", "kind"]) if (state.filters[key]) countQuery.set(key, state.filters[key]);
+  for (const key of ["severity", "kind", "q"]) if (state.filters[key]) countQuery.set(key, state.filters[key]);
   const [list, counts] = await Promise.all([
     api(`/incidents?${query}`),
     api(`/incidents/counts?${countQuery}`),
@@ -328,10 +347,7 @@ async function renderBoard() {
   const select = (name, values) => h("label", {}, name,
     h("select", {
       name,
-      onchange: (event) => {
-        state.filters[name] = event.target.value;
-        attempt(renderBoard);
-      },
+      onchange: (event) => setFilters({ [name]: event.target.value }),
     },
     h("option", { value: "" }, "all"),
     values.map((value) => h("option", { value, selected: state.filters[name] === value }, value))));
@@ -341,10 +357,7 @@ async function renderBoard() {
       h("button", {
         class: `count status-${status}`,
         type: "button",
-        onclick: () => {
-          state.filters.status = state.filters.status === status ? "" : status;
-          attempt(renderBoard);
-        },
+        onclick: () => setFilters({ status: state.filters.status === status ? "" : status }),
       }, h("strong", {}, String(counts.by_status[status])), " ", status))));
 
   const rows = list.incidents.map((incident) => h("tr", { dataset: { incidentId: incident.id } },
@@ -362,10 +375,19 @@ async function renderBoard() {
   document.getElementById("view").replaceChildren(
     h("section", { class: "board" },
       h("div", { class: "toolbar" }, h("h1", {}, "Incidents"), summary),
-      h("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
-        select("status", state.me.statuses), select("severity", state.me.severities),
-        select("kind", state.me.kinds),
-        h("span", { class: "muted" }, `${list.total} matching, newest first`)),
+      h("form", {
+        class: "filters",
+        onsubmit: (event) => {
+          event.preventDefault();
+          setFilters({ q: event.target.elements.q.value.trim() });
+        },
+      },
+      h("label", {}, "search",
+        h("input", { type: "search", name: "q", value: state.filters.q, maxlength: 200,
+          placeholder: "key, summary or label", "aria-label": "Search incidents" })),
+      select("status", state.me.statuses), select("severity", state.me.severities),
+      select("kind", state.me.kinds),
+      h("span", { class: "muted matching" }, `${list.total} matching, newest first`)),
       rows.length
         ? h("table", { class: "incidents" },
           h("thead", {}, h("tr", {}, ["ID", "Severity", "Status", "Kind", "Summary", "SLA",
@@ -451,7 +473,8 @@ async function renderIncident(id) {
           slaTable(incident),
           json(incident.details),
           Object.keys(incident.metadata || {}).length ? json(incident.metadata) : null),
-        h("div", { class: "card" }, h("h2", {}, "Timeline"), timelineList(timeline.entries))),
+        h("div", { class: "card" }, h("h2", {}, "Timeline"), timelineList(timeline.entries),
+          me.may_transition ? noteForm(id) : null)),
       relatedCard(incident.related),
       peopleCard(paged.notifications, oncall),
       remediationCard(id, incident.remediation),
@@ -535,6 +558,26 @@ function timelineList(entries) {
     h("span", { class: "muted" }, `by ${entry.actor}`),
     entry.notes ? h("div", { class: "notes" }, entry.notes) : null,
   )));
+}
+
+// A plain comment on the timeline (POST /api/incidents/{id}/notes), any status.
+function noteForm(incidentId) {
+  const text = h("textarea", { name: "notes", rows: 2, maxlength: 10000, required: true,
+    placeholder: "Add a note to the timeline", "aria-label": "Note" });
+  return h("form", {
+    class: "note-form",
+    onsubmit: (event) => {
+      event.preventDefault();
+      const notes = text.value.trim();
+      if (!notes) return;
+      attempt(async () => {
+        await api(`/incidents/${incidentId}/notes`, { method: "POST", body: { notes } });
+        text.value = "";
+        await renderIncident(incidentId);
+      });
+    },
+  }, text, h("div", { class: "buttons" },
+    h("button", { type: "submit", dataset: { do: "add-note" } }, "Add note")));
 }
 
 function playbookPanel(incidentId, incident, action) {

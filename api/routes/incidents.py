@@ -16,6 +16,7 @@ from api.schemas.incidents import (
     IncidentCreate,
     IncidentList,
     IncidentRead,
+    NoteRequest,
     NotesRequest,
     Timeline,
     TimelineEntryRead,
@@ -32,6 +33,10 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Incident ID")]
 OptionalNotes = Annotated[NotesRequest | None, Body()]
+Search = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, description="Text in the key, summary or details"),
+]
 
 
 @router.get("", response_model=IncidentList)
@@ -41,12 +46,14 @@ async def list_incidents(
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
     severity: Severity | None = None,
     kind: IncidentKind | None = None,
+    q: Search = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> Response:
-    """List incidents, newest first, filtered by status, severity and kind."""
+    """List incidents, newest first, filtered by status, severity and kind, and by `q`: text
+    found in the key, the summary or the details (an alert's labels), whatever the case."""
     page = await service.list_incidents(
-        session, status=status_, severity=severity, kind=kind, limit=limit, offset=offset
+        session, status=status_, severity=severity, kind=kind, q=q, limit=limit, offset=offset
     )
     content = incident_list_json(page.rows, clock, total=page.total, limit=limit, offset=offset)
     return Response(content, media_type="application/json")
@@ -54,10 +61,14 @@ async def list_incidents(
 
 @router.get("/counts")
 async def count_incidents(
-    session: SessionDep, severity: Severity | None = None, kind: IncidentKind | None = None
+    session: SessionDep,
+    severity: Severity | None = None,
+    kind: IncidentKind | None = None,
+    q: Search = None,
 ) -> IncidentCounts:
-    """How many incidents are in each status, filtered by severity and kind (the board's tabs)."""
-    by_status = await service.count_by_status(session, severity=severity, kind=kind)
+    """How many incidents are in each status, filtered by severity, kind and `q` (the board's
+    tabs)."""
+    by_status = await service.count_by_status(session, severity=severity, kind=kind, q=q)
     return IncidentCounts(by_status=by_status, total=sum(by_status.values()))
 
 
@@ -141,6 +152,16 @@ async def acknowledge_incident(
         changes={"acknowledged_by": body.acknowledged_by},
     )
     return AcknowledgeResponse.model_validate(incident)
+
+
+@router.post("/{incident_id}/notes", status_code=status.HTTP_201_CREATED)
+async def add_note(
+    incident_id: IncidentId, body: NoteRequest, session: SessionDep, principal: PrincipalDep
+) -> TimelineEntryRead:
+    """A comment on the incident's timeline, in any status (responders and up)."""
+    body = on_behalf(body, "actor", principal)
+    entry = await service.add_note(session, incident_id, actor=body.actor, notes=body.notes)
+    return TimelineEntryRead.model_validate(entry)
 
 
 async def _transition(

@@ -258,6 +258,15 @@ class NotesRequest(Body):
     actor: Person = "api"
 
 
+class NoteRequest(Body):
+    """Body of POST /api/incidents/{id}/notes: the comment, and who writes it (default "api")."""
+
+    notes: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), Text
+    ]
+    actor: Person = "api"
+
+
 class AssignRequest(Body):
     assigned_to: Person | None
     notes: Notes | None = None

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Text, bindparam, cast, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.base import utcnow
 from models.bulk import insert_many, update_many
@@ -59,10 +60,12 @@ async def list_incidents(
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
     kind: IncidentKind | None = None,
+    q: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> IncidentPage:
-    """One page of incidents, newest first, and the total matching the filters.
+    """One page of incidents, newest first, and the total matching the filters (`q`: see
+    `matching`).
 
     One statement reads both: the total is an uncorrelated subquery, which the database
     computes once, and page and total come from the same snapshot. A page past the end has
@@ -77,6 +80,8 @@ async def list_incidents(
         )
         if value is not None
     ]
+    if q is not None:
+        filters.append(matching(q))
     count = select(func.count()).select_from(Incident).where(*filters)
     result = await session.execute(
         _LISTED.add_columns(count.scalar_subquery().label("total"))
@@ -94,14 +99,30 @@ async def list_incidents(
     return IncidentPage(rows=rows, total=total or 0)
 
 
+def matching(q: str) -> ColumnElement[bool]:
+    """Incidents whose key, summary or details (an alert's labels land there) contain `q`,
+    whatever the case; `%` and `_` are themselves, not wildcards. A scan of the table: fine for
+    a person's search, not for a hot path."""
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return or_(
+        Incident.key.ilike(pattern, escape="\\"),
+        Incident.summary.ilike(pattern, escape="\\"),
+        cast(Incident.details, Text).ilike(pattern, escape="\\"),
+    )
+
+
 async def count_by_status(
     session: AsyncSession,
     *,
     severity: Severity | None = None,
     kind: IncidentKind | None = None,
+    q: str | None = None,
 ) -> dict[IncidentStatus, int]:
     """How many incidents are in each status (every status, zeros included)."""
     query = select(Incident.status, func.count()).group_by(Incident.status)
+    if q is not None:
+        query = query.where(matching(q))
     if severity is not None:
         query = query.where(Incident.severity == severity)
     if kind is not None:
@@ -364,3 +385,21 @@ async def _enforce_cap(
             "retry_after": retry_after,
         },
     )
+
+
+async def add_note(
+    session: AsyncSession, incident_id: int, *, actor: str, notes: str
+) -> TimelineEntry:
+    """A comment on the incident's timeline (any status; the status is untouched), announced
+    as `incident_updated` with `change: note`."""
+    incident = await get_incident(session, incident_id, for_update=True)
+    incident.note(actor=actor, verb="note", notes=notes, at=utcnow())
+    await session.flush()
+    entry = await session.scalar(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident_id)
+        .order_by(TimelineEntry.id.desc())
+        .limit(1)
+    )
+    assert entry is not None
+    return entry

@@ -1,0 +1,73 @@
+"""The board's search, with its filters in the URL, and notes on an incident's timeline, in
+Chromium against the live stack."""
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from playwright.async_api import expect
+
+from models.enums import Role
+from tests.auth import bearer
+from tests.console.conftest import Console, Visitor
+
+
+@pytest.fixture
+async def api(console: Console) -> AsyncIterator[AsyncClient]:
+    token = await console.token("search-api@x.io", Role.ADMIN)
+    async with AsyncClient(base_url=console.url, headers=bearer(token), timeout=30) as http:
+        yield http
+
+
+async def open_incident(api: AsyncClient, key: str, summary: str, **fields: Any) -> dict[str, Any]:
+    body = {"kind": "invariant", "key": key, "severity": "sev3", "summary": summary} | fields
+    answer = await api.post("/api/incidents", json=body)
+    assert answer.status_code in (200, 201), answer.text
+    return dict(answer.json())
+
+
+async def test_a_search_link_reproduces_the_view_and_the_box_moves_the_url(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    alpha = await open_incident(api, "SEARCH_alpha", "The alpha export is late")
+    beta = await open_incident(api, "SEARCH_beta", "Latency budget blown",
+                               details={"cluster": "es-beta-eu"})  # fmt: skip
+    page = await visitor.open_as("sam@x.io", Role.VIEWER, "/#/?q=alpha%20export")
+
+    rows = page.locator("table.incidents tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(page.locator(f"tr[data-incident-id='{alpha['id']}']")).to_be_visible()
+    await expect(page.locator("input[name=q]")).to_have_value("alpha export")
+
+    await page.fill("input[name=q]", "ES-BETA")  # a label's value, another case
+    await page.press("input[name=q]", "Enter")
+    await expect(page).to_have_url(re.compile(r"#/\?q=ES-BETA$"))
+    await expect(page.locator(f"tr[data-incident-id='{beta['id']}']")).to_be_visible()
+    await expect(rows).to_have_count(1)
+
+    await page.select_option("select[name=severity]", "sev1")  # both are sev3
+    await expect(page.locator("p.empty")).to_be_visible()
+    assert "severity=sev1" in page.url
+    assert "q=ES-BETA" in page.url
+
+
+async def test_a_note_added_on_the_incident_page_lands_on_the_timeline(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "NOTE_browser", "Notes from the page")
+    page = await visitor.open_as("nora@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+
+    await page.fill("form.note-form textarea", "Upstream export late; paged the vendor")
+    await page.click("button[data-do=add-note]")
+
+    timeline = page.locator("ol.timeline")
+    await expect(timeline).to_contain_text("Upstream export late; paged the vendor")
+    await expect(page.locator("form.note-form textarea")).to_have_value("")
+    entries = (await api.get(f"/api/incidents/{incident['id']}/timeline")).json()["entries"]
+    assert (entries[-1]["verb"], entries[-1]["actor"]) == ("note", "nora@x.io")
+
+    viewer = await visitor.open_as("vic@x.io", Role.VIEWER, f"/#/incidents/{incident['id']}")
+    await expect(viewer.locator("ol.timeline")).to_contain_text("paged the vendor")
+    await expect(viewer.locator("form.note-form")).to_have_count(0)
