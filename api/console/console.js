@@ -486,7 +486,8 @@ async function renderIncident(id) {
             ? available.available_actions.map((action) => playbookPanel(id, incident, action))
             : h("p", { class: "muted" }, "No playbook suggested for this incident.")),
       approvalsCard(id, approvals.approvals),
-      h("div", { class: "card" }, h("h2", {}, "Action history"), historyTable(id, history.actions)),
+      h("div", { class: "card", id: "action-history" }, h("h2", {}, "Action history"),
+        historyTable(id, history.actions)),
     ),
   );
 }
@@ -610,6 +611,7 @@ function playbookPanel(incidentId, incident, action) {
     state.previews.set(action.action_type, plan);
     preview.replaceChildren(planView(plan));
     renderExecuteButtons();
+    await refreshHistory(incidentId); // the dry-run is in the history from now on
   });
 
   const execute = (approvedBy) => attempt(async () => {
@@ -715,8 +717,16 @@ function approvalsCard(incidentId, approvals) {
           : approval.decided_by ? `by ${approval.decided_by}` : ""))))));
 }
 
+async function refreshHistory(incidentId) {
+  const history = await api(`/playbooks/incidents/${incidentId}/actions/history`);
+  const card = document.getElementById("action-history");
+  if (card && state.route.name === "incident" && state.route.id === incidentId) {
+    card.replaceChildren(h("h2", {}, "Action history"), historyTable(incidentId, history.actions));
+  }
+}
+
 function historyTable(incidentId, actions) {
-  if (!actions.length) return h("p", { class: "muted" }, "No action yet: dry-run a playbook first.");
+  if (!actions.length) return h("p", { class: "muted no-actions" }, "No action yet.");
   const me = state.me;
   const rollback = (action) => attempt(async () => {
     const body = { requested_by: me.name };

@@ -235,14 +235,16 @@ async def assign_incident(
     clock: SlaClockDep,
     principal: PrincipalDep,
 ) -> IncidentRead:
-    """Assign (or, with null, unassign) an incident that is not closed."""
+    """Assign (or, with null, unassign) an incident that is not closed. The timeline says to
+    whom ("to ada@example.com" or "unassigned"), then the notes."""
     body = on_behalf(body, "actor", principal)
+    whom = f"to {body.assigned_to}" if body.assigned_to else "unassigned"
     incident = await service.transition_incident(
         session,
         incident_id=incident_id,
         verb=Verb.ASSIGN,
         actor=body.actor,
-        notes=body.notes,
+        notes=f"{whom}\n{body.notes}" if body.notes else whom,
         changes={"assigned_to": body.assigned_to},
     )
     return IncidentRead.of(incident, clock)

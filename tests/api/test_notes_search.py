@@ -112,3 +112,13 @@ async def test_a_search_out_of_bounds_is_a_422(client: AsyncClient) -> None:
         answer = await client.get("/api/incidents", params={"q": q})
         assert answer.status_code == 422
         assert answer.json()["error"]["code"] == "validation_error"
+
+
+async def test_the_timeline_says_to_whom_an_incident_was_assigned(client: AsyncClient) -> None:
+    incident = await create_incident(client)
+    url = f"/api/incidents/{incident['id']}/assign"
+    assigned = await client.post(url, json={"assigned_to": "ada@x.io", "notes": "owns the DAG"})
+    assert assigned.status_code == 200, assigned.text
+    assert (await client.post(url, json={"assigned_to": None})).status_code == 200
+    entries = [e for e in await timeline(client, incident["id"]) if e["verb"] == "assign"]
+    assert [e["notes"] for e in entries] == ["to ada@x.io\nowns the DAG", "unassigned"]

@@ -12,6 +12,7 @@ from playwright.async_api import expect
 from models.enums import Role
 from tests.auth import bearer
 from tests.console.conftest import Console, Visitor
+from tests.console.test_browser import dry_run
 
 
 @pytest.fixture
@@ -71,3 +72,19 @@ async def test_a_note_added_on_the_incident_page_lands_on_the_timeline(
     viewer = await visitor.open_as("vic@x.io", Role.VIEWER, f"/#/incidents/{incident['id']}")
     await expect(viewer.locator("ol.timeline")).to_contain_text("paged the vendor")
     await expect(viewer.locator("form.note-form")).to_have_count(0)
+
+
+async def test_the_action_history_shows_the_dry_run_as_soon_as_it_is_planned(
+    visitor: Visitor, api: AsyncClient
+) -> None:
+    incident = await open_incident(api, "HISTORY_browser", "History from the first dry-run",
+                                   playbooks=["rerun_dbt"])  # fmt: skip
+    page = await visitor.open_as("hal@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+    history = page.locator("#action-history")
+    await expect(history.locator("p.no-actions")).to_have_text("No action yet.")
+
+    await dry_run(page, {"task_id": "t-1", "models": ["inbox_emails"]})
+
+    await expect(page.locator(".playbook[data-action-type=rerun_dbt] .plan")).to_be_visible()
+    await expect(history.locator("table")).to_contain_text("rerun_dbt")
+    await expect(history.locator("p.no-actions")).to_have_count(0)
