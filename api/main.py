@@ -34,6 +34,7 @@ from api.routes import (
     planner,
     playbooks,
     prefect,
+    reports,
     silences,
     slack,
     stats,
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None = Non
     modules.append(integrations)  # alerts from Alertmanager, Grafana, dbt
     modules.append(oncall)  # who is on call (INTERVENE_ONCALL_FILE)
     modules.append(notifications)  # who was told about an incident
+    modules.append(reports)  # an incident's report (Markdown or JSON) and what people wrote in it
     for module in modules:
         app.include_router(module.router, prefix="/api", dependencies=signed_in)
     app.include_router(health.router, prefix="/api")  # open: load balancers probe it

@@ -62,6 +62,8 @@ ENDPOINTS = [
     Endpoint("POST", f"{INCIDENT}/reopen", RESPOND, 400),  # nor reopen
     Endpoint("POST", f"{INCIDENT}/assign", RESPOND, 200, {"assigned_to": "al@x.io"}),
     Endpoint("POST", f"{INCIDENT}/notes", RESPOND, 201, {"notes": "roles"}),
+    Endpoint("GET", f"{INCIDENT}/report", READ, 200),
+    Endpoint("PUT", f"{INCIDENT}/report", RESPOND, 200, {"root_cause": "roles"}),
     Endpoint("GET", ACTIONS, READ, 200),
     Endpoint("GET", f"{ACTIONS}/history", READ, 200),
     Endpoint("POST", f"{ACTIONS}/dry-run", RESPOND, 200, RUN),
