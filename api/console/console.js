@@ -268,6 +268,8 @@ function parseRoute() {
   const query = new URLSearchParams(mark < 0 ? "" : raw.slice(mark + 1));
   const incident = hash.match(/^\/incidents\/(\d+)$/);
   if (incident) return { name: "incident", id: Number(incident[1]) };
+  const report = hash.match(/^\/incidents\/(\d+)\/report$/);
+  if (report) return { name: "report", id: Number(report[1]) };
   const silence = hash.match(/^\/silences\/(\d+)$/);
   if (silence) return { name: "silence", id: Number(silence[1]) };
   if (hash === "/silences") {
@@ -310,7 +312,7 @@ function render() {
   state.drafts.clear();
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.classList.toggle("current", link.dataset.nav === state.route.name
-      || (link.dataset.nav === "board" && state.route.name === "incident")
+      || (link.dataset.nav === "board" && ["incident", "report"].includes(state.route.name))
       || (link.dataset.nav === "silences" && state.route.name === "silence"));
   }
   if (!state.token) return renderSignIn();
@@ -323,6 +325,7 @@ async function refresh() {
   const route = state.route;
   refreshAutomation().catch(showError); // the header's switch, whatever the page
   if (route.name === "incident") return renderIncident(route.id);
+  if (route.name === "report") return renderReport(route.id);
   if (route.name === "checks") return renderChecks();
   if (route.name === "automation") return renderAutomation();
   if (route.name === "schedules") return refreshSchedules();
@@ -460,7 +463,8 @@ async function renderIncident(id) {
       h("p", {}, h("a", { href: "#/" }, "← all incidents")),
       h("div", { class: "toolbar" },
         h("h1", {}, `#${incident.id} ${incident.summary}`),
-        badge("severity", incident.severity), badge("status", incident.status)),
+        badge("severity", incident.severity), badge("status", incident.status),
+        h("a", { class: "button", href: `#/incidents/${id}/report`, dataset: { do: "report" } }, "Report")),
       lifecycle,
       h("div", { class: "columns" },
         h("div", { class: "card" }, h("h2", {}, "Details"),
@@ -559,6 +563,113 @@ function timelineList(entries) {
     h("span", { class: "muted" }, `by ${entry.actor}`),
     entry.notes ? h("div", { class: "notes" }, entry.notes) : null,
   )));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The incident report (GET /api/incidents/{id}/report?format=json): the impact window against
+// the SLA, the check's measurements as a chart, the actions, who did what, and the root cause
+// and follow-ups people write (PUT, with the version they edited: a concurrent save is a 409).
+
+async function renderReport(id) {
+  const report = await api(`/incidents/${id}/report?format=json`);
+  if (state.route.name !== "report" || state.route.id !== id) return;
+  const me = state.me;
+  const stages = h("table", { class: "report-stages" },
+    h("thead", {}, h("tr", {}, ["Stage", "At", "After opening", "SLA target", "SLA"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, report.stages.map((s) => h("tr", { dataset: { stage: s.stage } },
+      h("td", {}, s.stage), h("td", {}, s.at ? new Date(s.at).toLocaleString() : "—"),
+      h("td", {}, duration(s.after_seconds)), h("td", {}, duration(s.target_seconds)),
+      h("td", {}, s.state ? h("span", { class: `sla ${s.state}` }, s.state) : "—")))));
+  const actions = report.actions.length
+    ? h("ul", { class: "report-actions" }, report.actions.map((a) => h("li", { dataset: { actionId: a.id } },
+      h("strong", {}, `#${a.id} ${a.action_type}`), ` ${a.dry_run ? "dry-run" : a.rollback_of ? "rollback" : "run"} `,
+      badge("action", a.status), ` requested by ${a.requested_by}`,
+      a.approved_by ? `, approved by ${a.approved_by}` : "",
+      a.duration_seconds !== null ? `, ${duration(a.duration_seconds)}` : "",
+      a.plan.length ? h("ul", { class: "small" }, a.plan.map((c) => h("li", {}, c))) : null)))
+    : h("p", { class: "muted" }, "No playbook was run.");
+  const steps = h("ol", { class: "timeline" }, report.timeline.map((s) => h("li", {},
+    when(s.at), " ", h("strong", {}, s.verb), " ", h("span", { class: "muted" }, `by ${s.actor}`),
+    s.notes ? h("div", { class: "notes" }, s.notes) : null)));
+  const writing = report.writing;
+  const rootCause = h("textarea", { name: "root_cause", rows: 5, maxlength: 50000, "aria-label": "Root cause" });
+  const followUps = h("textarea", { name: "follow_ups", rows: 5, maxlength: 50000, "aria-label": "Follow-ups" });
+  rootCause.value = writing.root_cause;
+  followUps.value = writing.follow_ups;
+  const editable = me.may_transition;
+  if (!editable) { rootCause.readOnly = true; followUps.readOnly = true; }
+  const version = h("span", { class: "muted small report-version" }, writing.version
+    ? `Version ${writing.version}, by ${writing.updated_by}` : "Not written yet");
+  const save = () => attempt(async () => {
+    await api(`/incidents/${id}/report`, { method: "PUT", body: {
+      root_cause: rootCause.value, follow_ups: followUps.value, base_version: writing.version } });
+    await renderReport(id);
+  });
+  const download = () => attempt(async () => {
+    const response = await fetch(`/api/incidents/${id}/report`, { headers: { Authorization: `Bearer ${state.token}` } });
+    if (!response.ok) throw new ApiError(response.status, "report", `The report could not be read (${response.status})`, {});
+    const link = h("a", { href: URL.createObjectURL(await response.blob()), download: `incident-${id}-report.md` });
+    link.click();
+    URL.revokeObjectURL(link.href);
+  });
+  document.getElementById("view").replaceChildren(
+    h("section", { class: "report", dataset: { incidentId: id } },
+      h("p", {}, h("a", { href: `#/incidents/${id}` }, `← incident #${id}`)),
+      h("div", { class: "toolbar" }, h("h1", {}, `Report: #${id} ${report.summary}`),
+        badge("severity", report.severity), badge("status", report.status),
+        h("button", { type: "button", dataset: { do: "download-report" }, onclick: download }, "Download Markdown")),
+      h("div", { class: "card" }, h("h2", {}, "Impact window"), stages),
+      h("div", { class: "card" }, h("h2", {}, "Measurements"), measurementChart(report.measurements)),
+      h("div", { class: "card" }, h("h2", {}, "Actions"), actions),
+      h("div", { class: "card" }, h("h2", {}, "Who did what"), steps),
+      h("div", { class: "card report-writing" }, h("h2", {}, "Root cause"), rootCause,
+        h("h2", {}, "Follow-ups"), followUps,
+        h("div", { class: "buttons" }, version,
+          editable ? h("button", { type: "submit", class: "primary", dataset: { do: "save-report" }, onclick: save }, "Save") : null))));
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+// The check's value over time against its threshold: a small SVG line chart (no library).
+function measurementChart(measurements) {
+  const points = measurements.filter((m) => m.value !== null);
+  if (!points.length) return h("p", { class: "muted no-measurements" }, "No check measured this incident.");
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs) => {
+    const node = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  };
+  const width = 640, height = 180, pad = 30;
+  const times = points.map((m) => new Date(m.at).getTime());
+  const values = [...points.map((m) => m.value), points[0].threshold];
+  const [t0, t1] = [Math.min(...times), Math.max(...times)];
+  const [v0, v1] = [Math.min(...values), Math.max(...values)];
+  const x = (t) => pad + (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0)) * (width - 2 * pad);
+  const y = (v) => height - pad - (v1 === v0 ? 0.5 : (v - v0) / (v1 - v0)) * (height - 2 * pad);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "measurements", role: "img",
+    "aria-label": `${points[0].check_id}: ${points.length} measurements against the threshold ${points[0].threshold}` });
+  const threshold = points[0].threshold;
+  chart.append(svg("line", { x1: pad, x2: width - pad, y1: y(threshold), y2: y(threshold), class: "threshold" }));
+  chart.append(svg("polyline", { points: points.map((m, i) => `${x(times[i])},${y(m.value)}`).join(" "), class: "values" }));
+  for (const [i, m] of points.entries()) {
+    const dot = svg("circle", { cx: x(times[i]), cy: y(m.value), r: 3, class: m.passed ? "pass" : "fail" });
+    const title = svg("title", {});
+    title.textContent = `${new Date(m.at).toLocaleString()}: ${m.value} (threshold ${m.threshold})`;
+    dot.append(title);
+    chart.append(dot);
+  }
+  const label = svg("text", { x: width - pad, y: y(threshold) - 4, "text-anchor": "end", class: "threshold-label" });
+  label.textContent = `threshold ${threshold}`;
+  chart.append(label);
+  return h("div", {}, chart, h("p", { class: "muted small" },
+    `${points[0].check_id}: ${points.length} measurements, ${points.filter((m) => !m.passed).length} failing`));
 }
 
 // A plain comment on the timeline (POST /api/incidents/{id}/notes), any status.

@@ -3,12 +3,15 @@ Chromium against the live stack."""
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from playwright.async_api import expect
 
+from models.check_run import CheckRun
+from models.db import connect, transaction
 from models.enums import Role
 from tests.auth import bearer
 from tests.console.conftest import Console, Visitor
@@ -88,3 +91,44 @@ async def test_the_action_history_shows_the_dry_run_as_soon_as_it_is_planned(
     await expect(page.locator(".playbook[data-action-type=rerun_dbt] .plan")).to_be_visible()
     await expect(history.locator("table")).to_contain_text("rerun_dbt")
     await expect(history.locator("p.no-actions")).to_have_count(0)
+
+
+async def test_the_report_page_draws_the_measurements_and_saves_the_root_cause(
+    visitor: Visitor, api: AsyncClient, console: Console
+) -> None:
+    incident = await open_incident(api, "REPORT_browser", "Report from the page")
+    opened = datetime.fromisoformat(incident["created_at"])
+    database = connect(console.database_url)
+    try:
+        async with transaction(database.writer) as session:
+            for minutes, value in ((-10, 120.0), (0, 322.4), (10, 180.0)):
+                session.add(
+                    CheckRun(
+                        check_id="report_browser_check",
+                        value=value,
+                        threshold=300,
+                        passed=value <= 300,
+                        duration_ms=2.0,
+                        incident_id=incident["id"] if minutes == 0 else None,
+                        started_at=opened + timedelta(minutes=minutes),
+                    )
+                )
+    finally:
+        await database.dispose()
+    page = await visitor.open_as("rhea@x.io", Role.RESPONDER, f"/#/incidents/{incident['id']}")
+    await page.click("a[data-do=report]")
+
+    report = page.locator("section.report")
+    await expect(report.locator("tr[data-stage=opened]")).to_be_visible()
+    await expect(report.locator("svg.measurements circle")).to_have_count(3)
+    await expect(report.locator("svg.measurements circle.fail")).to_have_count(1)
+    await expect(report.locator("svg.measurements line.threshold")).to_have_count(1)
+
+    await report.locator("textarea[name=root_cause]").fill("The export's cron was disabled.")
+    await report.locator("button[data-do=save-report]").click()
+    await expect(report.locator(".report-version")).to_have_text("Version 1, by rhea@x.io")
+    saved = (await api.get(f"/api/incidents/{incident['id']}/report?format=json")).json()
+    assert saved["writing"]["root_cause"] == "The export's cron was disabled."
+    await expect(report.locator("textarea[name=root_cause]")).to_have_value(
+        "The export's cron was disabled."
+    )
