@@ -18,6 +18,7 @@ from models.base import utcnow
 from models.db import Database, transaction
 from models.enums import ApprovalStatus
 from models.errors import BadRequest, Conflict, Forbidden, NotFound
+from models.services import playbook_timeline
 from models.services.incidents import get_incident
 from playbooks.approval_rules import approver_may_act_alone
 from playbooks.requests import Execution, Rollback
@@ -103,6 +104,9 @@ class Approvals:
                 expires_at=now + self.ttl,
             )
             session.add(request)
+            await session.flush()  # its id, for the timeline
+            asked = playbook_timeline.approval(request, "approval_requested", principal.name, now)
+            session.add(asked)
         return request
 
     async def list(self, incident_id: int) -> list[ApprovalRequest]:
@@ -152,6 +156,8 @@ class Approvals:
         async with transaction(self.database.writer) as session:
             approved = await _get(session, incident_id, approval_id, for_update=True)
             approved.action_id = action.id
+            who = principal.name
+            session.add(playbook_timeline.approval(approved, "approval_approved", who, utcnow()))
         return approved, action
 
     async def _recorded_action(
@@ -172,7 +178,10 @@ class Approvals:
         async with transaction(self.database.writer) as session:
             request, refusal = await self._pending(session, incident_id, approval_id)
             if refusal is None:
-                request.apply("reject", by=principal.name, at=utcnow(), notes=notes)
+                at = utcnow()
+                request.apply("reject", by=principal.name, at=at, notes=notes)
+                who = principal.name
+                session.add(playbook_timeline.approval(request, "approval_rejected", who, at))
         if refusal is not None:
             raise refusal
         return request

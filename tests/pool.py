@@ -136,14 +136,26 @@ def pool_environment(base: Path, port: int) -> dict[str, str]:
 async def pause_checks(api_url: str) -> None:
     """The shipped checks' schedules, paused: their runs would compete with the tests' for
     the one DuckDB writer and the machine's two cores."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        response = await http.post(f"{api_url}/deployments/filter", json={})
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await _through_busy(lambda: http.post(f"{api_url}/deployments/filter", json={}))
         for deployment in response.json():
             if "check" in deployment["tags"]:
-                patch = await http.patch(
-                    f"{api_url}/deployments/{deployment['id']}", json={"paused": True}
-                )
-                patch.raise_for_status()
+                url = f"{api_url}/deployments/{deployment['id']}"
+                await _through_busy(lambda url=url: http.patch(url, json={"paused": True}))
+
+
+async def _through_busy(
+    request: Callable[[], Awaitable[httpx.Response]], seconds: float = 120
+) -> httpx.Response:
+    """A request to Prefect's server, made again while it answers 503: its SQLite database is
+    locked by another writer on a busy machine, which passes."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = await request()
+        if response.status_code != 503 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return response
+        await asyncio.sleep(1)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.action import Action
 from models.enums import ActionStatus
 from models.errors import NotFound, RateLimited
+from models.services import playbook_timeline
 from models.services.incidents import get_incident
 
 
@@ -134,7 +135,8 @@ async def record_action(
     if status.is_terminal:
         action.completed_at = at
         session.add(action.executed_event())
-        await session.flush()
+    session.add(playbook_timeline.recorded(action, at))
+    await session.flush()
     return action
 
 
@@ -173,9 +175,12 @@ async def advance_action(
         action.flow_run_id = flow_run_id
         action.flow_run_url = flow_run_url
         action.updated_at = at
+    was_open = not action.action_status.is_terminal
     event = action.advance(status, at=at, message=message, result=result)
     if event is not None:
         session.add(event)
+    if was_open and action.action_status.is_terminal:
+        session.add(playbook_timeline.finished(action, at))
     await session.flush()
     return action
 
@@ -220,9 +225,12 @@ async def finish(
     if not action.open_to_outcome:
         return action  # settled already (a retried flow): the first outcome stands
     _keep_result(action, result, at)
+    before = action.status
     event = action.settle(status, at=at, message=message)
     if event is not None:
         session.add(event)
+    if action.status != before and action.action_status.is_terminal:
+        session.add(playbook_timeline.finished(action, at))
     await session.flush()
     return action
 

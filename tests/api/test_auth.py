@@ -377,6 +377,7 @@ async def test_who_did_it_defaults_to_the_caller_not_api(
     timeline = (await rita.get(f"/api/incidents/{incident['id']}/timeline")).json()["entries"]
     assert [(e["verb"], e["actor"]) for e in timeline] == [
         ("create", "rita@x.io"), ("mitigate", "rita@x.io"), ("resolve", "pager-bot"),
+        ("dry_run", "rita@x.io"),
     ]  # fmt: skip
     history = (await rita.get(url(incident["id"], "/history"))).json()["actions"]
     assert dry_run.status_code == 200

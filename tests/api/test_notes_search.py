@@ -7,10 +7,13 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from models.base import utcnow
 from models.db import Database, transaction
-from models.enums import Role
+from models.enums import ActionStatus, Role
 from models.event import Event
+from models.services.actions import advance_action
 from tests.factories import create_incident, create_incident_in
+from tests.fakes import RecordingLauncher
 
 
 async def timeline(client: AsyncClient, incident_id: int) -> list[dict[str, Any]]:
@@ -122,3 +125,44 @@ async def test_the_timeline_says_to_whom_an_incident_was_assigned(client: AsyncC
     assert (await client.post(url, json={"assigned_to": None})).status_code == 200
     entries = [e for e in await timeline(client, incident["id"]) if e["verb"] == "assign"]
     assert [e["notes"] for e in entries] == ["to ada@x.io\nowns the DAG", "unassigned"]
+
+
+async def test_playbook_steps_are_on_the_timeline(
+    client: AsyncClient, db: Database, launcher: RecordingLauncher
+) -> None:
+    incident = await create_incident(client, playbooks=["rerun_dbt"])
+    base = f"/api/playbooks/incidents/{incident['id']}/actions"
+    params = {"task_id": "t-1", "models": ["inbox_emails"], "full_refresh": False}
+    run = {"action_type": "rerun_dbt", "params": params}
+    assert (await client.post(f"{base}/dry-run", json=run)).status_code == 200
+    action_id = (await client.post(f"{base}/execute", json=run)).json()["action_id"]
+    async with transaction(db.writer) as session:  # what the flow's state hooks report
+        await advance_action(session, action_id=action_id, status=ActionStatus.RUNNING, at=utcnow())
+        for _ in range(2):  # a duplicate report is not a second entry
+            await advance_action(
+                session,
+                action_id=action_id,
+                status=ActionStatus.SUCCESS,
+                at=utcnow(),
+                message="2 models built",
+            )
+    ask = {"action_type": "rerun_dbt", "reason": "stale",
+           "params": params | {"full_refresh": True}}  # fmt: skip
+    asked = await client.post(f"{base}/approvals", json=ask)
+    assert asked.status_code == 201, asked.text
+    decide = f"{base}/approvals/{asked.json()['id']}/reject"
+    assert (await client.post(decide, json={"notes": "not in the freeze"})).status_code == 200
+
+    entries = await timeline(client, incident["id"])
+    assert [e["verb"] for e in entries] == [
+        "create", "dry_run", "execute", "action_success", "approval_requested",
+        "approval_rejected",
+    ]  # fmt: skip
+    done = entries[3]
+    assert (done["actor"], done["from_status"], done["to_status"]) == (
+        f"action:{action_id}", None, None
+    )  # fmt: skip
+    assert done["notes"].startswith(f"action #{action_id} rerun_dbt after ")
+    assert ": 2 models built\nhttp://prefect.test/runs/flow-run/" in done["notes"]
+    assert entries[4]["notes"] == f"approval #{asked.json()['id']}: rerun_dbt\nstale"
+    assert entries[5]["notes"] == f"approval #{asked.json()['id']}: rerun_dbt\nnot in the freeze"

@@ -72,7 +72,11 @@ async def test_the_report_has_every_section_and_the_incident_s_own_times(
     [dry, run] = data["actions"]
     assert (dry["dry_run"], dry["status"], run["dry_run"]) == (True, "dry_run_success", False)
     assert dry["plan"]  # what the dry-run planned
-    assert [s["verb"] for s in data["timeline"]] == ["create", "acknowledge", "mitigate", "resolve"]
+    assert [s["verb"] for s in data["timeline"]] == [
+        "create", "dry_run", "execute", "acknowledge", "mitigate", "resolve"
+    ]  # fmt: skip
+    planned = data["timeline"][1]["notes"]
+    assert planned.startswith(f"action #{dry['id']} rerun_dbt (dry_run_success): Command: dbt run")
     assert data["writing"] == {"root_cause": "", "follow_ups": "", "version": 0,
                                "updated_by": None, "updated_at": None}  # fmt: skip
 

@@ -129,8 +129,8 @@ async def test_an_alert_fixed_and_resolved_by_its_source_is_verified(
     entries = await timeline(client, incident_id)
     verbs = [e["verb"] for e in entries if e["actor"] == ACTOR]
     assert verbs == [
-        "remediation_planned", "remediation_dry_run", "remediation_executing",
-        "remediation_verifying", "remediation_verified",
+        "remediation_planned", "dry_run", "remediation_dry_run", "execute",
+        "remediation_executing", "remediation_verifying", "remediation_verified",
     ]  # fmt: skip
     verified = next(e for e in entries if e["verb"] == "remediation_verified")
     assert "alertmanager resolved the alert" in verified["notes"]

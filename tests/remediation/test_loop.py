@@ -77,8 +77,9 @@ async def test_a_fix_that_works_is_executed_verified_and_resolves_the_incident(
     entries = await timeline(client, broken.incident_id)
     verbs = [e["verb"] for e in entries if e["actor"] == f"automation:{spec.id}"]
     assert verbs == [
-        "remediation_planned", "remediation_dry_run", "remediation_executing",
-        "remediation_verifying", "mitigate", "resolve", "remediation_verified",
+        "remediation_planned", "dry_run", "remediation_dry_run", "execute",
+        "remediation_executing", "remediation_verifying", "mitigate", "resolve",
+        "remediation_verified",
     ]  # fmt: skip
     resolved = next(e for e in entries if e["verb"] == "resolve")
     assert f"action {attempt.action_id} fixed it" in resolved["notes"]
