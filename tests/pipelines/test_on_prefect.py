@@ -251,7 +251,7 @@ async def test_a_failing_pipeline_is_an_incident_retried_and_resolved(
     changes = [e for e in timeline if e["from_status"] != e["to_status"]]  # not the action's
     assert changes[-1]["verb"] == "resolve"
     assert changes[-1]["actor"] == "prefect"
-    assert f"({retry}) of {DEPLOYMENT} completed" in timeline[-1]["notes"]
+    assert f"({retry}) of {DEPLOYMENT} completed" in changes[-1]["notes"]
 
     # Intervene's own runs (the retry action's flow run) are never pipeline incidents:
     # the run is its action's, and that action has already finished
