@@ -239,11 +239,12 @@ async function reconnect(delay = 2000) {
 
 function onEvent(type, data) {
   const route = state.route;
+  // a re-read because something happened elsewhere: an error the user was shown stays shown
   if (route.name === "board" && type !== "action_executed") {
-    scheduleRefresh();
+    scheduleRefresh({ quiet: true });
   } else if (route.name === "incident") {
     const about = type === "action_executed" ? data.incident_id : data.id;
-    if (about === route.id) scheduleRefresh();
+    if (about === route.id) scheduleRefresh({ quiet: true });
   } else if (isSilencePage(route) && type === "incident_created") {
     // a held alert released when its silence ended opens an incident: its row links it now
     scheduleRefresh({ quiet: true });
@@ -258,8 +259,9 @@ function scheduleRefresh({ quiet = false } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Routing: #/ (board; its filters in the URL: ?status=&severity=&kind=&q=), #/incidents/<id>, #/checks, #/automation, #/silences (its form
-// prefilled by ?key=&source=&kind=&from=<incident id>), #/silences/<id>, #/schedules.
+// Routing: #/ (board; its filters in the URL: ?status=&severity=&kind=&q=), #/incidents/<id>,
+// #/incidents/<id>/report, #/checks, #/automation, #/silences (its form prefilled by
+// ?key=&source=&kind=&from=<incident id>), #/silences/<id>, #/schedules.
 
 function parseRoute() {
   const raw = location.hash.replace(/^#/, "") || "/";
