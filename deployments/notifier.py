@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from integrations.email import SmtpFailed, SmtpServer, message, send
-from integrations.slack import Posted, SlackApi, SlackFailed
+from integrations.slack import Posted, SlackFailed, slack_api
 from models.access import ApprovalRequest
 from models.base import utcnow
 from models.db import Database, connect, transaction
@@ -75,22 +75,12 @@ def smtp_of(settings: Settings) -> SmtpServer | None:
     )
 
 
-def slack_of(settings: Settings) -> SlackApi | None:
-    if settings.slack_bot_token is None:
-        return None
-    return SlackApi(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=settings.slack_timeout_seconds,
-    )
-
-
 class Notifier:
     def __init__(self, database: Database, settings: Settings, oncall: OnCallFile) -> None:
         self.database, self.settings, self.oncall = database, settings, oncall
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.smtp = smtp_of(settings)
-        self.slack = slack_of(settings)
+        self.slack = slack_api(settings)
         self.media = tuple(m for m, up in (("email", self.smtp), ("slack", self.slack)) if up)
         self.updates_failing = 0  # Slack updates that failed in a row: the backoff's exponent
         self.updates_resume = 0.0  # monotonic time before which no update is tried

@@ -13,6 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 
+from models.settings import Settings
+
 
 class SlackFailed(Exception):
     pass
@@ -51,6 +53,17 @@ class SlackApi:
     def whisper(self, channel: str, user: str, text: str) -> None:
         """A message only `user` sees (chat.postEphemeral)."""
         _call(lambda: self.client().chat_postEphemeral(channel=channel, user=user, text=text))
+
+
+def slack_api(settings: Settings) -> SlackApi | None:
+    """The client the settings describe; None without a bot token."""
+    if settings.slack_bot_token is None:
+        return None
+    return SlackApi(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,
+    )
 
 
 def _call(request: Any) -> Any:

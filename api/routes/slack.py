@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import SettingsDep
 from api.openapi import Error
-from integrations.slack import SlackApi, SlackFailed, interaction, signed_by_slack
+from integrations.slack import SlackFailed, interaction, signed_by_slack, slack_api
 from models.access import Principal
 from models.db import Database, transaction
 from models.enums import Role, Verb
@@ -144,13 +144,9 @@ async def _act(request: Request, principal: Principal, click: Click) -> str:
 
 async def _tell(settings: Settings, click: Click, text: str) -> None:
     """A message only the clicker sees; Slack being down loses it, never the change."""
-    if settings.slack_bot_token is None or click.channel is None:
+    slack = slack_api(settings)
+    if slack is None or click.channel is None:
         return
-    slack = SlackApi(
-        settings.slack_bot_token.get_secret_value(),
-        settings.slack_api_url,
-        settings.slack_timeout_seconds,
-    )
     try:
         await asyncio.to_thread(slack.whisper, click.channel, click.user, text)
     except SlackFailed as exc:
