@@ -19,6 +19,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterState,
     FlowRunFilterStateName,
+    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
@@ -162,10 +163,13 @@ async def test_a_late_run_is_skipped_by_the_worker_and_records_nothing(
 
 
 async def next_times(prefect: PrefectClient, deployment_id: UUID) -> list[datetime]:
+    """The queued runs that the deployment's schedule made (Prefect's scheduler tags them
+    auto-scheduled): a run that another test or the API started is due at any time."""
     runs = await prefect.read_flow_runs(
         deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
         flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Scheduled"]))
+            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Scheduled"])),
+            tags=FlowRunFilterTags(all_=["auto-scheduled"]),
         ),
         sort=FlowRunSort.EXPECTED_START_TIME_ASC,
         limit=8,
