@@ -83,6 +83,14 @@ class CheckSpec(BaseModel):
     query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     comparison: Comparison
     threshold: float
+    unit: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None
+    ) = Field(
+        default=None,
+        description="what the value counts (in its incidents' details): `seconds` show as"
+        " durations, `ms` as milliseconds, `usd` as dollars, `percent` with %; any other after"
+        " the number",
+    )
     severity: Severity | None = None
     priority: Literal["critical", "high", "medium", "low"] | None = None
     playbooks: list[Name] = Field(default_factory=list)

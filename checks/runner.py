@@ -22,29 +22,29 @@ def incident_for(spec: CheckSpec, m: Measurement, nodes: tuple[str, ...] = ()) -
     """The contract's details shape for each kind, the check's playbooks and agent; `nodes`
     are the dbt nodes it watches (checks/lineage.py)."""
     actual = m.value
+    # the contract's fields, then how to read them (added, never in place of a field)
+    measured: dict[str, Any] = {"threshold": spec.threshold, "actual": actual}
+    measured |= {"comparison": spec.comparison}
+    measured |= {"unit": spec.unit} if spec.unit else {}
+    details: dict[str, Any]
     if spec.kind is IncidentKind.BUDGET:
-        details: dict[str, Any] = {
-            "budget": {
-                "id": spec.id,
-                "type": spec.budget,
-                "threshold": spec.threshold,
-                "actual": actual,
-            }
-        }
+        details = {"budget": {"id": spec.id, "type": spec.budget} | measured}
     elif spec.kind is IncidentKind.PLANNER:
-        shape = {"id": spec.id, "threshold": spec.threshold, "actual": actual}
+        shape = {"id": spec.id} | measured
         # the query's other columns (version, stable...) follow; one named like a field loses
         details = {"planner": shape | {k: v for k, v in m.context.items() if k not in shape}}
     else:
-        details = {"invariant": {"id": spec.id, "threshold": spec.threshold, "actual": actual}}
-    shown = f"{actual:g}" if actual is not None else "?"
+        details = {"invariant": {"id": spec.id} | measured}
+    unit = f" {spec.unit}" if spec.unit else ""
+    shown = f"{actual:g}{unit}" if actual is not None else "?"
     what = spec.description.rstrip(".") or spec.id
     return NewIncident(
         kind=spec.kind,
         key=spec.incident_key(m.context),
         severity=spec.incident_severity,
-        summary=f"{spec.id} for {spec.agent}: {shown} (must be {spec.comparison} "
-        f"{spec.threshold:g}) - {what}"[:500],
+        # the title stays true at every occurrence: the value lives in details and the timeline
+        summary=f"{spec.agent}: {what}"[:500],
+        said=f"value {shown} (must be {spec.comparison} {spec.threshold:g}{unit})",
         details=details,
         playbooks=list(spec.playbooks),
         metadata={"agent": spec.agent, "auto_created": True, "check_id": spec.id}

@@ -102,7 +102,10 @@ class Recurrence:
         severity: Severity,
         count: int = 1,
         notes: str | None = None,
+        said: str | None = None,
     ) -> "Recurrence":
+        """`notes` replace the timeline's "occurrence N" note; `said` (what this occurrence
+        measured, a check's value against its threshold) follows it."""
         first, last = incident.occurrence_count + 1, incident.occurrence_count + count
         changed: dict[str, Any] = {"occurrence_count": last, "last_seen_at": at}
         if severity.rank < incident.severity.rank:
@@ -110,7 +113,8 @@ class Recurrence:
         escalation = f" (escalated to {severity.value})" if "severity" in changed else ""
         counted = f"occurrence {last}" if first == last else f"occurrences {first}-{last}"
         status = IncidentStatus(incident.status).value
-        return cls(incident.id, status, actor, at, changed, notes or f"{counted}{escalation}")
+        told = f"{counted}{escalation}" + (f": {said}" if said else "")
+        return cls(incident.id, status, actor, at, changed, notes or told)
 
     def timeline_row(self) -> dict[str, Any]:
         return {
@@ -297,15 +301,18 @@ class Incident(Base):
         severity: Severity,
         notes: str | None = None,
         count: int = 1,
+        said: str | None = None,
     ) -> None:
         """The same problem was reported again (`count` times, one entry) while this incident
         is active."""
-        said = Recurrence.of(self, actor=actor, at=at, severity=severity, count=count, notes=notes)
-        for field, value in said.changed.items():
+        recurrence = Recurrence.of(
+            self, actor=actor, at=at, severity=severity, count=count, notes=notes, said=said
+        )
+        for field, value in recurrence.changed.items():
             setattr(self, field, value)
         self.updated_at = at
-        self.timeline.add(TimelineEntry(**said.timeline_row()))
-        self._emit_updated("recurred", said.changed, at)
+        self.timeline.add(TimelineEntry(**recurrence.timeline_row()))
+        self._emit_updated("recurred", recurrence.changed, at)
 
     def note(
         self,

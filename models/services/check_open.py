@@ -36,7 +36,7 @@ async def open_for_failures(
         incidents, batch = [], []
     opened: dict[tuple[IncidentKind, str], Incident] = {}
     for (run, new), incident in zip(batch, incidents, strict=True):
-        incident.record_created(actor=actor_of(run.check_id), at=run.started_at)
+        incident.record_created(actor=actor_of(run.check_id), at=run.started_at, notes=new.said)
         run.incident_id = incident.id
         opened[(new.kind, new.key)] = incident
     created = [incident.id for incident in opened.values()]

@@ -130,7 +130,7 @@ async def record_runs(
         if m.passed is False and incident is not None:
             # a repeat: counted in memory, written with the whole batch at the final flush
             incident.record_recurrence(
-                actor=actor_of(m.check_id), at=m.started_at, severity=new.severity
+                actor=actor_of(m.check_id), at=m.started_at, severity=new.severity, said=new.said
             )
             run.incident_id = incident.id
         elif m.passed is False and downstream is not None and on_failure.nodes:

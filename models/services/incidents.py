@@ -30,6 +30,7 @@ class NewIncident:
     playbooks: list[str] = field(default_factory=list)
     issue_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    said: str | None = None  # what this occurrence measured: the timeline's note, each time
 
 
 @dataclass(frozen=True)
@@ -232,10 +233,10 @@ async def create_incident(
         active = await _active_incident(session, new.kind, new.key)
         if active is None:
             raise
-        active.record_recurrence(actor=actor, at=at, severity=new.severity)
+        active.record_recurrence(actor=actor, at=at, severity=new.severity, said=new.said)
         await session.flush()
         return active, False
-    incident.record_created(actor=actor, at=at)
+    incident.record_created(actor=actor, at=at, notes=new.said)
     await session.flush()
     return incident, True
 
@@ -249,7 +250,7 @@ async def _count_repeat(
     incident = await _active_incident(session, new.kind, new.key)
     if incident is None:
         return None
-    said = Recurrence.of(incident, actor=actor, at=at, severity=new.severity)
+    said = Recurrence.of(incident, actor=actor, at=at, severity=new.severity, said=new.said)
     severity = said.changed.get("severity", incident.severity)
     await count_repeats(session, [(said, severity)])
     # what the statement wrote, without history: nothing for the unit of work to flush again

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import ApprovalRequest
 from models.enums import IncidentStatus
-from models.incident import Incident
+from models.incident import Incident, TimelineEntry
 from models.notification import Escalation, Notification
 
 MAX_ATTEMPTS = 12  # with the backoff, about a day of trying
@@ -160,8 +160,8 @@ async def settle(
     shown_at: datetime | None = None,
 ) -> None:
     """Delivered (a Slack message: its channel and ts, showing the incident as read at
-    `shown_at`),
-    or the next try scheduled (failed for good after MAX_ATTEMPTS)."""
+    `shown_at`), or the next try scheduled (failed for good after MAX_ATTEMPTS). Delivered and
+    failed for good are on the incident's timeline (`notified`, `notify_failed`)."""
     notification = await session.get(Notification, notification_id, with_for_update=True)
     if notification is None or notification.lease_owner != owner:
         return
@@ -176,12 +176,30 @@ async def settle(
         if posted is not None:
             notification.message_channel, notification.message_ts = posted
             notification.synced_at = shown_at or now
+        session.add(_told(notification, "notified", now))
         return
     notification.last_error = error[:1000]
     if notification.attempts >= MAX_ATTEMPTS:
         notification.status = "failed"
+        session.add(_told(notification, "notify_failed", now))
     else:
         notification.next_attempt_at = now + retry_in
+
+
+def _told(notification: Notification, verb: str, at: datetime) -> TimelineEntry:
+    n = notification
+    notes = f"{n.medium} to {n.recipient} ({n.address}): policy {n.policy}, step {n.step + 1}"
+    notes += f", round {n.round + 1}" if n.round else ""  # both count from 0, as stored
+    notes += f"\n{n.last_error}" if verb == "notify_failed" else ""
+    return TimelineEntry(
+        incident_id=n.incident_id,
+        actor="notifier",
+        verb=verb,
+        from_status=None,
+        to_status=None,
+        notes=notes[:4000],
+        at=at,
+    )
 
 
 async def of_incident(session: AsyncSession, incident_id: int) -> list[Notification]:

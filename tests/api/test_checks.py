@@ -83,6 +83,29 @@ async def test_a_failing_run_opens_an_incident_and_a_repeat_counts(client: Async
     assert listed["triage_latency"]["next_run_at"] is None  # only the schedule's runs say
 
 
+async def test_a_check_incident_keeps_its_title_and_each_occurrence_says_its_value(
+    client: AsyncClient, db: Database, settings: Settings
+) -> None:
+    spec = SHIPPED["data_freshness_inbox"]
+    first = await record(spec, measurement(spec, value=322.4225118160248), db, settings)
+    second = await record(spec, measurement(spec, value=1800, offset=1), db, settings)
+
+    assert second.incident_id == first.incident_id
+    incident = (await client.get(f"/api/incidents/{first.incident_id}")).json()
+    assert incident["summary"] == (
+        "inbox.triage: Seconds since the newest email in inbox_emails (dbt keeps it fresh)"
+    )
+    assert incident["details"]["invariant"] == {
+        "id": "data_freshness_inbox", "threshold": 300, "actual": 322.4225118160248,
+        "comparison": "<=", "unit": "seconds",
+    }  # fmt: skip
+    entries = (await client.get(f"/api/incidents/{first.incident_id}/timeline")).json()["entries"]
+    assert [(e["verb"], e["notes"]) for e in entries] == [
+        ("create", "value 322.423 seconds (must be <= 300 seconds)"),
+        ("recur", "occurrence 2: value 1800 seconds (must be <= 300 seconds)"),
+    ]
+
+
 async def test_planner_incidents_are_keyed_by_the_canary_version(client: AsyncClient) -> None:
     run = (await client.post("/api/checks/planner_canary/run")).json()
 
@@ -101,7 +124,8 @@ def test_a_planner_querys_columns_never_replace_the_contract_fields() -> None:
 
     details = incident_for(spec, measured).details["planner"]
 
-    assert details == {"id": "planner_canary", "threshold": 5, "actual": 7.0, "version": "v9"}
+    assert details == {"id": "planner_canary", "threshold": 5, "actual": 7.0, "comparison": "<=",
+                       "unit": "points", "version": "v9"}  # fmt: skip
 
 
 def receive_an_email_now(settings: Settings) -> None:

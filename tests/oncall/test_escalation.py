@@ -137,6 +137,13 @@ async def test_each_step_pages_once_when_due_until_someone_acknowledges(
         (0, "schedule:primary", f"person:{on_call}", "email", "delivered"),
         (1, "person:grace", "person:grace", "email", "delivered"),
     ]
+    timeline = (await client.get(f"/api/incidents/{incident['id']}/timeline")).json()["entries"]
+    told = [(e["actor"], e["notes"]) for e in timeline if e["verb"] == "notified"]
+    policy = said[0]["policy"]
+    assert told == [
+        ("notifier", f"email to person:{on_call} ({first}): policy {policy}, step 1"),
+        ("notifier", f"email to person:grace (grace@example.com): policy {policy}, step 2"),
+    ]
 
 
 async def test_racing_passes_page_each_step_once(client: AsyncClient, pagers: Pagers) -> None:
