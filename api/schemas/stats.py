@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.enums import IncidentStatus, Severity, SlaTimer
+from models.enums import IncidentKind, IncidentStatus, Severity, SlaTimer
 from models.services.stats import IncidentStats, TimerTally
 
 
@@ -38,6 +38,38 @@ class SeverityCompliance(BaseModel):
         )
 
 
+class ResponseTimes(BaseModel):
+    """The means of one severity, and how many incidents each is taken over."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    mtta_seconds: float | None = Field(description="Mean time to acknowledge; null if none was")
+    mttr_seconds: float | None = Field(description="Mean time to resolve; null if none was")
+    acknowledged: int = Field(description="Incidents acknowledged: the MTTA's sample")
+    resolved: int = Field(description="Incidents resolved (or closed): the MTTR's sample")
+
+
+class NoisyKey(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    kind: IncidentKind
+    incidents: int = Field(description="Incidents of this kind and key created in the window")
+    occurrences: int = Field(description="Their occurrences, repeats included")
+    reopens: int = Field(description="How many times they were reopened")
+    last_incident_id: int = Field(description="The newest of them")
+    last_seen_at: datetime = Field(description="When the key last occurred")
+
+
+class Noisiest(BaseModel):
+    """The keys to fix for good: the top (kind, key) pairs, most first, ties by key then kind."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    by_occurrences: list[NoisyKey]
+    by_reopens: list[NoisyKey] = Field(description="Only keys reopened at least once")
+
+
 class Stats(BaseModel):
     window: StatsWindow
     by_status: dict[IncidentStatus, int]
@@ -45,6 +77,8 @@ class Stats(BaseModel):
     mtta_seconds: float | None
     mttr_seconds: float | None
     sla: dict[Severity, SeverityCompliance]
+    times: dict[Severity, ResponseTimes] = Field(description="MTTA and MTTR per severity")
+    noisiest: Noisiest
 
     @classmethod
     def of(cls, stats: IncidentStats) -> "Stats":
@@ -55,4 +89,6 @@ class Stats(BaseModel):
             mtta_seconds=stats.mtta_seconds,
             mttr_seconds=stats.mttr_seconds,
             sla={sev: SeverityCompliance.of(tallies) for sev, tallies in stats.sla.items()},
+            times={sev: ResponseTimes.model_validate(times) for sev, times in stats.times.items()},
+            noisiest=Noisiest.model_validate(stats.noisiest),
         )

@@ -16,6 +16,7 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 NO_TIMERS = {"acknowledge": None, "mitigate": None, "resolve": None}
 UNDECIDED = {"met": 0, "breached": 0, "pending": 0, "compliance": None}
+NO_TIMES = {"mtta_seconds": None, "mttr_seconds": None, "acknowledged": 0, "resolved": 0}
 
 
 @pytest.fixture
@@ -75,6 +76,26 @@ async def test_stats_of_the_last_week(client: AsyncClient, known: datetime) -> N
     }
 
 
+async def test_mtta_and_mttr_per_severity(client: AsyncClient, known: datetime) -> None:
+    times = (await client.get("/api/stats")).json()["times"]
+
+    assert list(times) == ["sev1", "sev2", "sev3", "sev4"]
+    assert times["sev1"] == {
+        "mtta_seconds": pytest.approx((120 + 600) / 2),
+        "mttr_seconds": pytest.approx((3 * 3600 + 3.5 * 3600) / 2),
+        "acknowledged": 2,
+        "resolved": 2,
+    }
+    assert times["sev2"] == NO_TIMES  # open: neither acknowledged nor resolved yet
+    assert times["sev3"] == NO_TIMES
+    assert times["sev4"] == {
+        "mtta_seconds": pytest.approx(3600),
+        "mttr_seconds": None,
+        "acknowledged": 1,
+        "resolved": 0,
+    }
+
+
 async def test_a_longer_window_takes_the_older_incident(
     client: AsyncClient, known: datetime
 ) -> None:
@@ -88,6 +109,10 @@ async def test_a_longer_window_takes_the_older_incident(
         "met": 0, "breached": 2, "pending": 0, "compliance": 0.0,
     }  # fmt: skip
     assert stats["sla"]["sev2"]["resolve"]["met"] == 1
+    assert stats["times"]["sev2"] == {  # resolved without an acknowledge: no MTTA from it
+        "mtta_seconds": None, "mttr_seconds": pytest.approx(2 * 3600),
+        "acknowledged": 0, "resolved": 1,
+    }  # fmt: skip
 
 
 async def test_an_empty_window_has_zeros_and_no_means(client: AsyncClient) -> None:
@@ -97,6 +122,7 @@ async def test_an_empty_window_has_zeros_and_no_means(client: AsyncClient) -> No
     assert set(stats["by_severity"].values()) == {0}
     assert (stats["mtta_seconds"], stats["mttr_seconds"]) == (None, None)
     assert stats["sla"]["sev1"]["resolve"] == UNDECIDED
+    assert stats["times"] == dict.fromkeys(["sev1", "sev2", "sev3", "sev4"], NO_TIMES)
 
 
 async def test_a_viewer_may_read_stats(client: AsyncClient, app: FastAPI, db: Database) -> None:
