@@ -261,7 +261,8 @@ function scheduleRefresh({ quiet = false } = {}) {
 // ---------------------------------------------------------------------------------------------
 // Routing: #/ (board; its filters in the URL: ?status=&severity=&kind=&q=), #/incidents/<id>,
 // #/incidents/<id>/report, #/checks, #/automation, #/silences (its form prefilled by
-// ?key=&source=&kind=&from=<incident id>), #/silences/<id>, #/schedules.
+// ?key=&source=&kind=&from=<incident id>), #/silences/<id>, #/schedules, #/stats (its window
+// in the URL: ?days=; the page is console/stats.js).
 
 function parseRoute() {
   const raw = location.hash.replace(/^#/, "") || "/";
@@ -282,6 +283,7 @@ function parseRoute() {
   if (hash === "/checks") return { name: "checks" };
   if (hash === "/automation") return { name: "automation" };
   if (hash === "/schedules") return { name: "schedules" };
+  if (hash === "/stats") return { name: "stats", days: Number(query.get("days")) || 7 };
   const filters = { status: "", severity: "", kind: "", q: "" };
   for (const name of Object.keys(filters)) filters[name] = query.get(name) || "";
   return { name: "board", filters };
@@ -331,6 +333,7 @@ async function refresh() {
   if (route.name === "checks") return renderChecks();
   if (route.name === "automation") return renderAutomation();
   if (route.name === "schedules") return refreshSchedules();
+  if (route.name === "stats") return renderStats(route.days);
   if (isSilencePage(route)) return refreshSilencePage();
   return renderBoard();
 }
@@ -435,20 +438,7 @@ async function renderIncident(id) {
   if (state.route.name !== "incident" || state.route.id !== id) return;
   const me = state.me;
 
-  // the verbs that move the status (assign keeps it; the console offers no button for it)
-  const verbs = Object.entries(me.transitions)
-    .filter(([, { from, to }]) => to !== null && from.includes(incident.status));
-  const lifecycle = me.may_transition && verbs.length
-    ? h("div", { class: "buttons" }, verbs.map(([verb]) => h("button", {
-      type: "button",
-      dataset: { verb },
-      onclick: () => attempt(async () => {
-        const body = verb === "acknowledge" ? { acknowledged_by: me.name } : { actor: me.name };
-        await api(`/incidents/${id}/${verb}`, { method: "POST", body });
-        await renderIncident(id);
-      }),
-    }, verb)))
-    : null;
+  const lifecycle = lifecycleCard(incident, oncall, () => renderIncident(id));
 
   const metadata = incident.metadata || {};
   const facts = [
@@ -477,10 +467,9 @@ async function renderIncident(id) {
             "Silence this alert"))
             : null,
           slaTable(incident),
-          json(incident.details),
-          Object.keys(incident.metadata || {}).length ? json(incident.metadata) : null),
-        h("div", { class: "card" }, h("h2", {}, "Timeline"), timelineList(timeline.entries),
-          me.may_transition ? noteForm(id) : null)),
+          detailsView(incident.details),
+          metadataView(incident.metadata)),
+        timelineCard(timeline.entries, me.may_transition ? noteForm(id) : null)),
       relatedCard(incident.related),
       peopleCard(paged.notifications, oncall),
       remediationCard(id, incident.remediation),
@@ -553,18 +542,6 @@ function slaTable(incident) {
   return h("table", { class: "sla-table" },
     h("thead", {}, h("tr", {}, ["SLA", "Due", "State", "Done"].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows));
-}
-
-function timelineList(entries) {
-  if (!entries.length) return h("p", { class: "muted" }, "Nothing yet.");
-  return h("ol", { class: "timeline" }, entries.map((entry) => h("li", {},
-    when(entry.at), " ",
-    h("strong", {}, entry.verb), " ",
-    entry.from_status && entry.to_status && entry.from_status !== entry.to_status
-      ? h("span", {}, `${entry.from_status} → ${entry.to_status} `) : null,
-    h("span", { class: "muted" }, `by ${entry.actor}`),
-    entry.notes ? h("div", { class: "notes" }, entry.notes) : null,
-  )));
 }
 
 // ---------------------------------------------------------------------------------------------
