@@ -2,12 +2,12 @@
 
 The reconciler (deployments/reconciler.py), webhook delivery (deployments/webhooks.py), the
 follower of Prefect's events (deployments/prefect_events.py), the remediation loop
-(deployments/remediator.py) and escalation with its notifications (deployments/notifier.py),
-each a `Loop` in `LOOPS`,
-supervised on one event loop: a loop that raises is logged and started again after a backoff
-(1 s doubling to 60 s, back to 1 s once it has run a minute); a loop that returns has nothing
-to do here (the follower, with no pipeline watched) and is not started again. SIGTERM or
-SIGINT cancels them all and returns once each has closed its database engine.
+(deployments/remediator.py), escalation with its notifications (deployments/notifier.py) and
+the incident reports' Prefect artifacts (deployments/report_artifacts.py), each a `Loop` in
+`LOOPS`, supervised on one event loop: a loop that raises is logged and started again after a
+backoff (1 s doubling to 60 s, back to 1 s once it has run a minute); a loop that returns has
+nothing to do here (the follower, with no pipeline watched) and is not started again. SIGTERM
+or SIGINT cancels them all and returns once each has closed its database engine.
 
 This process never registers, changes or serves a deployment: flows run on Prefect work pools
 (`prefect worker start --pool intervene`) or under `intervene worker`. The reconciler's repairs
@@ -26,6 +26,7 @@ from deployments.notifier import notify_forever
 from deployments.prefect_events import follow_prefect_events
 from deployments.reconciler import reconcile_forever
 from deployments.remediator import remediate_forever
+from deployments.report_artifacts import publish_forever
 from deployments.silences import release_forever
 from deployments.webhooks import deliver_forever
 from models.settings import Settings
@@ -50,6 +51,7 @@ LOOPS: list[Loop] = [
     Loop("remediation", remediate_forever),
     Loop("silences", release_forever),
     Loop("notifications", notify_forever),
+    Loop("reports", publish_forever),
 ]
 
 

@@ -310,6 +310,12 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the services look for silences that ended over alerts still firing.",
     )
+    report_artifact_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often `intervene services` looks for incident reports to publish as"
+        " Prefect artifacts on their last action run.",
+    )
 
     def remediation_action_budget(self, action_type: str) -> int:
         return self.remediation_action_budgets.get(

@@ -12,7 +12,7 @@ from models.notification import Escalation, Notification
 from models.oncall import OnCallOverride
 from models.planner import PlannerChange, PlannerState
 from models.remediation import AutomationState, Remediation
-from models.report import ReportText
+from models.report import ReportArtifact, ReportText
 from models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "PlannerChange",
     "PlannerState",
     "Remediation",
+    "ReportArtifact",
     "ReportText",
     "Silence",
     "TimelineEntry",

@@ -17,9 +17,10 @@ from deployments.services import LOOPS, Loop, run_loops, supervise
 from models.settings import Settings
 
 
-def test_the_loops_are_the_reconciler_webhooks_events_remediation_silences_and_pages() -> None:
+def test_the_loops_are_the_reconciler_webhooks_events_remediation_silences_pages_reports() -> None:
     assert [loop.name for loop in LOOPS] == [
         "reconciler", "webhooks", "prefect_events", "remediation", "silences", "notifications",
+        "reports",
     ]  # fmt: skip
 
 
