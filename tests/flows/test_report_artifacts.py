@@ -4,9 +4,7 @@ version, and after a Prefect outage, once Prefect is back."""
 
 import asyncio
 import gc
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
@@ -32,6 +30,7 @@ from models.db import Database, transaction
 from models.report import ReportArtifact
 from models.services.report_artifacts import due_reports
 from tests.flows.test_end_to_end import BODY, open_incident
+from tests.flows.test_prefect_outage import wait_for
 from tests.stack import Stack
 
 pytestmark = [
@@ -49,14 +48,6 @@ def collected() -> Iterator[None]:
     this module's warning filters."""
     yield
     gc.collect()
-
-
-async def wait_for(what: str, probe: Callable[[], Awaitable[Any]], seconds: float) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (found := await probe()):
-        assert time.monotonic() < deadline, f"{what}: not within {seconds:.0f} s"
-        await asyncio.sleep(0.5)
-    return found
 
 
 async def executed_then_resolved(client: AsyncClient, key: str) -> tuple[int, str]:
