@@ -3,7 +3,8 @@
 // The Stats page (#/stats?days=N), from GET /api/stats: how fast each severity's incidents were
 // acknowledged and resolved, how often their SLA timers held, and the keys that keep coming
 // back, so a team sees what to fix for good. The charts are inline SVG drawn here (no library).
-// Loaded after console.js, whose globals (h, api, state, badge, when, duration) it uses;
+// Loaded before console.js (it only defines functions); it uses console.js's globals (h, api,
+// state, badge, when, duration) when a page is drawn;
 // console.js's refresh calls renderStats.
 
 const STATS_WINDOWS = [1, 7, 30, 90]; // days
