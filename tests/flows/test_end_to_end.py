@@ -157,7 +157,7 @@ async def test_a_scheduled_check_served_by_the_worker_opens_an_incident(
     assert incident["key"] == "INV_e2e_always_failing"
     assert incident["metadata"]["auto_created"] is True
     assert incident["details"]["invariant"] == {
-        "id": "e2e_always_failing", "threshold": 0, "actual": 200.0,
+        "id": "e2e_always_failing", "threshold": 0, "actual": 200.0, "comparison": "<",
     }  # fmt: skip
     assert from_schedule[0]["incident_id"] == incident["id"]
     assert incident["occurrence_count"] >= 2
