@@ -52,7 +52,7 @@ function assignControl(incident, oncall, assign) {
   const people = oncall.people || [];
   const listId = `people-${incident.id}`;
   const who = h("input", { name: "assigned_to", list: listId, autocomplete: "off", maxlength: 320,
-    placeholder: "a person's email or name", "aria-label": "Assign to" });
+    placeholder: "email or name", "aria-label": "Assign to" });
   const choices = h("datalist", { id: listId }, people.map((p) =>
     h("option", { value: p.email }, `${p.name} (${p.id})`)));
   const form = h("form", { class: "assign", onsubmit: (event) => {

@@ -12,13 +12,14 @@ const TIMELINE_KINDS = [
   ["notification", "Notifications"],
 ];
 
+// plain symbols that common fonts have (an emoji shows as a box where no emoji font is installed)
 const TIMELINE_ICONS = {
-  create: "✚", acknowledge: "✋", mitigate: "⛨", resolve: "✔", close: "■", reopen: "↺",
-  assign: "👤", note: "✎", report_edited: "📝",
+  create: "✚", acknowledge: "◉", mitigate: "◐", resolve: "✔", close: "■", reopen: "↺",
+  assign: "➔", note: "✎", report_edited: "✍",
   dry_run: "◌", execute: "▶", rollback: "↶", approval_requested: "⚖", approval_approved: "⚖",
   approval_rejected: "⚖", action_success: "✔", action_failed: "✖", action_crashed: "✖",
   action_cancelled: "⊘",
-  recur: "↻", check_passing: "✓", related: "🔗", sla_breached: "⏰", silence_ended: "🔔",
+  recur: "↻", check_passing: "✓", related: "⇢", sla_breached: "⌛", silence_ended: "⊙",
   notified: "✉", notify_failed: "⚠",
 };
 

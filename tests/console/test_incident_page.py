@@ -137,7 +137,7 @@ async def test_the_timeline_shows_an_icon_per_kind_and_filters_stay_through_live
     await expect(entries).to_have_count(3)  # create, note, acknowledge
     await expect(page.locator("ol.timeline li[data-kind=note] .timeline-icon")).to_have_text("✎")
     await expect(page.locator("ol.timeline li[data-verb=acknowledge] .timeline-icon")).to_have_text(
-        "✋"
+        "◉"
     )
 
     await page.locator(".timeline-filters input[data-kind=note]").uncheck()
