@@ -2,36 +2,28 @@
 SLA compliance per severity and timer, the noisiest keys in the API's order, the window in the
 URL, a key's link to the board filtered by it, and the empty state.
 
-The stack's database is shared by the session's browser tests, so the page is checked against
-what the API answers for the same window; the keys made here are the noisiest by far.
+The stack's database is shared by the session's tests and changes meanwhile (the stack's check
+fails every 15 s, SLA timers fall due), so the page is checked against the very answer it drew,
+and the keys made here by their order among the others.
 """
 
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
 from playwright.async_api import Locator, Page, Route, expect
 
 from models.base import utcnow
 from models.db import connect, transaction
 from models.enums import IncidentKind, Role, Severity, Verb
 from models.services import incidents
-from tests.auth import bearer
 from tests.console.conftest import Console, Visitor
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-async def api(console: Console) -> AsyncIterator[AsyncClient]:
-    token = await console.token("stats-api@x.io", Role.ADMIN)
-    async with AsyncClient(base_url=console.url, headers=bearer(token), timeout=30) as http:
-        yield http
 
 
 async def make_history(
@@ -97,6 +89,19 @@ async def noisy(console: Console) -> dict[str, int]:
     return {"STATS_flaky_export": flaky, "STATS_late_feed": late, "STATS_old_dag": old}
 
 
+async def drawn(page: Page, days: int, action: Awaitable[Any]) -> dict[str, Any]:
+    """What GET /api/stats answered the page for the window that `action` opens."""
+    async with page.expect_response(lambda r: r.url.endswith(f"/api/stats?days={days}")) as got:
+        await action
+    answer: dict[str, Any] = await (await got.value).json()
+    return answer
+
+
+def in_order(shown: list[str], *keys: str) -> bool:
+    """The keys are all listed, in this order (others may stand between them)."""
+    return all(key in shown for key in keys) and [k for k in shown if k in keys] == list(keys)
+
+
 def bar(page: Page, measure: str, severity: str) -> Locator:
     return page.locator(f"svg.stats-bars.{measure} g[data-severity={severity}] rect.bar")
 
@@ -136,24 +141,24 @@ async def expect_the_api(page: Page, stats: dict[str, Any]) -> None:
 
 
 async def test_the_stats_page_draws_the_window_and_links_the_noisiest_keys(
-    visitor: Visitor, api: AsyncClient, noisy: dict[str, int]
+    visitor: Visitor, noisy: dict[str, int]
 ) -> None:
-    page = await visitor.open_as("stella@x.io", Role.VIEWER, "/#/stats")
+    page = await visitor.open_as("stella@x.io", Role.VIEWER, "/#/")
+    week = await drawn(page, 7, page.evaluate("location.hash = '#/stats'"))
 
     await expect(page.locator("[data-nav=stats]")).to_have_class(re.compile("current"))
     await expect(page.locator("section.stats-page")).to_have_attribute("data-days", "7")
     await expect(page.locator(".stats-windows button[data-days='7']")).to_have_attribute(
         "aria-pressed", "true"
     )
-    week = (await api.get("/api/stats", params={"days": 7})).json()
     await expect_the_api(page, week)
     # the flaky export (sev1) was acknowledged and resolved, the late feed (sev2) resolved
     for measure, severity in (("mtta", "sev1"), ("mttr", "sev1"), ("mttr", "sev2")):
         await expect(bar(page, measure, severity)).to_have_count(1)
     by_occurrences = await shown_keys(page, "occurrences")
-    assert by_occurrences[:2] == ["STATS_flaky_export", "STATS_late_feed"]
+    assert in_order(by_occurrences, "STATS_flaky_export", "STATS_late_feed")
     assert "STATS_old_dag" not in by_occurrences
-    assert (await shown_keys(page, "reopens"))[:2] == ["STATS_flaky_export", "STATS_late_feed"]
+    assert in_order(await shown_keys(page, "reopens"), "STATS_flaky_export", "STATS_late_feed")
     flaky = page.locator("table.stats-noisy.by-occurrences tr[data-key=STATS_flaky_export]")
     await expect(flaky.locator("td.occurrences")).to_have_text("41")
     await expect(flaky.locator("td.reopens")).to_have_text("2")
@@ -161,19 +166,19 @@ async def test_the_stats_page_draws_the_window_and_links_the_noisiest_keys(
         "href", f"#/incidents/{noisy['STATS_flaky_export']}"
     )
 
-    await page.click(".stats-windows button[data-days='30']")
+    month = await drawn(page, 30, page.click(".stats-windows button[data-days='30']"))
     await expect(page).to_have_url(re.compile(r"#/stats\?days=30$"))
     await expect(page.locator("section.stats-page")).to_have_attribute("data-days", "30")
     await expect(page.locator(".stats-windows button[data-days='30']")).to_have_attribute(
         "aria-pressed", "true"
     )
-    month = (await api.get("/api/stats", params={"days": 30})).json()
     await expect_the_api(page, month)
-    assert (await shown_keys(page, "occurrences"))[:3] == [
+    assert in_order(
+        await shown_keys(page, "occurrences"),
         "STATS_old_dag",
         "STATS_flaky_export",
         "STATS_late_feed",
-    ]
+    )
 
     late = page.locator("table.stats-noisy.by-reopens tr[data-key=STATS_late_feed]")
     await late.locator("td.key a").click()
