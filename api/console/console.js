@@ -44,6 +44,19 @@ function h(tag, attrs, ...children) {
   return node;
 }
 
+// An SVG element, as h() builds HTML ones (the report's chart, the Stats page's bars).
+function svgNode(tag, attrs, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value !== null && value !== undefined) node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
 function badge(kind, value) {
   return h("span", { class: `badge ${kind}-${value}`, dataset: { [kind]: value } }, value);
 }
@@ -619,12 +632,7 @@ function duration(seconds) {
 function measurementChart(measurements) {
   const points = measurements.filter((m) => m.value !== null);
   if (!points.length) return h("p", { class: "muted no-measurements" }, "No check measured this incident.");
-  const NS = "http://www.w3.org/2000/svg";
-  const svg = (tag, attrs) => {
-    const node = document.createElementNS(NS, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-    return node;
-  };
+  const svg = svgNode;
   const width = 640, height = 180, pad = 30;
   const times = points.map((m) => new Date(m.at).getTime());
   const values = [...points.map((m) => m.value), points[0].threshold];
@@ -638,15 +646,11 @@ function measurementChart(measurements) {
   chart.append(svg("line", { x1: pad, x2: width - pad, y1: y(threshold), y2: y(threshold), class: "threshold" }));
   chart.append(svg("polyline", { points: points.map((m, i) => `${x(times[i])},${y(m.value)}`).join(" "), class: "values" }));
   for (const [i, m] of points.entries()) {
-    const dot = svg("circle", { cx: x(times[i]), cy: y(m.value), r: 3, class: m.passed ? "pass" : "fail" });
-    const title = svg("title", {});
-    title.textContent = `${new Date(m.at).toLocaleString()}: ${m.value} (threshold ${m.threshold})`;
-    dot.append(title);
-    chart.append(dot);
+    chart.append(svg("circle", { cx: x(times[i]), cy: y(m.value), r: 3, class: m.passed ? "pass" : "fail" },
+      svg("title", {}, `${new Date(m.at).toLocaleString()}: ${m.value} (threshold ${m.threshold})`)));
   }
-  const label = svg("text", { x: width - pad, y: y(threshold) - 4, "text-anchor": "end", class: "threshold-label" });
-  label.textContent = `threshold ${threshold}`;
-  chart.append(label);
+  chart.append(svg("text", { x: width - pad, y: y(threshold) - 4, "text-anchor": "end", class: "threshold-label" },
+    `threshold ${threshold}`));
   return h("div", {}, chart, h("p", { class: "muted small" },
     `${points[0].check_id}: ${points.length} measurements, ${points.filter((m) => !m.passed).length} failing`));
 }

@@ -4,11 +4,10 @@
 // acknowledged and resolved, how often their SLA timers held, and the keys that keep coming
 // back, so a team sees what to fix for good. The charts are inline SVG drawn here (no library).
 // Loaded before console.js (it only defines functions); it uses console.js's globals (h, api,
-// state, badge, when, duration) when a page is drawn;
+// state, badge, when, duration, svgNode) when a page is drawn;
 // console.js's refresh calls renderStats.
 
 const STATS_WINDOWS = [1, 7, 30, 90]; // days
-const SVG_NS = "http://www.w3.org/2000/svg";
 
 async function renderStats(days) {
   const stats = await api(`/stats?days=${days}`);
@@ -76,19 +75,6 @@ function statsSummary(stats) {
       h("dt", {}, "MTTR"),
       h("dd", { class: "stats-mttr" }, duration(stats.mttr_seconds),
         h("span", { class: "muted" }, ` over ${resolved} resolved`))));
-}
-
-// An SVG element: attributes as attributes, children appended (strings as text).
-function svgNode(tag, attrs, ...children) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value !== null && value !== undefined) node.setAttribute(key, String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
 }
 
 // One horizontal bar per severity, its length the mean against the longest; a severity with
